@@ -1,0 +1,47 @@
+"""Trajectory files: NetCDF-4 through xarray's netcdf4 engine, written atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import xarray as xr
+
+ENGINE = "netcdf4"
+
+
+class RunFileError(OSError):
+    """A run file is missing, truncated or not a valid trajectory file."""
+
+
+def write_run(ds: xr.Dataset, path) -> Path:
+    """Write to a temporary name in the target directory, then rename: a crash or kill never
+    leaves a half-written file at `path` (rename is atomic on one filesystem)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    encoding = {
+        name: {"zlib": True, "complevel": 4, "shuffle": True}
+        for name in ds.data_vars
+    }
+    try:
+        ds.to_netcdf(tmp, engine=ENGINE, format="NETCDF4", encoding=encoding)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_run(path) -> xr.Dataset:
+    """Load a run file fully into memory (the file is closed on return)."""
+    path = Path(path)
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            return ds.load()
+    except FileNotFoundError:
+        raise RunFileError(f"{path}: run file does not exist") from None
+    except Exception as err:  # netCDF4 raises OSError/RuntimeError for corrupt files
+        raise RunFileError(f"{path}: not a readable NetCDF run file ({err})") from err

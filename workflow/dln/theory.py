@@ -1,0 +1,110 @@
+"""What the paper's Theorem 3.1 and the reduced dynamics predict (paper-notes §3, §5)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .problem import Problem, product
+
+NOT_BALANCED = -1  # predicted_k of a start the theorem does not cover
+
+
+def critical_levels(problem: Problem) -> np.ndarray:
+    """L_0..L_d: L_0 = 1/2 sum s_i^2 (the origin), L_k = L_0 - s_k^2 / 2."""
+    s2 = problem.s**2
+    L0 = 0.5 * s2.sum()
+    return np.concatenate([[L0], L0 - 0.5 * s2])
+
+
+def limit_matrix(problem: Problem, k: int) -> np.ndarray:
+    """s_k u_k v_k^T (zero for k = 0)."""
+    if k <= 0:
+        return np.zeros((problem.widths[-1], problem.widths[0]))
+    return problem.s[k - 1] * np.outer(problem.U[:, k - 1], problem.V[:, k - 1])
+
+
+def balancedness_error(weights) -> float:
+    """max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_F (zero for balanced weights)."""
+    errs = [
+        np.linalg.norm(np.swapaxes(weights[j + 1], -1, -2) @ weights[j + 1]
+                       - weights[j] @ np.swapaxes(weights[j], -1, -2), axis=(-2, -1))
+        for j in range(len(weights) - 1)
+    ]
+    return np.max(np.stack(errs), axis=0)
+
+
+def default_tolerance(dtype) -> float:
+    """A p_i below sqrt(machine epsilon) of the weights' precision counts as zero: the cast of an
+    exactly constructed start to float32 alone leaves |p_i| ~ 1e-7, which is round-off, not signal."""
+    return float(np.sqrt(np.finfo(dtype).eps))
+
+
+def end_vectors(problem: Problem, weights):
+    """(sigma, u, v) of the rank-one product, with the sign fixed by the width-1 layer:
+    v is the direction of W_r...W_1, so (u, v) move continuously along a trajectory."""
+    r = problem.bottleneck
+    b = product(weights[:r])[..., 0, :]  # W_r ... W_1, shape (..., d_0)
+    bn = np.linalg.norm(b, axis=-1, keepdims=True)
+    v = b / np.where(bn > 0, bn, 1.0)
+    Wv = (product(weights) @ v[..., :, None])[..., 0]
+    sigma = np.linalg.norm(Wv, axis=-1)
+    u = Wv / np.where(sigma > 0, sigma, 1.0)[..., None]
+    return sigma, u, v
+
+
+def alignments(problem: Problem, u, v):
+    """alpha_i = u_i^T u, beta_i = v_i^T v (i = 1..d), batched over leading axes."""
+    return u @ problem.U, v @ problem.V
+
+
+def predict_k(problem: Problem, weights, tol: float | None = None) -> int:
+    """The index k of Theorem 3.1 from the weights alone.
+
+    Returns NOT_BALANCED (-1) when the start is not balanced (the theorem says nothing), and 0 when
+    sigma(0) = 0 or every p_i vanishes.
+    """
+    weights = [np.asarray(w, dtype=float) for w in weights]
+    if tol is None:
+        tol = default_tolerance(np.result_type(*weights))
+    sigma, u, v = end_vectors(problem, weights)
+    # compare with the size of W_j W_j^T, sigma^{2/N}, so that tiny Gaussian starts still count as unbalanced
+    scale = max(float(sigma), 1e-300) ** (2.0 / problem.depth)
+    if balancedness_error(weights) > tol * scale:
+        return NOT_BALANCED
+    if sigma <= 0:
+        return 0
+    alpha, beta = alignments(problem, u, v)
+    nonzero = np.flatnonzero(np.abs(alpha + beta) > tol)
+    return int(nonzero[0]) + 1 if nonzero.size else 0
+
+
+def final_rate(problem: Problem, k: int) -> float:
+    """Predicted exponential rate (in t = lr x step) of the loss gap near s_k u_k v_k^T.
+
+    k < d: 2 (s_k - s_{k+1}) s_k^{1-2/N}, set by the direction mode towards u_{k+1}, v_{k+1}.
+    k = d: 2 s_d^{2-2/N} from the part of u or v outside the range of Phi, if there is room for it;
+    otherwise only sigma relaxes, at N s_d^{2-2/N} (loss gap twice that).
+    """
+    s, N, d = problem.s, problem.depth, problem.d
+    if not 1 <= k <= d:
+        return float("nan")
+    sk = s[k - 1]
+    if k < d:
+        return 2.0 * (sk - s[k]) * sk ** (1 - 2 / N)
+    if max(problem.widths[0], problem.widths[-1]) > d:
+        return 2.0 * sk ** (2 - 2 / N)
+    return 2.0 * N * sk ** (2 - 2 / N)
+
+
+def escape_time(problem: Problem, k: int, eps: float) -> float:
+    """tau_esc = ln(1/eps) / (s_1 - s_k): reduced time to leave saddle k from a seed eps in p_1."""
+    s = problem.s
+    if not 2 <= k <= problem.d:
+        return float("nan")
+    return float(np.log(1.0 / eps) / (s[0] - s[k - 1]))
+
+
+def escape_steps(problem: Problem, k: int, eps: float, lr: float) -> float:
+    """GD iterations to escape saddle k: tau_esc / (lr s_k^{1-2/N})."""
+    sk = problem.s[k - 1] if 1 <= k <= problem.d else float("nan")
+    return escape_time(problem, k, eps) / (lr * sk ** (1 - 2 / problem.depth))

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one configuration and write one NetCDF file",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     run.add_argument("--out", required=True, help="output NetCDF path")
+    run.add_argument("--expect-code", metavar="FINGERPRINT",
+                     help="refuse to run unless the numerics' source hash is this (the workflow "
+                     "passes it so a job never runs other code than the one it was planned with)")
     run.add_argument("--k", type=int, default=d["k"].default, help="target critical point 0..d")
     run.add_argument("--seed", type=int, default=d["seed"].default, help="seed of the start")
     run.add_argument("--lr", type=float, default=d["lr"].default, help="GD step size")
@@ -72,7 +75,13 @@ def main(argv=None) -> int:
     from .io import write_run
     from .run import RunConfig, simulate
 
-    fields = {k: v for k, v in vars(args).items() if k not in ("command", "out")}
+    from .run import source_fingerprint
+
+    if args.expect_code and args.expect_code != source_fingerprint():
+        print(f"error: --expect-code {args.expect_code} does not match this dln's code "
+              f"{source_fingerprint()} (is another dln installed first on sys.path?)", file=sys.stderr)
+        return 2
+    fields = {k: v for k, v in vars(args).items() if k not in ("command", "out", "expect_code")}
     if isinstance(fields["widths"], str):
         fields["widths"] = _int_list(fields["widths"])
     try:

@@ -76,7 +76,7 @@ def make_spectrum(spectrum, d: int) -> np.ndarray:
     s = np.asarray(spectrum, dtype=float)
     if s.ndim != 1 or len(s) != d:
         raise ConfigError(
-            f"spectrum={list(np.atleast_1d(s))}: need exactly d = {d} values "
+            f"spectrum={np.atleast_1d(s).tolist()}: need exactly d = {d} values "
             f"(d = min(d_0, d_N))"
         )
     if not np.all(np.isfinite(s)) or np.any(s <= 0) or np.any(np.diff(s) >= 0):

@@ -81,6 +81,13 @@ class RunConfig:
                 f"weights_every={self.weights_every}: must be a multiple of "
                 f"record_every={self.record_every}"
             )
+        # widths, spectrum and basis are checked by building the problem (cheap), so that a bad
+        # config fails here, when it is made, rather than later inside simulate()
+        problem = self.problem()
+        if self.init == "balanced" and not 0 <= self.k <= problem.d:
+            raise ConfigError(
+                f"k={self.k}: allowed are 0..{problem.d} (d = min(d_0, d_N) = {problem.d})"
+            )
 
     def problem(self) -> Problem:
         return make_problem(self.widths, self.spectrum, self.basis, self.basis_seed)

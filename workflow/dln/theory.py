@@ -63,9 +63,12 @@ def predict_k(problem: Problem, weights, tol: float | None = None) -> int:
     Returns NOT_BALANCED (-1) when the start is not balanced (the theorem says nothing), and 0 when
     sigma(0) = 0 or every p_i vanishes.
     """
-    weights = [np.asarray(w, dtype=float) for w in weights]
+    weights = [np.asarray(w) for w in weights]
     if tol is None:
-        tol = default_tolerance(np.result_type(*weights))
+        # the tolerance follows the precision of the weights as given (float32 -> sqrt(eps32)),
+        # so it must be taken before the cast to float64 below
+        tol = default_tolerance(np.result_type(np.float32, *weights))
+    weights = [w.astype(np.float64) for w in weights]
     sigma, u, v = end_vectors(problem, weights)
     # compare with the size of W_j W_j^T, sigma^{2/N}, so that tiny Gaussian starts still count as unbalanced
     scale = max(float(sigma), 1e-300) ** (2.0 / problem.depth)
@@ -108,3 +111,34 @@ def escape_steps(problem: Problem, k: int, eps: float, lr: float) -> float:
     """GD iterations to escape saddle k: tau_esc / (lr s_k^{1-2/N})."""
     sk = problem.s[k - 1] if 1 <= k <= problem.d else float("nan")
     return escape_time(problem, k, eps) / (lr * sk ** (1 - 2 / problem.depth))
+
+
+def final_stage_modes(problem: Problem, level: int, alpha, beta):
+    """Amplitudes and rates of the loss gap's modes near s_l u_l v_l^T, from the alignments
+    (alpha, beta) at the moment the run enters level l.
+
+    Linearising at the limit (rho -> s_l, sigma = rho): with p_j = alpha_j + beta_j,
+        L - L_l ~ sum_{j != l} s_l (s_l - s_j) p_j^2 / 4 exp(-2 (s_l - s_j) s_l^{1-2/N} t)
+                 + s_l^2 (|u_out|^2 + |v_out|^2) / 2 exp(-2 s_l^{2-2/N} t)
+    (the q_j modes decay at s_l + s_j and are left out). Only j > l decay; the slowest mode
+    with a non-negligible amplitude sets the observed final rate, e.g. a start orthogonal to
+    u_2, v_2 keeps p_2 at round-off and converges at the p_3 rate instead.
+    Returns (amplitudes, rates) as arrays.
+    """
+    s, N = problem.s, problem.depth
+    sl = s[level - 1]
+    alpha, beta = np.asarray(alpha), np.asarray(beta)
+    p = alpha + beta
+    below = np.arange(problem.d) >= level  # modes j > l (0-based index >= l)
+    amps = list(sl * (sl - s[below]) * p[below] ** 2 / 4)
+    rates = list(2 * (sl - s[below]) * sl ** (1 - 2 / N))
+    out = max(0.0, 1 - alpha @ alpha) + max(0.0, 1 - beta @ beta)
+    amps.append(sl**2 * out / 2)
+    rates.append(2 * sl ** (2 - 2 / N))
+    return np.array(amps), np.array(rates)
+
+
+def final_gap_model(problem: Problem, level: int, alpha, beta, dt):
+    """Predicted loss gap L - L_l at times dt after entering level l (see final_stage_modes)."""
+    amps, rates = final_stage_modes(problem, level, alpha, beta)
+    return np.exp(-np.outer(np.asarray(dt, dtype=float), rates)) @ amps

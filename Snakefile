@@ -1,0 +1,24 @@
+# Rebuilds the numerical experiments of Chen, Lin & Zhang, "On Non-local Convergence Analysis
+# of Deep Linear Networks" (ICML 2022). Stages: simulate -> aggregate -> figures -> report.
+# Usage: snakemake --cores all   (see README.md)
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        "results/aggregate/runs.nc",
+        "results/aggregate/summary.csv",
+        FIGURES,
+    default_target: True

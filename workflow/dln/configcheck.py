@@ -1,0 +1,88 @@
+"""Config validation with one clear message per error: the key, the bad value, what is allowed.
+
+The JSON schema (workflow/schemas/config.schema.yaml) is the single source of truth for the
+config's shape; this module turns jsonschema's errors into readable messages, then adds the
+checks a schema cannot express (cross-field relations, ranges that depend on the problem size).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .problem import ConfigError
+
+
+def _where(path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "config"
+
+
+def _non_finite(node, path=()):
+    """Yield (path, value) of NaN/inf numbers: YAML's .nan/.inf parse as floats."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _non_finite(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _non_finite(v, path + (i,))
+    elif isinstance(node, float) and not math.isfinite(node):
+        yield path, node
+
+
+def _describe(schema_part: dict) -> str:
+    if "enum" in schema_part:
+        return "one of " + ", ".join(map(repr, schema_part["enum"]))
+    if "const" in schema_part:
+        return repr(schema_part["const"])
+    return str(schema_part.get("type", "a valid value"))
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    where = _where(err.absolute_path)
+    v, kind = err.instance, err.validator
+    if kind == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(v) - set(allowed))
+        return f"unknown key {extra[0]!r} in {where} (allowed keys: {', '.join(allowed)})"
+    if kind == "required":
+        return f"{where} is missing the key {err.message.split()[0]} (required: {', '.join(err.validator_value)})"
+    if kind == "enum":
+        return f"{where} = {v!r} is not allowed (allowed: {', '.join(map(repr, err.validator_value))})"
+    if kind == "type":
+        return f"{where} = {v!r} has the wrong type (expected {err.validator_value})"
+    if kind == "minItems":
+        return f"{where} is empty or too short (needs at least {err.validator_value} values)"
+    if kind == "uniqueItems":
+        return f"{where} = {v!r} contains duplicate values (each value may appear once)"
+    if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
+        return f"{where} = {v!r} is out of range (allowed: {op} {err.validator_value})"
+    if kind == "oneOf":
+        options = " or ".join(_describe(s) for s in err.validator_value)
+        return f"{where} = {v!r} is not allowed (allowed: {options} of positive numbers)"
+    return f"{where} = {v!r}: {err.message}"
+
+
+def check_workflow_config(config: dict, schema_path, snakemake_validate=None) -> None:
+    """Raise ConfigError with a one-line message for the first problem found."""
+    for path, value in _non_finite(config):
+        raise ConfigError(f"config error: {_where(path)} = {value} is not a finite number")
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(f"config error: {_message(best)}")
+    if snakemake_validate is not None:
+        snakemake_validate(config, schema_path)  # the workflow's standard check (passes here)
+    from .grid import check_config
+
+    try:
+        check_config(config)
+    except ConfigError as err:
+        raise ConfigError(f"config error: {err}") from None

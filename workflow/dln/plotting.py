@@ -1,0 +1,75 @@
+"""Shared look and helpers of the figure scripts (one script per figure in workflow/scripts)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+import xarray as xr  # noqa: E402
+
+K_PALETTE = "viridis"
+
+
+def setup():
+    sns.set_theme(context="paper", style="ticks", font_scale=1.0)
+    plt.rcParams.update({"figure.constrained_layout.use": True, "savefig.bbox": "tight",
+                         "legend.frameon": False, "axes.grid": True, "grid.alpha": 0.3})
+
+
+def k_colors(ks) -> dict:
+    ks = sorted(set(int(k) for k in ks))
+    colors = sns.color_palette(K_PALETTE, n_colors=max(len(ks), 2))
+    return {k: colors[i] for i, k in enumerate(ks)}
+
+
+def load(path) -> xr.Dataset:
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        return ds.load()
+
+
+def runs(ds: xr.Dataset, **coords) -> xr.Dataset:
+    """The runs whose coordinates equal the given values (a study name matches `studies`)."""
+    mask = np.ones(ds.sizes["run"], dtype=bool)
+    for name, value in coords.items():
+        if name == "study":
+            mask &= np.array([value in s.split(",") for s in ds["studies"].values])
+        else:
+            mask &= ds[name].values == value
+    return ds.isel(run=np.flatnonzero(mask))
+
+
+def level_lines(ax, levels, label=True, **kw):
+    """Horizontal lines at the critical levels L_0..L_d, labelled at the right edge."""
+    style = dict(color="0.45", lw=0.7, ls="--", zorder=0) | kw
+    for k, L in enumerate(np.asarray(levels)):
+        ax.axhline(L, **style)
+        if label:
+            ax.annotate(f"$L_{k}={L:g}$", xy=(1.0, L), xycoords=("axes fraction", "data"),
+                        xytext=(3, 0), textcoords="offset points", va="center", fontsize=7,
+                        color="0.3")
+
+
+def save(fig, outputs, dpi: int) -> None:
+    """Write each output (PDF, PNG) atomically: a killed job leaves no half-written figure."""
+    for out in outputs:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+        try:
+            fig.savefig(tmp, dpi=dpi, metadata={"CreationDate": None} if out.suffix == ".pdf" else None)
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    plt.close(fig)
+
+
+def summary(path) -> pd.DataFrame:
+    return pd.read_csv(path, index_col="run")

@@ -1,0 +1,22 @@
+# All run files -> one tidy NetCDF (dimension `run`) and one CSV row per run.
+
+
+rule aggregate:
+    input:
+        run_files(),
+    output:
+        dataset="results/aggregate/runs.nc",
+        summary="results/aggregate/summary.csv",
+    log:
+        "results/logs/aggregate.log",
+    params:
+        studies={rid: list(run.studies) for rid, run in RUNS.items()},
+        level_tol=config["analysis"]["level_tol"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/dln.yaml"
+    script:
+        "../scripts/aggregate.py"

@@ -1,0 +1,122 @@
+# One script per figure (workflow/scripts/figures), each writing a PDF and a PNG. Figure
+# options are params, so editing one reruns only that figure.
+
+FIGURE_NAMES = [
+    "fig1_loss_by_k",
+    "fig2_rate_stages",
+    "fig3_alignments",
+    "fig4_stuck_vs_lr",
+    "fig5_gd_vs_flow",
+]
+FIGURES = expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=["pdf", "png"])
+AGGREGATE = {
+    "dataset": "results/aggregate/runs.nc",
+    "summary": "results/aggregate/summary.csv",
+}
+
+
+def figure_output(name):
+    return {
+        "pdf": f"results/figures/{name}.pdf",
+        "png": report(
+            f"results/figures/{name}.png",
+            caption=f"../report/{name}.rst",
+            category="Figures",
+        ),
+    }
+
+
+rule fig1_loss_by_k:
+    input:
+        **AGGREGATE,
+    output:
+        **figure_output("fig1_loss_by_k"),
+    log:
+        "results/logs/figures/fig1_loss_by_k.log",
+    params:
+        seed=config["figures"]["main_seed"],
+        dpi=config["figures"]["dpi"],
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../envs/dln.yaml"
+    script:
+        "../scripts/figures/fig1_loss_by_k.py"
+
+
+rule fig2_rate_stages:
+    input:
+        **AGGREGATE,
+    output:
+        **figure_output("fig2_rate_stages"),
+    log:
+        "results/logs/figures/fig2_rate_stages.log",
+    params:
+        seed=config["figures"]["main_seed"],
+        dpi=config["figures"]["dpi"],
+        depth=len(config["problem"]["widths"]) - 1,
+        level_tol=config["analysis"]["level_tol"],
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../envs/dln.yaml"
+    script:
+        "../scripts/figures/fig2_rate_stages.py"
+
+
+rule fig3_alignments:
+    input:
+        **AGGREGATE,
+    output:
+        **figure_output("fig3_alignments"),
+    log:
+        "results/logs/figures/fig3_alignments.log",
+    params:
+        seed=config["figures"]["main_seed"],
+        dpi=config["figures"]["dpi"],
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../envs/dln.yaml"
+    script:
+        "../scripts/figures/fig3_alignments.py"
+
+
+rule fig4_stuck_vs_lr:
+    input:
+        **AGGREGATE,
+    output:
+        **figure_output("fig4_stuck_vs_lr"),
+    log:
+        "results/logs/figures/fig4_stuck_vs_lr.log",
+    params:
+        dpi=config["figures"]["dpi"],
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../envs/dln.yaml"
+    script:
+        "../scripts/figures/fig4_stuck_vs_lr.py"
+
+
+rule fig5_gd_vs_flow:
+    input:
+        **AGGREGATE,
+    output:
+        **figure_output("fig5_gd_vs_flow"),
+    log:
+        "results/logs/figures/fig5_gd_vs_flow.log",
+    params:
+        seed=config["figures"]["main_seed"],
+        dpi=config["figures"]["dpi"],
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../envs/dln.yaml"
+    script:
+        "../scripts/figures/fig5_gd_vs_flow.py"

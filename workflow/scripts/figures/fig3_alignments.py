@@ -1,0 +1,36 @@
+"""Figure 3: alignments |p_i| = |alpha_i + beta_i| against iteration, one panel per start index k.
+p_i with i < k start at round-off; p_1 grows at rate (s_1 - rho) until the run leaves saddle k."""
+
+import numpy as np
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+from dln import plotting
+
+sm = snakemake  # noqa: F821
+plotting.setup()
+ds = plotting.load(sm.input.dataset)
+main = plotting.runs(ds, study="grid", method="gd", seed=sm.params.seed, construction="orthogonal")
+ks = sorted(set(int(k) for k in main["k"].values))
+modes = ds["mode"].values
+colors = sns.color_palette("rocket", n_colors=len(modes))
+ncol = min(3, len(ks))
+nrow = -(-len(ks) // ncol)
+fig, axes = plt.subplots(nrow, ncol, figsize=(2.5 * ncol, 2.1 * nrow), sharex=True, sharey=True,
+                         squeeze=False)
+for ax, k in zip(axes.flat, ks):
+    run = plotting.runs(main, k=k).isel(run=0)
+    for i, mode in enumerate(modes):
+        p = np.abs(run["p"].sel(mode=mode).values)
+        ax.semilogy(run["step"], np.maximum(p, 1e-18), color=colors[i], lw=1.0, label=f"$|p_{mode}|$")
+    ax.set_title(f"k = {k} (predicted {int(run['predicted_k'])}, ends at L{int(run['final_level'])})",
+                 fontsize=8)
+    ax.set_ylim(1e-18, 4)
+for ax in axes.flat[len(ks):]:
+    ax.set_visible(False)
+for ax in axes[-1]:
+    ax.set_xlabel("GD iteration")
+for ax in axes[:, 0]:
+    ax.set_ylabel("$|p_i| = |u_i^T u + v_i^T v|$")
+axes.flat[0].legend(fontsize=6, ncol=2, loc="lower right")
+plotting.save(fig, sm.output, sm.params.dpi)

@@ -6,16 +6,16 @@ What it measures, all in one process unless said otherwise:
   1. correctness gate: `dln.kernel.gd_run` and the plain NumPy loop `dln.kernel.gd_numpy` agree to
      1e-10 (max abs) in the final weights after 2,000 steps -- exits with status 1 if not;
   2. microseconds per GD step of the compiled kernel (float64 and float32; `--steps` steps with the
-     default recording every 50 steps, best and median of `--repeat` runs, compilation excluded);
+     default recording every 50 steps, best and median of `--repeat` runs; the C kernel is compiled at install time);
   3. microseconds per step of the NumPy loop, timed on `--numpy-steps` steps (it is ~100x slower);
   4. wall time of a fresh `python -m dln run --k 1 --steps 100000 --out <tmp>.nc` process
-     (median of 3 after one warm-up run, so that Numba's on-disk cache exists): this is what one
+     (median of 3 after one warm-up run, so that the file cache is warm): this is what one
      workflow job costs, including imports, the trajectory quantities and the NetCDF write;
   5. if `jax` is importable: a jit-compiled `jax.lax.scan` of the same update in float64
      (jax_enable_x64), checked against the kernel and timed the same way; otherwise it says so.
 
 Note: the environment may set OPENBLAS_CORETYPE (it selects OpenBLAS's CPU kernels). It affects only
-the NumPy/BLAS side (`gd_numpy`, not the Numba kernel, which calls no BLAS). For a NumPy comparison
+the NumPy/BLAS side (`gd_numpy`, not the C kernel, which calls no BLAS). For a NumPy comparison
 on the machine's native kernels one may run the script with that variable unset
 (`env -u OPENBLAS_CORETYPE ...`); this script does not change it.
 """
@@ -118,7 +118,7 @@ def main(argv=None) -> int:
     print(f"paper setup: widths {widths}, k = {cfg.k}, lr = {lr}, sigma0 = {cfg.sigma0}, "
           f"{theta0.size} parameters; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
 
-    # 1. correctness gate (also compiles the kernel)
+    # 1. correctness gate
     snaps, _, _ = gd_run(theta0, phi, widths, lr, AGREE_STEPS, AGREE_STEPS)
     ref = flatten(gd_numpy(w0, phi, lr, AGREE_STEPS))
     diff = float(np.max(np.abs(snaps[-1] - ref)))
@@ -129,10 +129,10 @@ def main(argv=None) -> int:
 
     rows = []  # (name, steps timed, best us/step, median us/step)
 
-    # 2. compiled kernel, float64 and float32 (a first call compiles the float32 specialisation)
+    # 2. compiled kernel, float64 and float32
     theta32 = theta0.astype(np.float32)
     gd_run(theta32, phi, widths, lr, 100, 50)
-    for name, th in (("numba kernel float64", theta0), ("numba kernel float32", theta32)):
+    for name, th in (("C kernel float64", theta0), ("C kernel float32", theta32)):
         best, med = timed(lambda th=th: gd_run(th, phi, widths, lr, args.steps, cfg.record_every),
                           args.repeat)
         rows.append((name, args.steps, best / args.steps * 1e6, med / args.steps * 1e6))
@@ -168,7 +168,7 @@ def main(argv=None) -> int:
     # 4. fresh process, the way a workflow job runs
     if not args.no_cli:
         times = cli_wall_times(args.steps)
-        print(f"\nfresh process `python -m dln run --k 1 --steps {args.steps}` (warm numba cache): "
+        print(f"\nfresh process `python -m dln run --k 1 --steps {args.steps}`: "
               f"median {statistics.median(times):.2f} s of {len(times)} "
               f"({', '.join(f'{t:.2f}' for t in times)} s)")
         kern = rows[0][3] * args.steps * 1e-6

@@ -1,135 +1,72 @@
-"""Gradient descent on the full layer weights, compiled with Numba.
+"""Gradient descent on the full layer weights: a small C kernel (dln/_kernel.c) through ctypes.
 
-The weights live in one flat vector (W_1 first, each block row-major) so that the compiled loop
-works on plain arrays of any depth. The width-1 layer r (which the setting requires) makes the
-product rank one, W = c_N h_0 with the column c_j = W_j...W_{r+1} and the row h_j = W_r...W_{j+1},
-so every layer's gradient is an outer product of two vectors:
-    j > r:  grad_j = e_j c_{j-1}^T,  e_N = G h_0^T,  e_{j-1} = W_j^T e_j
-    j <= r: grad_j = h_j^T m_{j-1}^T, m_0 = G^T c_N,  m_j = W_j m_{j-1}
-with G = W - Phi. That is exact (no approximation) and costs about 4 x sum_j d_j d_{j-1}
-multiply-adds per step instead of 3 x d_0 x sum_j d_j d_{j-1} for dense prefix products.
-Compiled code is cached on disk (numba cache=True) so later processes skip compilation.
+The C file's header explains the algorithm: the width-1 layer makes every layer's gradient an
+outer product of two vectors, about 4 x sum_j d_j d_{j-1} multiply-adds per step. It is built
+when the package is installed (setuptools extension), so no process pays a compilation or JIT
+start-up cost; float64 and float32 are separate compiled loops.
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
+
 import numpy as np
-from numba import njit
 
 from .problem import bottleneck_layer, flat_size
 
 
-def layout(widths):
-    """(widths, offsets of W_j in the flat vector, offsets of layer-j vectors, bottleneck r)."""
-    widths = np.asarray(widths, dtype=np.int64)
-    N = len(widths) - 1
-    offs = np.zeros(N + 1, dtype=np.int64)
-    for j in range(1, N + 1):
-        offs[j] = offs[j - 1] + widths[j] * widths[j - 1]
-    voff = np.zeros(N + 2, dtype=np.int64)
-    voff[1:] = np.cumsum(widths)
-    return widths, offs, voff, bottleneck_layer(widths)
+def _load():
+    spec = importlib.util.find_spec("dln._kernel")
+    if spec is None or spec.origin is None:
+        raise ImportError(
+            "the compiled kernel dln._kernel is missing: install the package with "
+            "`pip install -e .` (needs a C compiler), see README.md"
+        )
+    lib = ctypes.CDLL(spec.origin)
+    ptr = ctypes.c_void_p
+    i64 = ctypes.c_int64
+    for suffix, real in (("f64", ctypes.c_double), ("f32", ctypes.c_float)):
+        gd = getattr(lib, f"dln_gd_{suffix}")
+        gd.restype = i64
+        gd.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, real, i64, i64, ptr, ptr, ptr, ptr]
+        lg = getattr(lib, f"dln_loss_grad_{suffix}")
+        lg.restype = ctypes.c_double
+        lg.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, ptr]
+    return lib
 
 
-def scratch(widths, dtype):
-    """Work vectors h, c, e, m (one slot of length d_j per layer index j) and the residual G."""
-    n = int(np.sum(widths))
-    return np.zeros((4, n), dtype=dtype), np.zeros(int(widths[0] * widths[-1]), dtype=dtype)
+_LIB = _load()
+_SUFFIX = {np.dtype(np.float64): "f64", np.dtype(np.float32): "f32"}
 
 
-@njit(cache=True)
-def loss_and_grad(theta, phi, widths, offs, voff, r, vecs, G, grad):
-    """0.5 ||W_N...W_1 - Phi||_F^2 and its gradient, written into grad (vecs, G are scratch)."""
-    N = widths.shape[0] - 1
-    d0, dN = widths[0], widths[N]
-    zero = theta[0] * 0
-    h, c, e, m = vecs[0], vecs[1], vecs[2], vecs[3]
-    # rows h_{j-1} = h_j W_j from h_r = 1 down to h_0 = W_r...W_1
-    h[voff[r]] = 1
-    for j in range(r, 0, -1):
-        dj, dm, w = widths[j], widths[j - 1], offs[j - 1]
-        for b in range(dm):
-            acc = zero
-            for a in range(dj):
-                acc += h[voff[j] + a] * theta[w + a * dm + b]
-            h[voff[j - 1] + b] = acc
-    # columns c_j = W_j c_{j-1} from c_r = 1 up to c_N = W_N...W_{r+1}
-    c[voff[r]] = 1
-    for j in range(r + 1, N + 1):
-        dj, dm, w = widths[j], widths[j - 1], offs[j - 1]
-        for a in range(dj):
-            acc = zero
-            for b in range(dm):
-                acc += theta[w + a * dm + b] * c[voff[j - 1] + b]
-            c[voff[j] + a] = acc
-    # residual G = c_N h_0 - Phi, loss, e_N = G h_0^T, m_0 = G^T c_N
-    loss = zero
-    for a in range(dN):
-        e[voff[N] + a] = zero
-    for b in range(d0):
-        m[b] = zero
-    for a in range(dN):
-        ca = c[voff[N] + a]
-        for b in range(d0):
-            g = ca * h[b] - phi[a * d0 + b]
-            G[a * d0 + b] = g
-            loss += g * g
-            e[voff[N] + a] += g * h[b]
-            m[b] += g * ca
-    # e_{j-1} = W_j^T e_j for the layers above the bottleneck
-    for j in range(N, r + 1, -1):
-        dj, dm, w = widths[j], widths[j - 1], offs[j - 1]
-        for b in range(dm):
-            acc = zero
-            for a in range(dj):
-                acc += theta[w + a * dm + b] * e[voff[j] + a]
-            e[voff[j - 1] + b] = acc
-    # m_j = W_j m_{j-1} for the layers below the bottleneck
-    for j in range(1, r):
-        dj, dm, w = widths[j], widths[j - 1], offs[j - 1]
-        for a in range(dj):
-            acc = zero
-            for b in range(dm):
-                acc += theta[w + a * dm + b] * m[voff[j - 1] + b]
-            m[voff[j] + a] = acc
-    # outer products
-    for j in range(1, N + 1):
-        dj, dm, w = widths[j], widths[j - 1], offs[j - 1]
-        if j > r:
-            left, lo, right, ro = e, voff[j], c, voff[j - 1]
-        else:
-            left, lo, right, ro = h, voff[j], m, voff[j - 1]
-        for a in range(dj):
-            la = left[lo + a]
-            for b in range(dm):
-                grad[w + a * dm + b] = la * right[ro + b]
-    return 0.5 * loss
+def _p(a: np.ndarray):
+    return a.ctypes.data_as(ctypes.c_void_p)
 
 
-@njit(cache=True)
-def _gd_loop(theta0, phi, widths, offs, voff, r, vecs, G, lr, steps, record_every):
-    theta = theta0.copy()
-    P = theta.shape[0]
-    grad = np.empty(P, dtype=theta.dtype)
-    n_rec = steps // record_every + 1 + (1 if steps % record_every else 0)
-    snaps = np.empty((n_rec, P), dtype=theta.dtype)
-    rec_steps = np.empty(n_rec, dtype=np.int64)
-    n = 0
-    diverged_at = -1
-    for t in range(steps + 1):
-        loss = loss_and_grad(theta, phi, widths, offs, voff, r, vecs, G, grad)
-        if not np.isfinite(loss):
-            diverged_at = t
-            break
-        if t % record_every == 0 or t == steps:
-            snaps[n] = theta
-            rec_steps[n] = t
-            n += 1
-        if t == steps:
-            break
-        for i in range(P):
-            theta[i] -= lr * grad[i]
-    return snaps[:n], rec_steps[:n], diverged_at
+class Layout:
+    """Offsets of W_j in the flat vector and of the per-layer work vectors; the bottleneck r."""
+
+    def __init__(self, widths):
+        self.widths = np.ascontiguousarray(widths, dtype=np.int64)
+        self.N = len(self.widths) - 1
+        self.offs = np.zeros(self.N + 1, dtype=np.int64)
+        self.offs[1:] = np.cumsum(self.widths[1:] * self.widths[:-1])
+        self.voff = np.zeros(self.N + 2, dtype=np.int64)
+        self.voff[1:] = np.cumsum(self.widths)
+        self.r = bottleneck_layer(self.widths)
+        self.n_params = int(self.offs[-1])
+
+    def args(self):
+        return (_p(self.widths), self.N, _p(self.offs), _p(self.voff), self.r)
+
+
+def _checked(theta: np.ndarray, layout: Layout) -> np.ndarray:
+    if theta.dtype not in _SUFFIX:
+        raise TypeError(f"dtype {theta.dtype} not supported (float64 or float32)")
+    if theta.shape != (layout.n_params,):
+        raise ValueError(f"theta has shape {theta.shape}, expected ({layout.n_params},)")
+    return np.ascontiguousarray(theta)
 
 
 def gd_run(theta0: np.ndarray, phi: np.ndarray, widths, lr: float, steps: int, record_every: int):
@@ -139,26 +76,37 @@ def gd_run(theta0: np.ndarray, phi: np.ndarray, widths, lr: float, steps: int, r
     and the last step, and the first step whose loss was not finite (-1 if none; the run stops
     there and keeps what it recorded).
     """
-    dtype = theta0.dtype
-    widths, offs, voff, r = layout(widths)
-    if theta0.shape != (flat_size(widths),):
-        raise ValueError(f"theta0 has shape {theta0.shape}, expected ({flat_size(widths)},)")
+    layout = Layout(widths)
+    theta = _checked(theta0, layout).copy()
+    dtype = theta.dtype
+    steps, every = int(steps), int(record_every)
+    if steps < 0 or every < 1:
+        raise ValueError(f"steps={steps} must be >= 0 and record_every={every} >= 1")
     phi = np.ascontiguousarray(phi, dtype=dtype).ravel()
-    vecs, G = scratch(widths, dtype)
-    return _gd_loop(
-        theta0, phi, widths, offs, voff, r, vecs, G, dtype.type(lr), int(steps), int(record_every)
-    )
+    n_rec = steps // every + 1 + (1 if steps % every else 0)
+    snaps = np.empty((n_rec, layout.n_params), dtype=dtype)
+    rec_steps = np.empty(n_rec, dtype=np.int64)
+    work = np.empty(4 * int(layout.voff[-1]) + layout.n_params, dtype=dtype)
+    diverged = ctypes.c_int64(-1)
+    gd = getattr(_LIB, f"dln_gd_{_SUFFIX[dtype]}")
+    n = gd(_p(theta), _p(phi), *layout.args(), dtype.type(lr), steps, every, _p(work),
+           _p(snaps), _p(rec_steps), ctypes.byref(diverged))
+    return snaps[:n], rec_steps[:n], int(diverged.value)
 
 
 def make_gradient(widths, phi: np.ndarray, dtype=np.float64):
     """A callable theta -> (loss, grad) on the compiled kernel (used by the gradient flow)."""
-    widths, offs, voff, r = layout(widths)
+    layout = Layout(widths)
+    dtype = np.dtype(dtype)
     phi = np.ascontiguousarray(phi, dtype=dtype).ravel()
-    vecs, G = scratch(widths, dtype)
+    work = np.empty(4 * int(layout.voff[-1]), dtype=dtype)
+    fn = getattr(_LIB, f"dln_loss_grad_{_SUFFIX[dtype]}")
+    args = layout.args()
 
     def loss_grad(theta):
+        theta = _checked(np.asarray(theta, dtype=dtype), layout)
         grad = np.empty_like(theta)
-        loss = loss_and_grad(theta, phi, widths, offs, voff, r, vecs, G, grad)
+        loss = fn(_p(theta), _p(phi), *args, _p(work), _p(grad))
         return loss, grad
 
     return loss_grad

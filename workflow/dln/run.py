@@ -132,7 +132,7 @@ def provenance() -> dict:
     import importlib.metadata as md
 
     versions = {}
-    for pkg in ("numpy", "scipy", "numba", "xarray", "netCDF4"):
+    for pkg in ("numpy", "scipy", "xarray", "netCDF4", "pandas"):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:

@@ -61,11 +61,16 @@ pid_of() { # name -> recorded pid (or nothing)
     [[ -s "$PIDS/$1.pid" ]] && cat "$PIDS/$1.pid" || true
 }
 is_running() { # name
-    local pid comm
+    local pid comm stat
     pid="$(pid_of "$1")"
     [[ -n "$pid" && -r "/proc/$pid/comm" ]] || return 1
     comm="$(cat "/proc/$pid/comm" 2>/dev/null)" || return 1
-    [[ "$comm" == "$1" ]]
+    [[ "$comm" == "$1" ]] || return 1
+    # An exited daemon lingers as a zombie until PID 1 reaps it (seconds on
+    # some container inits): that is not "running".
+    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+    stat="${stat##*) }"
+    [[ "${stat%% *}" != Z ]]
 }
 
 # Start a foreground daemon detached in its own session, stdio to a log file,
@@ -81,7 +86,19 @@ spawn() { # name cmd...
         done
         exec setsid "$@" </dev/null >>"$LOGS/$name.out" 2>&1
     ) &
-    echo $! >"$PIDS/$name.pid"
+    local pid=$! i
+    echo "$pid" >"$PIDS/$name.pid"
+    # Until the exec chain (bash -> setsid [-> setpriv]) reaches the daemon,
+    # /proc/PID/comm names something else; wait for it so that is_running
+    # is meaningful right after spawn.
+    for ((i = 0; i < 50; i++)); do
+        is_running "$name" && return 0
+        [[ -e "/proc/$pid" ]] || break
+        sleep 0.1
+    done
+    log "$name (pid $pid) did not start"
+    show_logs "$name"
+    exit 1
 }
 
 show_logs() { # name... : tail of the logs, for failure diagnosis
@@ -109,7 +126,7 @@ wait_for() { # description, name-for-logs, command...: poll until success
             show_logs "$name"
             exit 1
         fi
-        sleep 0.5
+        sleep 0.2
     done
 }
 
@@ -208,10 +225,9 @@ start_munge() {
     fi
     chown munge:munge "$MUNGE_KEY"; chmod 400 "$MUNGE_KEY"
     rm -f "$MUNGE_RUN/munge.socket.2" "$MUNGE_RUN/munge.socket.2.lock"   # stale
-    install -o munge -g munge -m 600 /dev/null "$LOGS/munged.log"
-    # -F: stay in the foreground so the recorded PID is munged's own.
-    spawn munged setpriv --reuid=munge --regid=munge --init-groups \
-        munged -F --log-file="$LOGS/munged.log"
+    # -F: stay in the foreground (logging to stderr -> munged.out) so the
+    # recorded PID is munged's own.
+    spawn munged setpriv --reuid=munge --regid=munge --init-groups munged -F
     wait_for "munged" munged bash -c 'munge -n | unmunge'
 }
 
@@ -387,16 +403,34 @@ start_slurmctld() {
         return 0
     fi
     spawn slurmctld slurmctld -D
+    CTLD_FRESH=1
     wait_for "slurmctld" slurmctld scontrol ping
+}
+
+# Jobs that a freshly started slurmctld recovered from its state files belong
+# to an earlier (uncleanly stopped) incarnation: their processes are gone, but
+# they would still hold cores.  Cancel them.
+cancel_stale_jobs() {
+    local ids
+    ids="$(squeue -h -o %A 2>/dev/null || true)"
+    [[ -n "$ids" ]] || return 0
+    log "cancelling jobs left over from a previous run: $(echo $ids)"
+    # shellcheck disable=SC2086
+    scancel $ids 2>/dev/null || true
 }
 
 start_slurmd() {
     if is_running slurmd; then return 0; fi
     spawn slurmd slurmd -D
-    # Resume a node left DOWN/DRAIN by an earlier unclean shutdown.
-    sleep 1
-    scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true
-    wait_for "node $NODE to become idle" slurmd node_up
+    wait_for "node $NODE to become idle" slurmd node_up_or_resume
+}
+# A node left DOWN/DRAINED (e.g. by an unclean shutdown) is resumed.
+node_up_or_resume() {
+    node_up && return 0
+    if [[ "$(sinfo -h -n "$NODE" -o %T 2>/dev/null)" =~ ^(down|drain) ]]; then
+        scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true
+    fi
+    return 1
 }
 
 all_running() {
@@ -411,7 +445,7 @@ cmd_start() {
     local t0=$SECONDS t_inst
     mkdir -p "$STATE"
     exec 9>"$STATE/.lock"; flock 9   # serialise concurrent start/stop
-    SLURM_CONF_CHANGED=0 DBD_CONF_CHANGED=0
+    SLURM_CONF_CHANGED=0 DBD_CONF_CHANGED=0 CTLD_FRESH=0
     # Fast path: everything is up and the config is current -> just return.
     if [[ -f "$PIDS/slurmd.pid" ]] && all_running; then
         write_configs
@@ -430,6 +464,7 @@ cmd_start() {
     setup_accounting
     start_slurmctld
     start_slurmd
+    if ((CTLD_FRESH)); then cancel_stale_jobs; fi
     wait_for "sacct" - sacct_ok
     log "cluster $CLUSTER up: node $NODE, partition $PARTITION, account $ACCOUNT"
     log "timing: total $((SECONDS - t0)) s (package install $t_inst s); state in $STATE"
@@ -438,6 +473,30 @@ cmd_start() {
 # --------------------------------------------------------------------------
 # stop / status
 # --------------------------------------------------------------------------
+# Job steps (slurmstepd + the job's processes) run in sessions of their own,
+# so they survive slurmd.  A slurmstepd started by *our* slurmd keeps our
+# slurmd log open; end exactly those sessions (normally none are left, as
+# `stop` cancels all jobs first).
+kill_leftover_steps() {
+    local p f sids=() pids
+    for p in $(ps -C slurmstepd -o pid= 2>/dev/null || true); do
+        for f in /proc/"$p"/fd/*; do
+            if [[ "$(readlink "$f" 2>/dev/null)" == "$STATE/"* ]]; then
+                sids+=("$(ps -o sid= -p "$p" | tr -d ' ')"); break
+            fi
+        done
+    done
+    ((${#sids[@]})) || return 0
+    pids="$(ps -e -o pid=,sid= | awk -v l=" ${sids[*]} " 'index(l, " " $2 " ") {print $1}')"
+    [[ -n "$pids" ]] || return 0
+    log "ending leftover job step processes: $(echo $pids)"
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null || true
+    sleep 1
+    # shellcheck disable=SC2086
+    kill -KILL $pids 2>/dev/null || true
+}
+
 stop_daemon() { # name
     local name="$1" pid i
     pid="$(pid_of "$name")"
@@ -474,21 +533,9 @@ cmd_stop() {
             done
         fi
     fi
-    local sid=""
-    if is_running slurmd; then sid="$(pid_of slurmd)"; fi
     local d
     for d in "${DAEMONS[@]}"; do stop_daemon "$d"; done
-    # slurmstepd processes forked by our slurmd stay in its session (we made
-    # it a session leader with setsid): anything left there is ours to end.
-    if [[ -n "$sid" ]]; then
-        local left
-        left="$(ps -e -o pid=,sid= | awk -v s="$sid" '$2 == s {print $1}')"
-        if [[ -n "$left" ]]; then
-            log "killing leftover slurmd session processes: $(echo $left)"
-            # shellcheck disable=SC2086
-            kill -KILL $left 2>/dev/null || true
-        fi
-    fi
+    kill_leftover_steps
     log "stopped"
 }
 

@@ -13,16 +13,14 @@ import importlib.util
 
 import numpy as np
 
-from .problem import bottleneck_layer, flat_size
+from .problem import bottleneck_layer
 
 
 def _load():
+    """The compiled library, or None when the package was installed without a C compiler."""
     spec = importlib.util.find_spec("dln._kernel")
     if spec is None or spec.origin is None:
-        raise ImportError(
-            "the compiled kernel dln._kernel is missing: install the package with "
-            "`pip install -e .` (needs a C compiler), see README.md"
-        )
+        return None
     lib = ctypes.CDLL(spec.origin)
     ptr = ctypes.c_void_p
     i64 = ctypes.c_int64
@@ -37,6 +35,19 @@ def _load():
 
 
 _LIB = _load()
+# "c" normally; "numpy" (~150x slower per step, same maths) when the extension could not be
+# built at install time. Recorded in every run file's attributes.
+BACKEND = "c" if _LIB is not None else "numpy"
+if _LIB is None:
+    import warnings
+
+    warnings.warn(
+        "dln: compiled kernel dln._kernel not found (installed without a C compiler?); "
+        "using the NumPy fallback, ~150x slower per step. Reinstall with `pip install -e .` "
+        "on a machine with gcc/cc for full speed.",
+        RuntimeWarning,
+        stacklevel=1,
+    )
 _SUFFIX = {np.dtype(np.float64): "f64", np.dtype(np.float32): "f32"}
 
 
@@ -87,6 +98,9 @@ def gd_run(theta0: np.ndarray, phi: np.ndarray, widths, lr: float, steps: int, r
     snaps = np.empty((n_rec, layout.n_params), dtype=dtype)
     rec_steps = np.empty(n_rec, dtype=np.int64)
     work = np.empty(4 * int(layout.voff[-1]) + layout.n_params, dtype=dtype)
+    if _LIB is None:
+        return _gd_numpy_recorded(theta, phi.reshape(int(layout.widths[-1]), -1), layout, lr,
+                                  steps, every)
     diverged = ctypes.c_int64(-1)
     gd = getattr(_LIB, f"dln_gd_{_SUFFIX[dtype]}")
     n = gd(_p(theta), _p(phi), *layout.args(), dtype.type(lr), steps, every, _p(work),
@@ -99,6 +113,11 @@ def make_gradient(widths, phi: np.ndarray, dtype=np.float64):
     layout = Layout(widths)
     dtype = np.dtype(dtype)
     phi = np.ascontiguousarray(phi, dtype=dtype).ravel()
+    if _LIB is None:
+        return lambda theta: _loss_grad_numpy(
+            _checked(np.asarray(theta, dtype=dtype), layout), phi.reshape(int(layout.widths[-1]), -1),
+            layout.widths,
+        )
     work = np.empty(4 * int(layout.voff[-1]), dtype=dtype)
     fn = getattr(_LIB, f"dln_loss_grad_{_SUFFIX[dtype]}")
     args = layout.args()
@@ -112,20 +131,55 @@ def make_gradient(widths, phi: np.ndarray, dtype=np.float64):
     return loss_grad
 
 
+def _numpy_grads(weights, phi):
+    """Loss and per-layer gradients with dense prefix products: the plain reference."""
+    prefix = [weights[0]]
+    for W in weights[1:]:
+        prefix.append(W @ prefix[-1])
+    G = prefix[-1] - phi
+    B = G
+    grads = [None] * len(weights)
+    for j in range(len(weights) - 1, -1, -1):
+        grads[j] = B @ prefix[j - 1].T if j > 0 else B
+        B = weights[j].T @ B
+    return 0.5 * float(np.sum(G * G)), grads
+
+
 def gd_numpy(weights, phi: np.ndarray, lr: float, steps: int):
     """The plain reference: a loop over layers with `@`, for benchmarks and tests."""
     weights = [w.copy() for w in weights]
-    N = len(weights)
     for _ in range(steps):
-        prefix = [weights[0]]
-        for W in weights[1:]:
-            prefix.append(W @ prefix[-1])
-        G = prefix[-1] - phi
-        B = G
-        grads = [None] * N
-        for j in range(N - 1, -1, -1):
-            grads[j] = B @ prefix[j - 1].T if j > 0 else B
-            B = weights[j].T @ B
+        _, grads = _numpy_grads(weights, phi)
         for W, g in zip(weights, grads):
             W -= lr * g
     return weights
+
+
+def _loss_grad_numpy(theta, phi, widths):
+    from .problem import flatten, unflatten
+
+    loss, grads = _numpy_grads(unflatten(theta, widths), phi)
+    return loss, flatten(grads).astype(theta.dtype)
+
+
+def _gd_numpy_recorded(theta, phi, layout, lr, steps, every):
+    """Fallback with gd_run's contract, for installs without the compiled kernel."""
+    from .problem import unflatten
+
+    weights = unflatten(theta, layout.widths)  # views: updating them updates theta
+    lr = theta.dtype.type(lr)
+    snaps, rec_steps = [], []
+    diverged_at = -1
+    for t in range(steps + 1):
+        loss, grads = _numpy_grads(weights, phi)
+        if not np.isfinite(loss):
+            diverged_at = t
+            break
+        if t % every == 0 or t == steps:
+            snaps.append(theta.copy())
+            rec_steps.append(t)
+        if t == steps:
+            break
+        for W, g in zip(weights, grads):
+            W -= lr * g
+    return np.array(snaps), np.array(rec_steps, dtype=np.int64), diverged_at

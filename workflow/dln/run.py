@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__
+from .kernel import BACKEND as KERNEL_BACKEND
 from .kernel import gd_run
 from .problem import PAPER_WIDTHS, ConfigError, Problem, flatten, make_problem, unflatten
 from .starts import CONSTRUCTIONS, balanced_start, gaussian_start
@@ -139,6 +140,7 @@ def provenance() -> dict:
             versions[pkg] = "unknown"
     return {
         "dln_version": __version__,
+        "kernel_backend": KERNEL_BACKEND,
         "code_fingerprint": source_fingerprint(),
         "git_commit": _git_commit(),
         "python_version": platform.python_version(),

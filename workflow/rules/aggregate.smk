@@ -9,14 +9,14 @@ rule aggregate:
         summary="results/aggregate/summary.csv",
     log:
         "results/logs/aggregate.log",
-    params:
-        studies={rid: list(run.studies) for rid, run in RUNS.items()},
-        level_tol=config["analysis"]["level_tol"],
+    conda:
+        "../envs/dln.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/dln.yaml"
+    params:
+        studies={rid: list(run.studies) for rid, run in RUNS.items()},
+        level_tol=config["analysis"]["level_tol"],
     script:
         "../scripts/aggregate.py"

@@ -1,21 +1,21 @@
 # Config loading and validation, and the run plan shared by all stages.
-import os
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-# Jobs import the dln package from this repository, whatever is installed elsewhere.
-PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
-sys.path.insert(0, PACKAGE_DIR)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (PACKAGE_DIR, os.environ.get("PYTHONPATH")) if p
-)
+# The workflow plans with this repository's dln; jobs run the installed one (pip install -e .),
+# and the simulate rule checks that the two have the same numerics (--expect-code).
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from dln.configcheck import check_workflow_config  # noqa: E402
 from dln.run import source_fingerprint  # noqa: E402
 
-check_workflow_config(config, "workflow/schemas/config.schema.yaml", validate)
+check_workflow_config(
+    config,
+    str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
+    validate,
+)
 
 from dln.grid import plan_runs  # noqa: E402
 
@@ -33,3 +33,29 @@ def run_files(study=None):
 
 wildcard_constraints:
     run=r"g[df]/[^/]+/k\d+/lr[^/]+_seed\d+",
+
+
+# Figures: one script each (workflow/scripts/figures), a PDF and a PNG with a report caption.
+FIGURE_NAMES = [
+    "fig1_loss_by_k",
+    "fig2_rate_stages",
+    "fig3_alignments",
+    "fig4_stuck_vs_lr",
+    "fig5_gd_vs_flow",
+]
+FIGURES = expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=["pdf", "png"])
+AGGREGATE = {
+    "dataset": "results/aggregate/runs.nc",
+    "summary": "results/aggregate/summary.csv",
+}
+
+
+def figure_output(name):
+    return {
+        "pdf": f"results/figures/{name}.pdf",
+        "png": report(
+            f"results/figures/{name}.png",
+            caption=f"../report/{name}.rst",
+            category="Figures",
+        ),
+    }

@@ -1,30 +1,6 @@
 # One script per figure (workflow/scripts/figures), each writing a PDF and a PNG. Figure
 # options are params, so editing one reruns only that figure.
 
-FIGURE_NAMES = [
-    "fig1_loss_by_k",
-    "fig2_rate_stages",
-    "fig3_alignments",
-    "fig4_stuck_vs_lr",
-    "fig5_gd_vs_flow",
-]
-FIGURES = expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=["pdf", "png"])
-AGGREGATE = {
-    "dataset": "results/aggregate/runs.nc",
-    "summary": "results/aggregate/summary.csv",
-}
-
-
-def figure_output(name):
-    return {
-        "pdf": f"results/figures/{name}.pdf",
-        "png": report(
-            f"results/figures/{name}.png",
-            caption=f"../report/{name}.rst",
-            category="Figures",
-        ),
-    }
-
 
 rule fig1_loss_by_k:
     input:
@@ -33,14 +9,14 @@ rule fig1_loss_by_k:
         **figure_output("fig1_loss_by_k"),
     log:
         "results/logs/figures/fig1_loss_by_k.log",
-    params:
-        seed=config["figures"]["main_seed"],
-        dpi=config["figures"]["dpi"],
+    conda:
+        "../envs/dln.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/dln.yaml"
+    params:
+        seed=config["figures"]["main_seed"],
+        dpi=config["figures"]["dpi"],
     script:
         "../scripts/figures/fig1_loss_by_k.py"
 
@@ -52,16 +28,17 @@ rule fig2_rate_stages:
         **figure_output("fig2_rate_stages"),
     log:
         "results/logs/figures/fig2_rate_stages.log",
+    conda:
+        "../envs/dln.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         seed=config["figures"]["main_seed"],
         dpi=config["figures"]["dpi"],
         depth=len(config["problem"]["widths"]) - 1,
         level_tol=config["analysis"]["level_tol"],
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    conda:
-        "../envs/dln.yaml"
+        gap_floor=config["figures"]["fig2_rate_stages"]["gap_floor"],
     script:
         "../scripts/figures/fig2_rate_stages.py"
 
@@ -73,14 +50,14 @@ rule fig3_alignments:
         **figure_output("fig3_alignments"),
     log:
         "results/logs/figures/fig3_alignments.log",
-    params:
-        seed=config["figures"]["main_seed"],
-        dpi=config["figures"]["dpi"],
+    conda:
+        "../envs/dln.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/dln.yaml"
+    params:
+        seed=config["figures"]["main_seed"],
+        dpi=config["figures"]["dpi"],
     script:
         "../scripts/figures/fig3_alignments.py"
 
@@ -92,13 +69,14 @@ rule fig4_stuck_vs_lr:
         **figure_output("fig4_stuck_vs_lr"),
     log:
         "results/logs/figures/fig4_stuck_vs_lr.log",
-    params:
-        dpi=config["figures"]["dpi"],
+    conda:
+        "../envs/dln.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/dln.yaml"
+    params:
+        dpi=config["figures"]["dpi"],
+        seed_jitter=config["figures"]["fig4_stuck_vs_lr"]["seed_jitter"],
     script:
         "../scripts/figures/fig4_stuck_vs_lr.py"
 
@@ -110,13 +88,13 @@ rule fig5_gd_vs_flow:
         **figure_output("fig5_gd_vs_flow"),
     log:
         "results/logs/figures/fig5_gd_vs_flow.log",
-    params:
-        seed=config["figures"]["main_seed"],
-        dpi=config["figures"]["dpi"],
+    conda:
+        "../envs/dln.yaml"
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        "../envs/dln.yaml"
+    params:
+        seed=config["figures"]["main_seed"],
+        dpi=config["figures"]["dpi"],
     script:
         "../scripts/figures/fig5_gd_vs_flow.py"

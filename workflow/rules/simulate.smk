@@ -8,14 +8,14 @@ rule simulate:
         "results/runs/{run}.nc",
     log:
         "results/logs/simulate/{run}.log",
-    params:
-        args=lambda wildcards: RUNS[wildcards.run].cli_args(),
-        code=CODE_FINGERPRINT,
+    conda:
+        "../envs/dln.yaml"
     threads: 1
     resources:
         mem_mb=400,
         runtime=10,
-    conda:
-        "../envs/dln.yaml"
+    params:
+        args=lambda wildcards: RUNS[wildcards.run].cli_args(),
+        code=CODE_FINGERPRINT,
     shell:
         "python -m dln run {params.args} --expect-code {params.code} --out {output} > {log} 2>&1"

@@ -37,7 +37,7 @@ for i in np.argsort(main["k"].values):
 ax.plot([], [], "k--", lw=0.8, label="final-stage theory")
 ax.set_xlabel("GD iteration")
 ax.set_ylabel("loss gap $L - L_1$")
-ax.set_ylim(1e-14, 30)
+ax.set_ylim(sm.params.gap_floor, 30)
 ax.set_title("(a) final stage: linear convergence")
 ax.legend(fontsize=7, loc="upper right")
 

@@ -13,7 +13,7 @@ ds = plotting.load(sm.input.dataset)
 main = plotting.runs(ds, study="grid", method="gd", seed=sm.params.seed, construction="orthogonal")
 ks = sorted(set(int(k) for k in main["k"].values))
 modes = ds["mode"].values
-colors = sns.color_palette("rocket", n_colors=len(modes))
+colors = sns.color_palette("tab10", n_colors=len(modes))
 ncol = min(3, len(ks))
 nrow = -(-len(ks) // ncol)
 fig, axes = plt.subplots(nrow, ncol, figsize=(2.5 * ncol, 2.1 * nrow), sharex=True, sharey=True,

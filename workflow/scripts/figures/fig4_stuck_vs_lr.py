@@ -15,7 +15,7 @@ sweep = sweep[sweep["stuck_steps"] > 0]
 colors = plotting.k_colors(sweep["k"].unique()) if len(sweep) else {}
 fig, (ax, bx) = plt.subplots(1, 2, figsize=(7.2, 3.0))
 for k, grp in sweep.groupby("k"):
-    jitter = 1 + 0.04 * (grp["seed"] - grp["seed"].mean())
+    jitter = 1 + sm.params.seed_jitter * (grp["seed"] - grp["seed"].mean())
     for axis, scale in ((ax, 1.0), (bx, grp["lr"])):
         axis.scatter(grp["lr"] * jitter, grp["stuck_steps"] * scale, color=colors[k], s=14,
                      label=f"k = {k}" if axis is ax else None, zorder=3)
@@ -23,8 +23,11 @@ for k, grp in sweep.groupby("k"):
         axis.plot(model.index, model.values * (model.index if axis is bx else 1.0),
                   color=colors[k], ls="--", lw=1.0)
 ax.plot([], [], "k--", lw=1.0, label="escape model")
+lrs = sorted(sweep["lr"].unique())
 for axis in (ax, bx):
     axis.set_xscale("log")
+    axis.set_xticks(lrs, [f"{lr:.3g}" for lr in lrs])
+    axis.minorticks_off()
     axis.set_xlabel("step size lr")
 ax.set_yscale("log")
 ax.set_ylabel("iterations stuck at $L_k$")

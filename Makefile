@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh machine with Python 3.11+ and pip:
+#   make reproduce   build .venv if needed, rebuild every figure and the report
+#   make test        build .venv if needed, run the test suite
+# Other targets: make lint, make bench, make clean. CORES=N limits the cores used.
+
+VENV ?= .venv
+PYTHON ?= python3
+CORES ?= all
+BIN := $(abspath $(VENV))/bin
+# jobs call `python -m dln`, so the venv must come first on PATH
+export PATH := $(BIN):$(PATH)
+
+.PHONY: reproduce test lint bench clean env
+
+env: $(VENV)/.installed
+
+# Rebuilt when the pins or the C kernel change. Debian's system Python may lack the venv
+# module (package python3-venv); virtualenv from pip is the fallback.
+$(VENV)/.installed: pyproject.toml workflow/dln/_kernel.c
+	$(PYTHON) -m venv $(VENV) || { $(PYTHON) -m pip install --user --quiet virtualenv && $(PYTHON) -m virtualenv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+reproduce: env
+	snakemake --cores $(CORES)
+	snakemake --report results/report.html
+	@echo "figures: results/figures/   report: results/report.html   summary: results/aggregate/summary.csv"
+
+test: env
+	pytest
+
+lint: env
+	snakemake --lint
+	snakefmt --check .
+
+bench: env
+	python bench/bench_kernel.py
+	python bench/bench_workflow.py
+
+clean:
+	rm -rf results/runs results/aggregate results/logs results/report.html .snakemake

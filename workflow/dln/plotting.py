@@ -17,7 +17,12 @@ import xarray as xr  # noqa: E402
 K_PALETTE = "viridis"
 
 
-def setup():
+def setup(sm=None):
+    """Common style; with the Snakemake object, errors and warnings go to the job's log."""
+    if sm is not None and sm.log:
+        import sys
+
+        sys.stderr = open(sm.log[0], "w", buffering=1)
     sns.set_theme(context="paper", style="ticks", font_scale=1.0)
     plt.rcParams.update({"figure.constrained_layout.use": True, "savefig.bbox": "tight",
                          "legend.frameon": False, "axes.grid": True, "grid.alpha": 0.3})
@@ -69,6 +74,12 @@ def save(fig, outputs, dpi: int) -> None:
             tmp.unlink(missing_ok=True)
             raise
     plt.close(fig)
+
+
+def note(ax, text):
+    """Say on the axes why a panel is empty, instead of leaving it blank."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8,
+            color="0.35", wrap=True)
 
 
 def summary(path) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 from dln import plotting
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-plotting.setup()
+plotting.setup(sm)
 ds = plotting.load(sm.input.dataset)
 main = plotting.runs(ds, study="grid", method="gd", seed=sm.params.seed)
 constructions = [c for c in ("orthogonal", "antisymmetric") if c in set(main["construction"].values)]

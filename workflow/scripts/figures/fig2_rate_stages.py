@@ -12,7 +12,7 @@ from dln.analysis import final_entry, problem_from_dataset
 from dln.theory import final_gap_model
 
 sm = snakemake  # noqa: F821
-plotting.setup()
+plotting.setup(sm)
 ds = plotting.load(sm.input.dataset)
 main = plotting.runs(ds, study="grid", method="gd", seed=sm.params.seed, construction="orthogonal")
 colors = plotting.k_colors(main["k"].values)

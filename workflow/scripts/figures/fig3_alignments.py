@@ -8,7 +8,7 @@ import seaborn as sns
 from dln import plotting
 
 sm = snakemake  # noqa: F821
-plotting.setup()
+plotting.setup(sm)
 ds = plotting.load(sm.input.dataset)
 main = plotting.runs(ds, study="grid", method="gd", seed=sm.params.seed, construction="orthogonal")
 ks = sorted(set(int(k) for k in main["k"].values))

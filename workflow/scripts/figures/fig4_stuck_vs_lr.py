@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 from dln import plotting
 
 sm = snakemake  # noqa: F821
-plotting.setup()
+plotting.setup(sm)
 table = plotting.summary(sm.input.summary)
 sweep = table[table["studies"].str.contains("lr_sweep") & (table["method"] == "gd")]
 sweep = sweep[sweep["stuck_steps"] > 0]
@@ -26,10 +26,14 @@ ax.plot([], [], "k--", lw=1.0, label="escape model")
 lrs = sorted(sweep["lr"].unique())
 for axis in (ax, bx):
     axis.set_xscale("log")
-    axis.set_xticks(lrs, [f"{lr:.3g}" for lr in lrs])
-    axis.minorticks_off()
+    if lrs:
+        axis.set_xticks(lrs, [f"{lr:.3g}" for lr in lrs])
+        axis.minorticks_off()
+    else:
+        plotting.note(axis, "no run of the lr sweep left its saddle within the step budget")
     axis.set_xlabel("step size lr")
-ax.set_yscale("log")
+if lrs:
+    ax.set_yscale("log")
 ax.set_ylabel("iterations stuck at $L_k$")
 bx.set_ylabel("time stuck, $t$ = lr $\\times$ iterations")
 ax.set_title("(a) iterations")

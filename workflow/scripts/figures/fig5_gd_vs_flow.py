@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 from dln import plotting
 
 sm = snakemake  # noqa: F821
-plotting.setup()
+plotting.setup(sm)
 ds = plotting.load(sm.input.dataset)
 flow = plotting.runs(ds, method="gf", seed=sm.params.seed, construction="orthogonal")
 ks = sorted(set(int(k) for k in flow["k"].values))

@@ -1,0 +1,67 @@
+"""Shared helpers: run the real Snakemake workflow of this repository on small configs."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def small_config() -> dict:
+    """The default config shrunk to a few short runs (each a fraction of a second)."""
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    cfg["gd"].update(steps=6000, record_every=50, weights_every=1000)
+    cfg["grid"] = {"k": [1, 2], "seed": [0], "lr": [5.0e-4], "construction": ["orthogonal"]}
+    cfg["lr_sweep"] = {"k": [2], "seed": [0], "lr": [5.0e-4, 1.0e-3]}
+    cfg["flow"] = {"k": [2], "seed": [0]}
+    return cfg
+
+
+def write_config(workdir: Path, cfg: dict) -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(copy.deepcopy(cfg), sort_keys=False))
+    return path
+
+
+def snakemake(workdir: Path, *args, check=True, timeout=600, env_extra=None):
+    """Run this repository's Snakefile in workdir (its config.yaml there)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.update(env_extra or {})
+    cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def planned_jobs(workdir: Path, *args) -> dict[str, int]:
+    """Rule -> number of jobs a dry run would execute (empty when nothing is to be done)."""
+    proc = snakemake(workdir, "-n", "--quiet", "rules", *args)
+    out = proc.stdout + proc.stderr
+    counts = {}
+    for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M):
+        if rule != "total":
+            counts[rule] = int(n)
+    return counts
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    write_config(tmp_path, small_config())
+    return tmp_path
+
+
+def planned_runs(workdir: Path, *args) -> set[str]:
+    """Run files a dry run would (re)create."""
+    proc = snakemake(workdir, "-n", *args)
+    return set(re.findall(r"output: (results/runs/\S+\.nc)", proc.stdout + proc.stderr))

@@ -17,6 +17,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/reproduction.smk"
 
 
 rule all:
@@ -25,3 +26,5 @@ rule all:
         "results/aggregate/runs.nc",
         "results/aggregate/summary.csv",
         FIGURES,
+        "results/summary.md",
+        "results/.strict_check.ok",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -70,10 +71,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_config(args: argparse.Namespace):
+    """The RunConfig of a parsed `run` command, exactly as the job builds it."""
+    from .run import RunConfig
+
+    fields = {k: v for k, v in vars(args).items() if k not in ("command", "out", "expect_code")}
+    if isinstance(fields["widths"], str):
+        fields["widths"] = _int_list(fields["widths"])
+    return RunConfig(**fields)
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .io import write_run
-    from .run import RunConfig, simulate
+    from .io import write_failure, write_run
+    from .run import simulate
 
     from .run import source_fingerprint
 
@@ -81,17 +96,20 @@ def main(argv=None) -> int:
         print(f"error: --expect-code {args.expect_code} does not match this dln's code "
               f"{source_fingerprint()} (is another dln installed first on sys.path?)", file=sys.stderr)
         return 2
-    fields = {k: v for k, v in vars(args).items() if k not in ("command", "out", "expect_code")}
-    if isinstance(fields["widths"], str):
-        fields["widths"] = _int_list(fields["widths"])
     try:
-        cfg = RunConfig(**fields)
+        cfg = run_config(args)
         start = time.perf_counter()
-        ds = simulate(cfg)
-        write_run(ds, args.out)
+        ds = simulate(cfg)  # SIGTERM/SIGKILL here end the process at once: nothing is written yet
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    # while writing, SIGTERM raises SystemExit, so write_run removes its temporary file
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        write_run(ds, args.out)
+    except (OSError, RuntimeError) as err:  # disk full, directory not writable
+        print(f"error: {write_failure(args.out, err)}", file=sys.stderr)
+        return 1
     print(
         f"{args.out}: predicted k = {ds.attrs['predicted_k']}, final loss = "
         f"{float(ds.loss[-1]):.10g}, diverged = {bool(ds.attrs['diverged'])}, "

@@ -55,9 +55,17 @@ def _message(err: jsonschema.ValidationError) -> str:
     if kind == "enum":
         return f"{where} = {v!r} is not allowed (allowed: {', '.join(map(repr, err.validator_value))})"
     if kind == "type":
-        return f"{where} = {v!r} has the wrong type (expected {err.validator_value})"
+        hint = ""
+        if isinstance(v, str) and err.validator_value in ("number", "integer"):
+            try:
+                float(v)
+                hint = "; YAML reads 1e-3 as text: write 1.0e-3"
+            except ValueError:
+                pass
+        return f"{where} = {v!r} has the wrong type (expected {err.validator_value}{hint})"
     if kind == "minItems":
-        return f"{where} is empty or too short (needs at least {err.validator_value} values)"
+        n = err.validator_value
+        return f"{where} = {v!r} has too few values (allowed: a list of at least {n} value{'s' * (n > 1)})"
     if kind == "uniqueItems":
         return f"{where} = {v!r} contains duplicate values (each value may appear once)"
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
@@ -72,7 +80,10 @@ def _message(err: jsonschema.ValidationError) -> str:
 def check_workflow_config(config: dict, schema_path, snakemake_validate=None) -> None:
     """Raise ConfigError with a one-line message for the first problem found."""
     for path, value in _non_finite(config):
-        raise ConfigError(f"config error: {_where(path)} = {value} is not a finite number")
+        raise ConfigError(
+            f"config error: {_where(path)} = {value} is not a finite number "
+            f"(allowed: finite numbers only; YAML's .nan and .inf are refused)"
+        )
     schema = yaml.safe_load(Path(schema_path).read_text())
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
     if errors:
@@ -86,3 +97,41 @@ def check_workflow_config(config: dict, schema_path, snakemake_validate=None) ->
         check_config(config)
     except ConfigError as err:
         raise ConfigError(f"config error: {err}") from None
+    seed, seeds = config["figures"]["main_seed"], config["grid"]["seed"]
+    if seed not in seeds:
+        raise ConfigError(
+            f"config error: figures.main_seed = {seed} is not one of grid.seed = {seeds} "
+            f"(the figures draw the runs of this seed)"
+        )
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"key {key!r} appears twice in one section (lines "
+                    f"{seen[key] + 1} and {key_node.start_mark.line + 1}); YAML would keep only "
+                    f"the last value (allowed: each key once)"
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_config_files(paths) -> None:
+    """Refuse YAML config files with a duplicated key: a hand edit that adds `steps:` a second
+    time would otherwise silently override the first. Files that are not YAML are skipped."""
+    for path in paths:
+        path = Path(path)
+        if path.suffix not in (".yaml", ".yml") or not path.is_file():
+            continue
+        try:
+            yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+        except ConfigError as err:
+            raise ConfigError(f"config error: {path}: {err}") from None
+        except yaml.YAMLError:
+            pass  # Snakemake reports syntax errors itself

@@ -16,8 +16,8 @@ from .starts import CONSTRUCTIONS
 
 # Studies: each is a grid whose axes override the base settings. 'grid' is the paper's main
 # experiment; the others feed one figure each.
-STUDIES = ("grid", "lr_sweep", "flow")
-AXES = ("k", "seed", "lr", "construction", "dtype")
+STUDIES = ("grid", "lr_sweep", "flow", "precision", "depth", "gaussian")
+AXES = ("k", "seed", "lr", "construction", "dtype", "widths", "init_scale")
 
 
 @dataclass(frozen=True)
@@ -41,16 +41,18 @@ class PlannedRun:
 
 
 def _fmt(x) -> str:
-    """Short, exact text for a number in a path: 0.0005 -> 5e-04."""
-    if isinstance(x, float):
-        return f"{x:.6g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.4g}"
-    return str(x)
+    """Short text for a number in a path that keeps 12 significant digits: 0.0005 -> 0.0005."""
+    return f"{x:.12g}" if isinstance(x, float) else str(x)
 
 
-def run_id(c: RunConfig) -> str:
-    return (
-        f"{c.method}/{c.construction}-{c.dtype}/k{c.k}/lr{_fmt(c.lr)}_seed{c.seed}"
-    )
+def run_id(c: RunConfig, default_widths: tuple) -> str:
+    """Readable path of a run below results/runs/ (without .nc), e.g.
+    gd/orthogonal-float64/k3/lr0.0005_seed0; other architectures get a w8-1-4-5/ level,
+    Gaussian starts name their scale instead of a construction and k."""
+    start = c.construction if c.init == "balanced" else f"gaussian{_fmt(c.init_scale)}"
+    arch = "" if tuple(c.widths) == tuple(default_widths) else "w" + "-".join(map(str, c.widths)) + "/"
+    target = f"k{c.k}/" if c.init == "balanced" else ""
+    return f"{c.method}/{start}-{c.dtype}/{arch}{target}lr{_fmt(c.lr)}_seed{c.seed}"
 
 
 def _axis_values(study: str, name: str, values) -> list:
@@ -84,9 +86,12 @@ def base_settings(config: dict) -> dict:
 def check_config(config: dict) -> None:
     """Checks that need more than the JSON schema: cross-field relations and ranges that depend
     on the problem's size. Raises ConfigError naming the key and the allowed values."""
-    widths = check_widths(config["problem"]["widths"])
-    d = min(widths[0], widths[-1])
-    make_spectrum(config["problem"]["spectrum"], d)
+    try:
+        widths = check_widths(config["problem"]["widths"])
+        d = min(widths[0], widths[-1])
+        make_spectrum(config["problem"]["spectrum"], d)
+    except ConfigError as err:
+        raise ConfigError(f"problem.{err}") from None
     gd = config["gd"]
     if gd["record_every"] > gd["steps"]:
         raise ConfigError(
@@ -109,6 +114,13 @@ def check_config(config: dict) -> None:
                     raise ConfigError(f"{study}.construction={v!r}: allowed are {list(CONSTRUCTIONS)}")
                 if name == "dtype" and v not in DTYPES:
                     raise ConfigError(f"{study}.dtype={v!r}: allowed are {list(DTYPES)}")
+                if name == "widths":
+                    check_widths(v)
+                    if v[0] != widths[0] or v[-1] != widths[-1]:
+                        raise ConfigError(
+                            f"{study}.widths={v}: must start with d_0 = {widths[0]} and end with "
+                            f"d_N = {widths[-1]}, like problem.widths, so that Phi is the same"
+                        )
 
 
 def plan_runs(config: dict) -> dict[str, PlannedRun]:
@@ -128,15 +140,24 @@ def plan_runs(config: dict) -> dict[str, PlannedRun]:
                 # the flow is a float64 reference on the main grid's time axis t = lr x step
                 settings.update(method="gf", dtype="float64")
                 settings.setdefault("lr", config["grid"]["lr"][0])
+            if study == "gaussian":
+                settings.update(init="gaussian", k=0)  # k plays no part in a Gaussian start
+            if "widths" in settings:
+                settings["widths"] = tuple(settings["widths"])
             cfg = RunConfig(**settings)
-            rid = run_id(cfg)
-            configs.setdefault(rid, cfg)
+            rid = run_id(cfg, base["widths"])
+            if configs.setdefault(rid, cfg) != cfg:
+                raise ConfigError(
+                    f"{study}: two different runs would share the file {rid}.nc "
+                    f"(values closer than 12 significant digits?)"
+                )
             studies.setdefault(rid, []).append(study)
     cap = config["limits"]["max_runs"]
     if len(configs) > cap and not config["limits"]["allow_large_grid"]:
         raise ConfigError(
-            f"the grid has {len(configs)} runs, more than limits.max_runs={cap}; raise "
-            f"limits.max_runs or set limits.allow_large_grid: true to run it anyway"
+            f"the grid has {len(configs)} runs (one file each), more than "
+            f"limits.max_runs={cap}; raise limits.max_runs or set limits.allow_large_grid: true "
+            f"to run it anyway"
         )
     return {
         rid: PlannedRun(rid, tuple(studies[rid]), configs[rid]) for rid in sorted(configs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import xarray as xr
@@ -19,6 +20,8 @@ def write_run(ds: xr.Dataset, path) -> Path:
     leaves a half-written file at `path` (rename is atomic on one filesystem)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.tmp-*"):
+        stale.unlink(missing_ok=True)  # left by an earlier attempt that was killed (SIGKILL)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     encoding = {
         name: {"zlib": True, "complevel": 4, "shuffle": True}
@@ -29,10 +32,24 @@ def write_run(ds: xr.Dataset, path) -> Path:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, (OSError, RuntimeError)):  # netCDF4 reports ENOSPC as RuntimeError
+            err.add_note(write_failure(path, err))
         raise
     return path
+
+
+def write_failure(path, err: BaseException) -> str:
+    """One line for a failed write: the file, the error, and the likely cause."""
+    try:
+        free = f"{shutil.disk_usage(Path(path).parent).free} bytes free there"
+    except OSError:
+        free = "free space unknown"
+    return (
+        f"{path}: could not write the file ({err}; {free}): is the disk full or the directory "
+        f"not writable? No half-written file was left at this path."
+    )
 
 
 def read_run(path) -> xr.Dataset:
@@ -44,4 +61,21 @@ def read_run(path) -> xr.Dataset:
     except FileNotFoundError:
         raise RunFileError(f"{path}: run file does not exist") from None
     except Exception as err:  # netCDF4 raises OSError/RuntimeError for corrupt files
-        raise RunFileError(f"{path}: not a readable NetCDF run file ({err})") from err
+        raise RunFileError(
+            f"{path}: not a readable NetCDF run file ({err}); delete it and rerun Snakemake to "
+            f"recreate it"
+        ) from err
+
+
+def write_text(text: str, path) -> Path:
+    """Atomic text write (temporary name, then rename), like write_run."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -84,3 +84,28 @@ def note(ax, text):
 
 def summary(path) -> pd.DataFrame:
     return pd.read_csv(path, index_col="run")
+
+
+def is_diverged(run) -> bool:
+    """Whether a run (one entry of the aggregate) stopped because its loss was not finite."""
+    return "diverged" in run.coords and bool(run["diverged"])
+
+
+def mark_diverged(ax, run, x="step", y="loss", color="k") -> str:
+    """For a diverged run, an 'x' at its last finite record (its line stops there); returns the
+    label suffix naming the step where the loss stopped being finite, '' for other runs."""
+    if not is_diverged(run):
+        return ""
+    xs, ys = np.asarray(run[x].values), np.asarray(run[y].values, dtype=float)
+    ok = np.flatnonzero(np.isfinite(ys))
+    if ok.size:
+        ax.plot(xs[ok[-1]], ys[ok[-1]], "x", color=color, ms=7, mew=1.6, zorder=4)
+    return f", lr = {float(run['lr']):g} diverged at step {int(run['diverged_step'])}"
+
+
+def note_diverged(ax, ds, what="not shown") -> None:
+    """Say in a corner how many of the runs in `ds` diverged (and so are not drawn)."""
+    n = int(np.sum(ds["diverged"].values.astype(bool))) if "diverged" in ds.coords else 0
+    if n:
+        ax.text(0.02, 0.02, f"{n} diverged run{'s' * (n > 1)} {what}", transform=ax.transAxes,
+                fontsize=7, color="0.35", ha="left", va="bottom")

@@ -24,8 +24,9 @@ from .trajectory import quantities
 METHODS = ("gd", "gf")
 INITS = ("balanced", "gaussian")
 DTYPES = ("float64", "float32")
-# Modules whose source decides the numbers in a run file; their hash is the simulations' code version.
-NUMERICS_MODULES = ("problem", "starts", "theory", "kernel", "flow", "trajectory", "run")
+# Source files that decide the numbers in a run file; their hash is the simulations' code version.
+NUMERICS_SOURCES = ("problem.py", "starts.py", "theory.py", "kernel.py", "_kernel.c", "flow.py",
+                    "trajectory.py", "run.py", "io.py")
 
 
 @dataclass(frozen=True)
@@ -106,12 +107,13 @@ def initial_weights(cfg: RunConfig, problem: Problem) -> list[np.ndarray]:
     return balanced_start(problem, cfg.k, cfg.sigma0, cfg.construction, cfg.seed)
 
 
-def source_fingerprint() -> str:
-    """sha256 over the numerics modules' source: changes exactly when the numbers can change."""
+def source_fingerprint(files=NUMERICS_SOURCES) -> str:
+    """sha256 over source files of this package. The workflow passes such hashes as params, so
+    Snakemake reruns a step when code it imports changes (it tracks only the rule's own script)."""
     h = hashlib.sha256()
     here = Path(__file__).parent
-    for name in NUMERICS_MODULES:
-        h.update((here / f"{name}.py").read_bytes())
+    for name in files:
+        h.update((here / name).read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -6,7 +6,11 @@ rule aggregate:
         run_files(),
     output:
         dataset="results/aggregate/runs.nc",
-        summary="results/aggregate/summary.csv",
+        summary=report(
+            "results/aggregate/summary.csv",
+            caption="../report/aggregate.rst",
+            category="Data",
+        ),
     log:
         "results/logs/aggregate.log",
     conda:
@@ -18,5 +22,7 @@ rule aggregate:
     params:
         studies={rid: list(run.studies) for rid, run in RUNS.items()},
         level_tol=config["analysis"]["level_tol"],
+        config_hash=CONFIG_HASH,
+        code=ANALYSIS_CODE,
     script:
         "../scripts/aggregate.py"

@@ -2,25 +2,46 @@
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # The workflow plans with this repository's dln; jobs run the installed one (pip install -e .),
 # and the simulate rule checks that the two have the same numerics (--expect-code).
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from dln.configcheck import check_workflow_config  # noqa: E402
+from dln.aggregate import config_hash, planned_config_jsons  # noqa: E402
+from dln.configcheck import check_config_files, check_workflow_config  # noqa: E402
+from dln.grid import plan_runs  # noqa: E402
+from dln.problem import ConfigError  # noqa: E402
 from dln.run import source_fingerprint  # noqa: E402
 
-check_workflow_config(
-    config,
-    str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
-    validate,
-)
+# A bad config stops here, before any job, with one line naming the key, the value and what is
+# allowed (a WorkflowError prints without a Python traceback).
+try:
+    check_config_files(workflow.configfiles)
+    check_workflow_config(
+        config,
+        str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
+        validate,
+    )
+    RUNS = plan_runs(config)
+except ConfigError as err:
+    msg = str(err)
+    raise WorkflowError(
+        msg if msg.startswith("config error") else f"config error: {msg}"
+    ) from None
 
-from dln.grid import plan_runs  # noqa: E402
-
-RUNS = plan_runs(config)
 CODE_FINGERPRINT = source_fingerprint()
+# the aggregate's config_hash, known before it is built: the report shows it (aggregate rule)
+CONFIG_HASH = config_hash(planned_config_jsons(RUNS).values())
+# code that later stages import: a change reruns them (Snakemake tracks only the script itself)
+ANALYSIS_CODE = source_fingerprint(
+    ("analysis.py", "aggregate.py", "theory.py", "io.py")
+)
+PLOTTING_CODE = source_fingerprint(
+    ("plotting.py", "analysis.py", "theory.py", "problem.py")
+)
+REPRODUCTION_CODE = source_fingerprint(("reproduction.py",))
 
 
 def run_files(study=None):
@@ -32,7 +53,7 @@ def run_files(study=None):
 
 
 wildcard_constraints:
-    run=r"g[df]/[^/]+/k\d+/lr[^/]+_seed\d+",
+    run=r"g[df]/.+?/lr[^/]+_seed\d+",
 
 
 # Figures: one script each (workflow/scripts/figures), a PDF and a PNG with a report caption.

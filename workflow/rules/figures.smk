@@ -17,6 +17,7 @@ rule fig1_loss_by_k:
     params:
         seed=config["figures"]["main_seed"],
         dpi=config["figures"]["dpi"],
+        code=PLOTTING_CODE,
     script:
         "../scripts/figures/fig1_loss_by_k.py"
 
@@ -36,6 +37,7 @@ rule fig2_rate_stages:
     params:
         seed=config["figures"]["main_seed"],
         dpi=config["figures"]["dpi"],
+        code=PLOTTING_CODE,
         depth=len(config["problem"]["widths"]) - 1,
         level_tol=config["analysis"]["level_tol"],
         gap_floor=config["figures"]["fig2_rate_stages"]["gap_floor"],
@@ -58,6 +60,7 @@ rule fig3_alignments:
     params:
         seed=config["figures"]["main_seed"],
         dpi=config["figures"]["dpi"],
+        code=PLOTTING_CODE,
     script:
         "../scripts/figures/fig3_alignments.py"
 
@@ -76,6 +79,7 @@ rule fig4_stuck_vs_lr:
         runtime=5,
     params:
         dpi=config["figures"]["dpi"],
+        code=PLOTTING_CODE,
         seed_jitter=config["figures"]["fig4_stuck_vs_lr"]["seed_jitter"],
     script:
         "../scripts/figures/fig4_stuck_vs_lr.py"
@@ -96,5 +100,6 @@ rule fig5_gd_vs_flow:
     params:
         seed=config["figures"]["main_seed"],
         dpi=config["figures"]["dpi"],
+        code=PLOTTING_CODE,
     script:
         "../scripts/figures/fig5_gd_vs_flow.py"

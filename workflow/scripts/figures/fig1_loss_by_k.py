@@ -20,7 +20,8 @@ for ax, construction in zip(axes[0], constructions):
     for i in np.argsort(sel["k"].values):
         run = sel.isel(run=i)
         k = int(run["k"])
-        ax.plot(run["step"], run["loss"], color=colors[k], lw=1.3, label=f"k = {k}")
+        mark = plotting.mark_diverged(ax, run, color=colors[k])  # an 'x' where it stopped
+        ax.plot(run["step"], run["loss"], color=colors[k], lw=1.3, label=f"k = {k}{mark}")
     plotting.level_lines(ax, ds["critical_level"].values, label=ax is axes[0][-1])
     ax.set_title(f"{construction} starts (seed {sm.params.seed})")
     ax.set_xlabel("GD iteration")

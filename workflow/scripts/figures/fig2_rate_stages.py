@@ -35,13 +35,14 @@ for i in np.argsort(main["k"].values):
     model = final_gap_model(problem, 1, run["alpha"].values[e], run["beta"].values[e], t[e:] - t[e])
     ax.semilogy(steps[e:], model, color="k", ls="--", lw=0.8)
 ax.plot([], [], "k--", lw=0.8, label="final-stage theory")
+plotting.note_diverged(ax, main)
 ax.set_xlabel("GD iteration")
 ax.set_ylabel("loss gap $L - L_1$")
 ax.set_ylim(sm.params.gap_floor, 30)
 ax.set_title("(a) final stage: linear convergence")
 ax.legend(fontsize=7, loc="upper right")
 
-k1 = plotting.runs(main, k=1)
+k1 = plotting.runs(main, k=1, diverged=False)
 if k1.sizes["run"]:
     run = k1.isel(run=0)
     t = run["t"].values

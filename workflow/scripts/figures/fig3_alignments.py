@@ -23,8 +23,9 @@ for ax, k in zip(axes.flat, ks):
     for i, mode in enumerate(modes):
         p = np.abs(run["p"].sel(mode=mode).values)
         ax.semilogy(run["step"], np.maximum(p, 1e-18), color=colors[i], lw=1.0, label=f"$|p_{mode}|$")
-    ax.set_title(f"k = {k} (predicted {int(run['predicted_k'])}, ends at L{int(run['final_level'])})",
-                 fontsize=8)
+    end = (f"diverged at step {int(run['diverged_step'])}" if plotting.is_diverged(run)
+           else f"ends at L{int(run['final_level'])}")
+    ax.set_title(f"k = {k} (predicted {int(run['predicted_k'])}, {end})", fontsize=8)
     ax.set_ylim(1e-18, 4)
 for ax in axes.flat[len(ks):]:
     ax.set_visible(False)

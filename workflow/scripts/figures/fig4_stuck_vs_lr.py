@@ -11,6 +11,7 @@ sm = snakemake  # noqa: F821
 plotting.setup(sm)
 table = plotting.summary(sm.input.summary)
 sweep = table[table["studies"].str.contains("lr_sweep") & (table["method"] == "gd")]
+diverged = sweep[sweep["diverged"].astype(bool)]
 sweep = sweep[sweep["stuck_steps"] > 0]
 colors = plotting.k_colors(sweep["k"].unique()) if len(sweep) else {}
 fig, (ax, bx) = plt.subplots(1, 2, figsize=(7.2, 3.0))
@@ -23,6 +24,10 @@ for k, grp in sweep.groupby("k"):
         axis.plot(model.index, model.values * (model.index if axis is bx else 1.0),
                   color=colors[k], ls="--", lw=1.0)
 ax.plot([], [], "k--", lw=1.0, label="escape model")
+for axis in (ax, bx):  # diverged runs have no stuck time: an 'x' at the top, at their lr
+    axis.plot(diverged["lr"], np.full(len(diverged), 0.96), "x", color="k", ms=7, mew=1.6,
+              transform=axis.get_xaxis_transform(), clip_on=False,
+              label="diverged" if axis is ax and len(diverged) else None)
 lrs = sorted(sweep["lr"].unique())
 for axis in (ax, bx):
     axis.set_xscale("log")

@@ -19,7 +19,8 @@ for k in ks:
                        lr=float(gf["lr"]))
     if gd.sizes["run"]:
         gd = gd.isel(run=0)
-        ax.plot(gd["t"], gd["loss"], color=colors[k], lw=1.4, label=f"GD, k = {k}")
+        mark = plotting.mark_diverged(ax, gd, x="t", color=colors[k])
+        ax.plot(gd["t"], gd["loss"], color=colors[k], lw=1.4, label=f"GD, k = {k}{mark}")
     ax.plot(gf["t"], gf["loss"], color=colors[k], lw=1.0, ls=(0, (3, 2)), alpha=0.9)
 ax.plot([], [], color="0.3", ls=(0, (3, 2)), label="gradient flow")
 plotting.level_lines(ax, ds["critical_level"].values)

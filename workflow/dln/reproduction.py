@@ -1,0 +1,198 @@
+"""The paper's claims, each checked against the measured runs: results/summary.md (and .html).
+
+Every line is computed from the per-run summary table (dln.analysis); a claim whose runs are
+not in the config is left out, not passed. Verdicts: PASS / FAIL against the tolerances of
+config.analysis; INFO for observations the paper makes no claim about.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class Claim:
+    section: str
+    text: str
+    verdict: str  # PASS, FAIL or INFO
+
+
+def _n(x) -> str:
+    return f"{x:,.0f}"
+
+
+def _ok(flag: bool) -> str:
+    return "PASS" if flag else "FAIL"
+
+
+def _levels(table: pd.DataFrame) -> dict:
+    return {int(c[len("steps_at_L"):]): c for c in table.columns if c.startswith("steps_at_L")}
+
+
+def claims(table: pd.DataFrame, levels: np.ndarray, tol: dict) -> list[Claim]:
+    """All checkable claims for the runs in `table` (the aggregate's summary.csv)."""
+    out: list[Claim] = []
+    t = table.copy()
+    t["study_list"] = t["studies"].fillna("").str.split(",")
+    in_study = lambda name: t["study_list"].apply(lambda s: name in s)  # noqa: E731
+    gd = t[(t["method"] == "gd") & (t["init"] == "balanced")]
+    main = gd[in_study("grid") & (gd["dtype"] == "float64")]
+    default_depth = int(main["depth"].mode().iloc[0]) if len(main) else None
+    main = main[main["depth"] == default_depth]
+
+    # 1. Where GD goes from each k: the predicted saddle first, then the global minimum.
+    for (construction, k), g in main.groupby(["construction", "k"]):
+        n = len(g)
+        pred_ok = int((g["predicted_k"] == k).sum())
+        lk = levels[k]
+        if k == 0:
+            stayed = int(((g["first_level"] == 0) & (g["final_level"] == 0)).sum())
+            out.append(Claim("Limits", f"k = 0, {construction} ({n} seeds): predicted k = 0 from W(0) "
+                             f"in {pred_ok}/{n}; stays at L_0 = {lk:g} to the end of the "
+                             f"{_n(g['steps'].max())}-step budget in {stayed}/{n}",
+                             _ok(pred_ok == n and stayed == n)))
+        elif k == 1:
+            reached = int(((g["first_level"] == 1) & (g["final_level"] == 1)).sum())
+            out.append(Claim("Limits", f"k = 1, {construction} ({n} seeds): predicted k = 1 in "
+                             f"{pred_ok}/{n}; converges to the global minimum L_1 = {lk:g} in "
+                             f"{reached}/{n}", _ok(pred_ok == n and reached == n)))
+        else:
+            plateau = int(g["reached_predicted"].sum())
+            escaped = g[g["stuck_steps"] > 0]
+            glob_ = int(g["reached_global"].sum())
+            text = (f"k = {k}, {construction} ({n} seeds): predicted k = {k} in {pred_ok}/{n}; "
+                    f"plateau at L_{k} = {lk:g} in {plateau}/{n}")
+            if len(escaped):
+                text += (f" for {_n(escaped['stuck_steps'].median())} steps (median; escape model "
+                         f"{_n(escaped['predicted_stuck_steps'].median())})")
+            text += f", then global minimum L_1 in {glob_}/{n}"
+            out.append(Claim("Limits", text, _ok(pred_ok == n and plateau == n and glob_ == n)))
+
+    # 2. Gradient flow reaches exactly the predicted critical point.
+    gf = t[t["method"] == "gf"]
+    if len(gf):
+        ok = int(gf["reached_predicted"].sum())
+        ks = ", ".join(str(k) for k in sorted(gf["k"].unique()))
+        out.append(Claim("Limits", f"gradient flow (k = {ks}) reaches the predicted level L_k first "
+                         f"in {ok}/{len(gf)} runs", _ok(ok == len(gf))))
+
+    # 3. Rates by stage.
+    conv = gd[np.isfinite(gd["final_rate_fit"]) & np.isfinite(gd["final_rate_model"])]
+    if len(conv):
+        rel = (conv["final_rate_fit"] / conv["final_rate_model"] - 1).abs()
+        good = int((rel <= tol["rate_rel_tol"]).sum())
+        out.append(Claim("Rates", f"final linear rate matches the final-stage theory (slowest excited "
+                         f"mode, 2 (s_l - s_j) s_l^(1-2/N)) within {tol['rate_rel_tol']:.0%} in "
+                         f"{good}/{len(conv)} converged runs (worst {rel.max():.2%})",
+                         _ok(good == len(conv))))
+    k1 = main[(main["k"] == 1) & np.isfinite(main["final_rate_fit"])]
+    if len(k1):
+        fit, theory = k1["final_rate_fit"].median(), k1["final_rate_theory"].iloc[0]
+        rel = abs(fit / theory - 1)
+        out.append(Claim("Rates", f"k = 1: fitted final rate {fit:.4f} vs 2 (s_1 - s_2) s_1^(1-2/N) = "
+                         f"{theory:.4f} ({rel:.2%})", _ok(rel <= tol["rate_rel_tol"])))
+    for kind, label in (("growth", "growth from a small start: sigma^-(1-2/N) falls linearly"),
+                        ("origin", "origin plateau (k = 0): sigma^-(1-2/N) rises linearly")):
+        g = gd[np.isfinite(gd[f"{kind}_slope_fit"])]
+        if len(g):
+            rel = (g[f"{kind}_slope_fit"] / g[f"{kind}_slope_theory"] - 1).abs()
+            good = int((rel <= tol["growth_rel_tol"]).sum())
+            text = (f"{label} at slope -(N-2)<rho - sigma> within {tol['growth_rel_tol']:.0%} in "
+                    f"{good}/{len(g)} runs (worst {rel.max():.2%})")
+            if kind == "origin":
+                text += (f"; local exponent of sigma(t) {g['origin_exponent_fit'].median():.2f}, "
+                         f"tending to -N/(N-2) = {g['origin_exponent_theory'].iloc[0]:.2f}")
+            out.append(Claim("Rates", text, _ok(good == len(g))))
+
+    # 4. Escape-time model, eps read off each trajectory.
+    # The band version counts, like the measurement, the growth of p_1 from eps until the loss
+    # leaves the tolerance band (p_exit) instead of until p_1 ~ 1; the notes' formula is shown too.
+    esc = gd[(gd["stuck_steps"] > 0) & np.isfinite(gd["escape_ratio_band"])]
+    if len(esc):
+        f = tol["escape_factor"]
+        r = esc["escape_ratio_band"]
+        good = int(((r <= f) & (r >= 1 / f)).sum())
+        out.append(Claim("Escapes", f"stuck length within a factor {f:g} of the escape model "
+                         f"ln(p_exit/eps) / ((s_1 - s_k) s_k^(1-2/N) lr), eps = |p_1| at the plateau "
+                         f"start, in {good}/{len(esc)} escaped runs (median measured/model "
+                         f"{r.median():.2f}, range {r.min():.2f}-{r.max():.2f}; with the notes' "
+                         f"ln(1/eps): median {esc['escape_ratio'].median():.2f})",
+                         _ok(good == len(esc))))
+
+    # 5. Learning-rate study: stuck time in t = lr x steps does not depend on lr.
+    sweep = gd[in_study("lr_sweep") & (gd["stuck_steps"] > 0)]
+    if len(sweep) and sweep["lr"].nunique() > 1:
+        per = (sweep.assign(t_stuck=sweep["stuck_steps"] * sweep["lr"])
+               .groupby(["k", "lr"])["t_stuck"].median().unstack())
+        spread = float((per.max(axis=1) / per.min(axis=1)).max())
+        lrs = ", ".join(f"{x:g}" for x in sorted(sweep["lr"].unique()))
+        out.append(Claim("Escapes", f"learning-rate sweep (lr = {lrs}): stuck time in t = lr x steps "
+                         f"varies by at most x{spread:.2f} across lr for each k (iterations scale as "
+                         f"1/lr)", _ok(spread <= tol["escape_factor"])))
+
+    # 6. Precision: float32's larger round-off seeds the escape sooner.
+    prec = gd[in_study("precision") & (gd["construction"] == "orthogonal")]
+    if prec["dtype"].nunique() == 2:
+        pair = prec.pivot_table(index=["k", "seed", "lr"], columns="dtype", values="stuck_steps")
+        pair = pair[(pair > 0).all(axis=1)]
+        if len(pair):
+            ratio = pair["float32"] / pair["float64"]
+            eps = prec[prec["stuck_steps"] > 0].groupby("dtype")["eps_at_plateau"].median()
+            model = np.log(1 / eps["float32"]) / np.log(1 / eps["float64"])
+            shorter = int((ratio < 1).sum())
+            out.append(Claim("Precision", f"float32 leaves the saddle sooner than float64 in "
+                             f"{shorter}/{len(pair)} pairs: stuck ratio float32/float64 median "
+                             f"{ratio.median():.2f} (model ln(1/eps32)/ln(1/eps64) = {model:.2f}, "
+                             f"eps at plateau {eps['float32']:.1e} vs {eps['float64']:.1e})",
+                             _ok(shorter == len(pair))))
+
+    # 7. Beyond the paper: depth and unbalanced starts (no claim in the paper: INFO).
+    deep = gd[in_study("depth") & (gd["stuck_steps"] > 0)]
+    if deep["depth"].nunique() > 1:
+        med = deep.groupby(["k", "depth"])["stuck_steps"].median().unstack()
+        for k, row in med.iterrows():
+            parts = ", ".join(f"N = {n}: {_n(v)}" for n, v in row.dropna().items())
+            out.append(Claim("Beyond the paper", f"depth: median stuck steps at saddle {k}: {parts}",
+                             "INFO"))
+    gauss = t[t["init"] == "gaussian"]
+    if len(gauss):
+        ends = gauss.apply(lambda r: "diverged" if r["diverged"] else
+                           (f"L_{int(r['final_level'])}" if r["final_level"] >= 0 else "no level"),
+                           axis=1).value_counts()
+        parts = ", ".join(f"{v} at {k}" for k, v in ends.items())
+        out.append(Claim("Beyond the paper", f"unbalanced Gaussian starts (outside the theorem), "
+                         f"{len(gauss)} runs: {parts}; predicted k reported as 'not balanced' in "
+                         f"{int((gauss['predicted_k'] == -1).sum())}/{len(gauss)}", "INFO"))
+    return out
+
+
+def to_markdown(items: list[Claim], config_hash: str) -> str:
+    n_pass = sum(c.verdict == "PASS" for c in items)
+    n_fail = sum(c.verdict == "FAIL" for c in items)
+    lines = ["# Reproduction summary", "",
+             f"Chen, Lin & Zhang (ICML 2022), rebuilt by this workflow. Config hash `{config_hash}`.",
+             f"**{n_pass} PASS, {n_fail} FAIL** (INFO lines go beyond the paper).", ""]
+    section = None
+    for c in items:
+        if c.section != section:
+            section = c.section
+            lines += ["", f"## {section}", ""]
+        lines.append(f"- {c.text}: **{c.verdict}**")
+    return "\n".join(lines) + "\n"
+
+
+def to_html(items: list[Claim], config_hash: str) -> str:
+    colour = {"PASS": "#1a7f37", "FAIL": "#cf222e", "INFO": "#57606a"}
+    rows = "\n".join(
+        f"<tr><td>{html.escape(c.section)}</td><td>{html.escape(c.text)}</td>"
+        f"<td style='color:{colour[c.verdict]};font-weight:bold'>{c.verdict}</td></tr>"
+        for c in items)
+    return (f"<html><head><meta charset='utf-8'><title>Reproduction summary</title></head><body>"
+            f"<h2>Reproduction summary</h2><p>Config hash <code>{config_hash}</code></p>"
+            f"<table border='1' cellpadding='4' style='border-collapse:collapse;font-family:sans-serif;"
+            f"font-size:13px'><tr><th>section</th><th>claim and measurement</th><th>verdict</th></tr>"
+            f"{rows}</table></body></html>\n")

@@ -108,7 +108,8 @@ def main(argv=None) -> int:
     try:
         write_run(ds, args.out)
     except (OSError, RuntimeError) as err:  # disk full, directory not writable
-        print(f"error: {write_failure(args.out, err)}", file=sys.stderr)
+        notes = getattr(err, "__notes__", None)
+        print(f"error: {notes[-1] if notes else write_failure(args.out, err)}", file=sys.stderr)
         return 1
     print(
         f"{args.out}: predicted k = {ds.attrs['predicted_k']}, final loss = "

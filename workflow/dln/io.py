@@ -33,9 +33,13 @@ def write_run(ds: xr.Dataset, path) -> Path:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as err:
-        tmp.unlink(missing_ok=True)
         if isinstance(err, (OSError, RuntimeError)):  # netCDF4 reports ENOSPC as RuntimeError
-            err.add_note(write_failure(path, err))
+            err.add_note(write_failure(path, err))  # (free space measured before the cleanup)
+        try:  # frees the space at once even if the netCDF library still holds the file open
+            os.truncate(tmp, 0)
+        except OSError:
+            pass
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

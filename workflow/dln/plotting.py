@@ -92,15 +92,15 @@ def is_diverged(run) -> bool:
 
 
 def mark_diverged(ax, run, x="step", y="loss", color="k") -> str:
-    """For a diverged run, an 'x' at its last finite record (its line stops there); returns the
-    label suffix naming the step where the loss stopped being finite, '' for other runs."""
+    """For a diverged run, an 'x' at its last finite record (its line stops there); returns a
+    label suffix that says so, '' for other runs."""
     if not is_diverged(run):
         return ""
     xs, ys = np.asarray(run[x].values), np.asarray(run[y].values, dtype=float)
     ok = np.flatnonzero(np.isfinite(ys))
     if ok.size:
         ax.plot(xs[ok[-1]], ys[ok[-1]], "x", color=color, ms=7, mew=1.6, zorder=4)
-    return f", lr = {float(run['lr']):g} diverged at step {int(run['diverged_step'])}"
+    return f" (lr {float(run['lr']):g}: diverged)"
 
 
 def note_diverged(ax, ds, what="not shown") -> None:

@@ -63,6 +63,11 @@ FIGURE_NAMES = [
     "fig3_alignments",
     "fig4_stuck_vs_lr",
     "fig5_gd_vs_flow",
+    "fig6_escape_model",
+    "fig7_precision",
+    "fig8_gaussian",
+    "fig9_depth",
+    "fig10_rates",
 ]
 FIGURES = expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=["pdf", "png"])
 AGGREGATE = {

@@ -103,3 +103,99 @@ rule fig5_gd_vs_flow:
         code=PLOTTING_CODE,
     script:
         "../scripts/figures/fig5_gd_vs_flow.py"
+
+
+rule fig6_escape_model:
+    input:
+        **AGGREGATE,
+    output:
+        **figure_output("fig6_escape_model"),
+    log:
+        "results/logs/figures/fig6_escape_model.log",
+    conda:
+        "../envs/dln.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        dpi=config["figures"]["dpi"],
+        code=PLOTTING_CODE,
+    script:
+        "../scripts/figures/fig6_escape_model.py"
+
+
+rule fig7_precision:
+    input:
+        **AGGREGATE,
+    output:
+        **figure_output("fig7_precision"),
+    log:
+        "results/logs/figures/fig7_precision.log",
+    conda:
+        "../envs/dln.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        seed=config["figures"]["main_seed"],
+        dpi=config["figures"]["dpi"],
+        code=PLOTTING_CODE,
+    script:
+        "../scripts/figures/fig7_precision.py"
+
+
+rule fig8_gaussian:
+    input:
+        **AGGREGATE,
+    output:
+        **figure_output("fig8_gaussian"),
+    log:
+        "results/logs/figures/fig8_gaussian.log",
+    conda:
+        "../envs/dln.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        dpi=config["figures"]["dpi"],
+        code=PLOTTING_CODE,
+    script:
+        "../scripts/figures/fig8_gaussian.py"
+
+
+rule fig9_depth:
+    input:
+        **AGGREGATE,
+    output:
+        **figure_output("fig9_depth"),
+    log:
+        "results/logs/figures/fig9_depth.log",
+    conda:
+        "../envs/dln.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        dpi=config["figures"]["dpi"],
+        code=PLOTTING_CODE,
+    script:
+        "../scripts/figures/fig9_depth.py"
+
+
+rule fig10_rates:
+    input:
+        **AGGREGATE,
+    output:
+        **figure_output("fig10_rates"),
+    log:
+        "results/logs/figures/fig10_rates.log",
+    conda:
+        "../envs/dln.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        dpi=config["figures"]["dpi"],
+        code=PLOTTING_CODE,
+    script:
+        "../scripts/figures/fig10_rates.py"

@@ -16,7 +16,9 @@ from dln.io import read_run
 pytestmark = pytest.mark.workflow
 
 FIGURES = ["fig1_loss_by_k", "fig2_rate_stages", "fig3_alignments", "fig4_stuck_vs_lr",
-           "fig5_gd_vs_flow"]
+           "fig5_gd_vs_flow", "fig6_escape_model", "fig7_precision", "fig8_gaussian", "fig9_depth",
+           "fig10_rates"]
+DOWNSTREAM = {"aggregate", "reproduction_summary", "strict_check", "all", *FIGURES}
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +71,8 @@ def test_end_to_end_outputs(built):
         pdf = work / f"results/figures/{name}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
         assert pdf.read_bytes()[:5] == b"%PDF-"
+    summary_md = (work / "results/summary.md").read_text()
+    assert "k = 1, orthogonal (1 seeds): predicted k = 1 in 1/1" in summary_md
     html = (work / "results/report.html").read_text(errors="replace")
     assert all(name in html for name in FIGURES)
 
@@ -93,7 +97,7 @@ def test_adding_a_seed_reruns_only_the_new_simulations(built):
         "results/runs/gd/orthogonal-float64/k2/lr0.0005_seed1.nc",
     }
     assert jobs["simulate"] == 2 and jobs["aggregate"] == 1
-    assert set(jobs) == {"simulate", "aggregate", "all", *FIGURES}
+    assert set(jobs) == {"simulate", *DOWNSTREAM}
 
 
 def test_changing_steps_reruns_every_simulation(built):

@@ -9,14 +9,11 @@ from snakemake.utils import validate
 # and the simulate rule checks that the two have the same numerics (--expect-code).
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from dln.aggregate import config_hash, planned_config_jsons  # noqa: E402
 from dln.configcheck import check_config_files, check_workflow_config  # noqa: E402
-from dln.grid import plan_runs  # noqa: E402
 from dln.problem import ConfigError  # noqa: E402
-from dln.run import source_fingerprint  # noqa: E402
 
 # A bad config stops here, before any job, with one line naming the key, the value and what is
-# allowed (a WorkflowError prints without a Python traceback).
+# allowed (a WorkflowError prints without a Python traceback). The heavier imports come after.
 try:
     check_config_files(workflow.configfiles)
     check_workflow_config(
@@ -24,12 +21,17 @@ try:
         str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
         validate,
     )
+    from dln.grid import plan_runs
+
     RUNS = plan_runs(config)
 except ConfigError as err:
     msg = str(err)
     raise WorkflowError(
         msg if msg.startswith("config error") else f"config error: {msg}"
     ) from None
+
+from dln.aggregate import config_hash, planned_config_jsons  # noqa: E402
+from dln.run import source_fingerprint  # noqa: E402
 
 CODE_FINGERPRINT = source_fingerprint()
 # the aggregate's config_hash, known before it is built: the report shows it (aggregate rule)

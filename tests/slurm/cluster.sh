@@ -58,7 +58,7 @@ die() { log "ERROR: $*"; exit 1; }
 # while /proc/PID/comm still names the daemon (guards against PID reuse).
 # --------------------------------------------------------------------------
 pid_of() { # name -> recorded pid (or nothing)
-    [[ -s "$PIDS/$1.pid" ]] && cat "$PIDS/$1.pid" || true
+    if [[ -s "$PIDS/$1.pid" ]]; then cat "$PIDS/$1.pid"; fi
 }
 is_running() { # name
     local pid comm stat
@@ -82,7 +82,7 @@ spawn() { # name cmd...
     (
         for fd in /proc/self/fd/*; do
             fd="${fd##*/}"
-            [[ "$fd" -gt 2 ]] && eval "exec $fd>&-" 2>/dev/null || true
+            if [[ "$fd" -gt 2 ]]; then eval "exec $fd>&-" 2>/dev/null || true; fi
         done
         exec setsid "$@" </dev/null >>"$LOGS/$name.out" 2>&1
     ) &
@@ -110,6 +110,7 @@ show_logs() { # name... : tail of the logs, for failure diagnosis
             tail -n 30 "$f" >&2
         done
     done
+    log "daemons started so far keep running; '$0 stop' ends them"
 }
 
 wait_for() { # description, name-for-logs, command...: poll until success
@@ -234,7 +235,7 @@ start_munge() {
 # --------------------------------------------------------------------------
 # MariaDB (own datadir under the state dir, TCP on 127.0.0.1 only)
 # --------------------------------------------------------------------------
-mariadb_q() { mariadb --no-defaults --protocol=socket --socket="$DB_SOCK" -uroot "$@"; }
+mariadb_q() { mariadb --no-defaults --protocol=socket --socket="$DB_SOCK" -uroot; }
 
 start_mariadb() {
     if is_running mariadbd; then return 0; fi
@@ -260,7 +261,8 @@ EOF
             >"$LOGS/mariadb-install-db.log" 2>&1 \
             || { tail -n 30 "$LOGS/mariadb-install-db.log" >&2; die "mariadb-install-db failed"; }
     fi
-    install -o mysql -g mysql -m 640 /dev/null "$LOGS/mariadbd.log" 2>/dev/null || true
+    # mariadbd (as mysql) appends its error log here
+    touch "$LOGS/mariadbd.log"; chown mysql:mysql "$LOGS/mariadbd.log"
     spawn mariadbd mariadbd --defaults-file="$DB_DIR/my.cnf" --user=mysql
     wait_for "MariaDB" mariadbd mariadb-admin --no-defaults --socket="$DB_SOCK" -uroot ping
     # Idempotent accounting DB + user.  Both host spellings, since slurmdbd
@@ -390,10 +392,10 @@ setup_accounting() {
     done
 }
 
-node_idle() { [[ "$(sinfo -h -n "$NODE" -o %T 2>/dev/null)" == idle* ]]; }
-node_up() { # idle, mixed or allocated all mean "usable"
+node_up() { # idle/mixed/allocated all mean "usable"; a "*" suffix (not
+              # responding) or down/drain does not
     local st; st="$(sinfo -h -n "$NODE" -o %T 2>/dev/null)" || return 1
-    [[ "$st" =~ ^(idle|mixed|allocated|completing) ]]
+    [[ "$st" =~ ^(idle|mixed|allocated|completing)$ ]]
 }
 sacct_ok() { sacct -n -X -S now-1hours -o JobID; }
 
@@ -414,23 +416,31 @@ cancel_stale_jobs() {
     local ids
     ids="$(squeue -h -o %A 2>/dev/null || true)"
     [[ -n "$ids" ]] || return 0
-    log "cancelling jobs left over from a previous run: $(echo $ids)"
+    log "cancelling jobs left over from a previous run: ${ids//$'\n'/ }"
     # shellcheck disable=SC2086
     scancel $ids 2>/dev/null || true
 }
 
 start_slurmd() {
     if is_running slurmd; then return 0; fi
+    SLURMD_T0="$(date +%s)"
     spawn slurmd slurmd -D
-    wait_for "node $NODE to become idle" slurmd node_up_or_resume
+    wait_for "node $NODE to become idle" slurmd node_registered
 }
+# Up *and* registered by the slurmd we just started: a freshly started
+# slurmctld may report the node idle from its saved state before that.
 # A node left DOWN/DRAINED (e.g. by an unclean shutdown) is resumed.
-node_up_or_resume() {
-    node_up && return 0
-    if [[ "$(sinfo -h -n "$NODE" -o %T 2>/dev/null)" =~ ^(down|drain) ]]; then
-        scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true
+node_registered() {
+    local t
+    if ! node_up; then
+        if [[ "$(sinfo -h -n "$NODE" -o %T 2>/dev/null)" =~ ^(down|drain) ]]; then
+            scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true
+        fi
+        return 1
     fi
-    return 1
+    t="$(scontrol show node "$NODE" | grep -o 'SlurmdStartTime=[^ ]*')" || return 1
+    t="${t#*=}"
+    [[ "$t" != None ]] && (($(date -d "$t" +%s) >= SLURMD_T0 - 1))
 }
 
 all_running() {
@@ -445,7 +455,7 @@ cmd_start() {
     local t0=$SECONDS t_inst
     mkdir -p "$STATE"
     exec 9>"$STATE/.lock"; flock 9   # serialise concurrent start/stop
-    SLURM_CONF_CHANGED=0 DBD_CONF_CHANGED=0 CTLD_FRESH=0
+    SLURM_CONF_CHANGED=0 DBD_CONF_CHANGED=0 CTLD_FRESH=0 SLURMD_T0=0
     # Fast path: everything is up and the config is current -> just return.
     if [[ -f "$PIDS/slurmd.pid" ]] && all_running; then
         write_configs
@@ -489,7 +499,7 @@ kill_leftover_steps() {
     ((${#sids[@]})) || return 0
     pids="$(ps -e -o pid=,sid= | awk -v l=" ${sids[*]} " 'index(l, " " $2 " ") {print $1}')"
     [[ -n "$pids" ]] || return 0
-    log "ending leftover job step processes: $(echo $pids)"
+    log "ending leftover job step processes: ${pids//$'\n'/ }"
     # shellcheck disable=SC2086
     kill -TERM $pids 2>/dev/null || true
     sleep 1
@@ -524,7 +534,7 @@ cmd_stop() {
         local ids i
         ids="$(squeue -h -o %A 2>/dev/null || true)"
         if [[ -n "$ids" ]]; then
-            log "cancelling jobs: $(echo $ids)"
+            log "cancelling jobs: ${ids//$'\n'/ }"
             # shellcheck disable=SC2086
             scancel $ids 2>/dev/null || true
             for ((i = 0; i < 100; i++)); do

@@ -115,7 +115,10 @@ def check_config(config: dict) -> None:
                 if name == "dtype" and v not in DTYPES:
                     raise ConfigError(f"{study}.dtype={v!r}: allowed are {list(DTYPES)}")
                 if name == "widths":
-                    check_widths(v)
+                    try:
+                        check_widths(v)
+                    except ConfigError as err:
+                        raise ConfigError(f"{study}.{err}") from None
                     if v[0] != widths[0] or v[-1] != widths[-1]:
                         raise ConfigError(
                             f"{study}.widths={v}: must start with d_0 = {widths[0]} and end with "

@@ -167,6 +167,11 @@ def simulate(cfg: RunConfig) -> xr.Dataset:
 
         steps = np.unique(np.r_[np.arange(0, cfg.steps + 1, cfg.record_every), cfg.steps])
         snaps, diverged_at = gf_run(theta0, problem.Phi, problem.widths, cfg.lr * steps), -1
+    if len(steps) == 0:  # the loss of the start itself is not finite in this precision
+        raise ConfigError(
+            f"sigma0={cfg.sigma0} / init_scale={cfg.init_scale}: the starting loss overflows "
+            f"{cfg.dtype}; choose a smaller start scale"
+        )
     return build_dataset(cfg, problem, snaps, steps, diverged_at, k_pred)
 
 

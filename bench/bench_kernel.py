@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from dln.kernel import gd_numpy, gd_run
-from dln.problem import flatten, unflatten
+from dln.problem import flatten
 from dln.run import RunConfig, initial_weights
 
 AGREE_STEPS = 2_000

@@ -10,7 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from .analysis import summarize_run
-from .io import RunFileError, read_run
+from .io import RunFileError, atomic_output, read_run
 
 # Per-step variables carried into the aggregate (weights stay in the run files).
 TRAJECTORY_VARS = (
@@ -98,14 +98,5 @@ def aggregate(paths, run_ids, studies: dict, level_tol: float, expected: dict | 
 
 
 def write_summary(summary: pd.DataFrame, path) -> None:
-    from pathlib import Path
-    import os
-
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_output(path) as tmp:
         summary.drop(columns=["config_json"]).to_csv(tmp, float_format="%.10g")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import xarray as xr
@@ -15,33 +16,40 @@ class RunFileError(OSError):
     """A run file is missing, truncated or not a valid trajectory file."""
 
 
-def write_run(ds: xr.Dataset, path) -> Path:
-    """Write to a temporary name in the target directory, then rename: a crash or kill never
-    leaves a half-written file at `path` (rename is atomic on one filesystem)."""
+@contextmanager
+def atomic_output(path, suffix: str = ""):
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
+
+    A crash, kill or full disk never leaves a half-written file at `path` (rename is atomic on
+    one filesystem). Temporary files left by an earlier SIGKILLed attempt are removed first.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        stale.unlink(missing_ok=True)  # left by an earlier attempt that was killed (SIGKILL)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    encoding = {
-        name: {"zlib": True, "complevel": 4, "shuffle": True}
-        for name in ds.data_vars
-    }
+        stale.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
     try:
-        ds.to_netcdf(tmp, engine=ENGINE, format="NETCDF4", encoding=encoding)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException as err:
         if isinstance(err, (OSError, RuntimeError)):  # netCDF4 reports ENOSPC as RuntimeError
             err.add_note(write_failure(path, err))  # (free space measured before the cleanup)
-        try:  # frees the space at once even if the netCDF library still holds the file open
+        try:  # frees the space at once even if a library still holds the file open
             os.truncate(tmp, 0)
         except OSError:
             pass
         tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_run(ds: xr.Dataset, path) -> Path:
+    """Write a Dataset as compressed NetCDF-4, atomically (see atomic_output)."""
+    encoding = {name: {"zlib": True, "complevel": 4, "shuffle": True} for name in ds.data_vars}
+    with atomic_output(path) as tmp:
+        ds.to_netcdf(tmp, engine=ENGINE, format="NETCDF4", encoding=encoding)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+    return Path(path)
 
 
 def write_failure(path, err: BaseException) -> str:
@@ -72,14 +80,7 @@ def read_run(path) -> xr.Dataset:
 
 
 def write_text(text: str, path) -> Path:
-    """Atomic text write (temporary name, then rename), like write_run."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    """Atomic text write (see atomic_output)."""
+    with atomic_output(path) as tmp:
         tmp.write_text(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)

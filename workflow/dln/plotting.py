@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +12,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
+
+from .io import atomic_output  # noqa: E402
 
 K_PALETTE = "viridis"
 
@@ -65,14 +66,8 @@ def save(fig, outputs, dpi: int) -> None:
     """Write each output (PDF, PNG) atomically: a killed job leaves no half-written figure."""
     for out in outputs:
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-        try:
+        with atomic_output(out, suffix=out.suffix) as tmp:  # savefig infers the format
             fig.savefig(tmp, dpi=dpi, metadata={"CreationDate": None} if out.suffix == ".pdf" else None)
-            os.replace(tmp, out)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
     plt.close(fig)
 
 

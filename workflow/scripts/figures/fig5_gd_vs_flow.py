@@ -1,7 +1,6 @@
 """Figure 5: GD against the gradient-flow reference on one time axis t = lr x iteration.
 The flow from a k >= 2 start also leaves its saddle, seeded by the integrator's round-off."""
 
-import numpy as np
 import matplotlib.pyplot as plt
 
 from dln import plotting

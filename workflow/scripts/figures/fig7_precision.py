@@ -2,7 +2,6 @@
 p_1 at ~1e-7 instead of ~1e-16, so the run leaves saddle k sooner (left: loss of one start;
 right: stuck lengths per k, seeds as points, with the escape model's prediction)."""
 
-import numpy as np
 import matplotlib.pyplot as plt
 
 from dln import plotting

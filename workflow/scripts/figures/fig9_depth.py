@@ -2,7 +2,6 @@
 same d_0, d_N and Phi). The escape model's N-dependence is the factor s_k^{-(1-2/N)}, plus the
 eps reached during the approach; points are seeds, bars the model."""
 
-import numpy as np
 import matplotlib.pyplot as plt
 
 from dln import plotting

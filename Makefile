@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml workflow/dln/_kernel.c
 	touch $@
 
 reproduce: env
-	snakemake --cores $(CORES)
+	snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 	snakemake --report results/report.html
 	@echo "figures: results/figures/   report: results/report.html   summary: results/aggregate/summary.csv"
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+CLUSTER_SH = REPO / "tests/slurm/cluster.sh"
 
 
 def small_config() -> dict:
@@ -67,3 +70,42 @@ def planned_runs(workdir: Path, *args) -> set[str]:
     """Run files a dry run would (re)create."""
     proc = snakemake(workdir, "-n", *args)
     return set(re.findall(r"output: (results/runs/\S+\.nc)", proc.stdout + proc.stderr))
+
+
+def slurm_unavailable_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (tests/slurm/cluster.sh installs and starts the Slurm daemons)"
+    if shutil.which("apt-get") is None:
+        return "needs apt-get (tests/slurm/cluster.sh installs Slurm with apt)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A real single-node Slurm cluster for the whole session; yields its start-up seconds.
+
+    Skipped without root or apt (an error on CI, where it must run). It stays up until the end
+    of the session: once Slurm's clients are installed, every Snakemake start asks
+    `scontrol show config` (the slurm executor plugin does, even for local runs), which waits
+    ~9 s when no controller answers.
+    """
+    reason = slurm_unavailable_reason()
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Slurm tests cannot run on CI: {reason}")
+        pytest.skip(reason)
+    t0 = time.monotonic()
+    proc = subprocess.run([str(CLUSTER_SH), "start"], capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        pytest.fail(f"tests/slurm/cluster.sh start failed:\n{proc.stdout}\n{proc.stderr}")
+    yield time.monotonic() - t0
+    stop = subprocess.run([str(CLUSTER_SH), "stop"], capture_output=True, text=True, timeout=300)
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _slurm_controller_answers(request):
+    """Where Slurm's clients are installed (a second run on a machine, or after the Slurm
+    tests), keep a controller up so that Snakemake's start-up does not wait for scontrol."""
+    if shutil.which("scontrol") and slurm_unavailable_reason() is None:
+        request.getfixturevalue("slurm_cluster")

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import subprocess
 import time
 from datetime import datetime
@@ -38,7 +37,7 @@ from dln.io import read_run
 
 pytestmark = pytest.mark.slurm
 
-CLUSTER_SH = REPO / "tests/slurm/cluster.sh"
+
 PROFILE = REPO / "workflow/profiles/slurm"
 B = 3  # simulations per Slurm job in these tests (the profile's default is 20)
 SIMS = 6
@@ -136,33 +135,12 @@ def assert_same_trajectories(a_dir: Path, b_dir: Path) -> int:
 # --------------------------------------------------------------------------------------------
 # the cluster
 # --------------------------------------------------------------------------------------------
-def _cannot_start_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (tests/slurm/cluster.sh installs and starts the Slurm daemons)"
-    if shutil.which("apt-get") is None:
-        return "needs apt-get (tests/slurm/cluster.sh installs Slurm with apt)"
-    return None
-
-
 @pytest.fixture(scope="module")
-def cluster():
-    reason = _cannot_start_reason()
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"Slurm tests cannot run on CI: {reason}")
-        pytest.skip(reason)
-    t0 = time.monotonic()
-    proc = subprocess.run([str(CLUSTER_SH), "start"], capture_output=True, text=True,
-                          timeout=900)
-    if proc.returncode != 0:
-        pytest.fail(f"tests/slurm/cluster.sh start failed:\n{proc.stdout}\n{proc.stderr}")
-    report("cluster start-up (cluster.sh start)", f"{time.monotonic() - t0:.1f} s")
-    # `since` for sacct: the jobs of this module only
+def cluster(slurm_cluster):
+    """The session's cluster (conftest.slurm_cluster); yields `since` for sacct: this module's jobs."""
+    report("cluster start-up (cluster.sh start)", f"{slurm_cluster:.1f} s")
     yield datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
-    stop = subprocess.run([str(CLUSTER_SH), "stop"], capture_output=True, text=True,
-                          timeout=300)
     print(f"\n[slurm numbers] summary: {NUMBERS}", flush=True)
-    assert stop.returncode == 0, stop.stdout + stop.stderr
 
 
 # --------------------------------------------------------------------------------------------

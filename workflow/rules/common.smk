@@ -46,12 +46,8 @@ PLOTTING_CODE = source_fingerprint(
 REPRODUCTION_CODE = source_fingerprint(("reproduction.py",))
 
 
-def run_files(study=None):
-    return [
-        f"results/runs/{rid}.nc"
-        for rid, run in RUNS.items()
-        if study is None or study in run.studies
-    ]
+def run_files():
+    return [f"results/runs/{rid}.nc" for rid in RUNS]
 
 
 wildcard_constraints:

@@ -1,5 +1,6 @@
 # Rebuilds the numerical experiments of Chen, Lin & Zhang, "On Non-local Convergence Analysis
-# of Deep Linear Networks" (ICML 2022). Stages: simulate -> aggregate -> figures -> report.
+# of Deep Linear Networks" (ICML 2022). Stages: plan -> simulate (+ per-run analysis) ->
+# aggregate -> figures and reproduction summary -> report.
 # Usage: snakemake --cores all   (see README.md)
 
 from snakemake.utils import min_version
@@ -23,8 +24,8 @@ include: "workflow/rules/reproduction.smk"
 rule all:
     default_target: True
     input:
-        "results/aggregate/runs.nc",
-        "results/aggregate/summary.csv",
+        f"{OUT}/runs.nc",
+        TABLE,
         FIGURES,
-        "results/summary.md",
-        "results/.strict_check.ok",
+        f"{OUT}/summary.md",
+        f"{OUT}/.strict_check.ok",

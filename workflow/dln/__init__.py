@@ -3,4 +3,4 @@
 Chen, Lin & Zhang, "On Non-local Convergence Analysis of Deep Linear Networks" (ICML 2022).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

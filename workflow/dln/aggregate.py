@@ -1,102 +1,202 @@
-"""Combine run files into one tidy Dataset (dimension `run`) and a per-run summary table."""
+"""Gather an experiment's run files into one CF NetCDF (dimension `run`) and one CSV table.
+
+Streaming: each run file is read, copied into its row of the output and closed, so memory
+holds one run plus the table, whatever the number of runs. Every run analysed itself (its
+metrics are variables of its file), so nothing is recomputed here. netCDF4 only: no xarray.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
+import csv
+import datetime as _dt
+import math
+import os
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import xarray as xr
 
-from .analysis import summarize_run
-from .io import RunFileError, atomic_output, read_run
+from .columns import ARRAYS, MAX_VISITS, METRICS, SETTINGS, attrs
+from .io import RunFileError, atomic_output, write_text
 
-# Per-step variables carried into the aggregate (weights stay in the run files).
-TRAJECTORY_VARS = (
-    "loss", "loss_gap", "sigma1", "sigma2", "alpha", "beta", "p", "q", "rho",
-    "dist_to_limit", "dist_to_global", "balancedness", "grad_norm",
-)
-RUN_COORDS = ("method", "init", "k", "seed", "lr", "construction", "dtype", "sigma0", "steps")
+# Per-step variables carried into the aggregate (the weights stay in the run files).
+TRAJECTORY_VARS = ("loss", "loss_gap", "sigma1", "sigma2", "rho", "dist_to_limit",
+                   "dist_to_global", "balancedness", "grad_norm")
+MODE_VARS = ("alpha", "beta", "p", "q")
+TITLE = "Deep linear network with a width-1 layer: all runs of one experiment"
 
 
-def config_hash(config_jsons) -> str:
-    """Hash of a set of runs' configurations, independent of their order: the aggregate's
-    `config_hash` attribute, also computed from the plan for the report (common.smk)."""
-    return hashlib.sha256(json.dumps(sorted(config_jsons), sort_keys=True).encode()).hexdigest()[:16]
+def read_plan(path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
-def planned_config_jsons(runs: dict) -> dict:
-    """run id -> the `config_json` its job will write, from each PlannedRun's command line (so
-    that YAML ints such as `lr: [1]` come out as the job's floats)."""
-    import shlex
-
-    from .cli import build_parser, run_config
-
-    parser = build_parser()
-    out = {}
-    for rid, run in runs.items():
-        args = parser.parse_args(["run", "--out", "-", *shlex.split(run.cli_args())])
-        out[rid] = json.dumps(run_config(args).as_dict(), sort_keys=True)
-    return out
+def step_union(plan: list[dict]) -> np.ndarray:
+    """Every step any planned run records: 0, r, 2r, ... and its last step."""
+    steps = set()
+    for key in {(int(r["steps"]), int(r["record_every"])) for r in plan}:
+        n, every = key
+        steps.update(range(0, n + 1, every))
+        steps.add(n)
+    return np.array(sorted(steps), dtype=np.int64)
 
 
-def _check_config(path, ds, expected: str) -> None:
-    """A run file must hold the run the config asks for (e.g. not one copied from elsewhere)."""
-    found = ds.attrs.get("config_json", "{}")
-    if found != expected:
-        a, b = json.loads(found), json.loads(expected)
-        diff = ", ".join(f"{k}: {a.get(k)!r} in the file, {b.get(k)!r} planned"
-                         for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k))
-        raise RunFileError(
-            f"{path}: holds a different run than the config asks for ({diff}); delete it and "
-            f"rerun Snakemake to recreate it"
-        )
+def _open_run(path, run_id: str):
+    """A run file opened with netCDF4, after checking it holds the planned run."""
+    import netCDF4
+
+    if not os.path.isfile(path):
+        raise RunFileError(f"{path}: run file does not exist")
+    try:
+        nc = netCDF4.Dataset(path)
+    except OSError as err:
+        raise RunFileError(f"{path}: not a readable NetCDF run file ({err}); delete it and "
+                           f"rerun Snakemake to recreate it") from None
+    key = run_id.rsplit("-", 1)[-1]
+    found = getattr(nc, "run_key", None)
+    if getattr(nc, "dln_kind", None) != "run" or found != key:
+        nc.close()
+        raise RunFileError(f"{path}: holds {'run ' + found if found else 'no dln run'}, not the "
+                           f"planned run {key}; delete it and rerun Snakemake to recreate it")
+    return nc
 
 
-def aggregate(paths, run_ids, studies: dict, level_tol: float, expected: dict | None = None):
-    """(Dataset over runs on the union of recorded steps, summary DataFrame). With `expected`
-    (run id -> planned config_json), a run file holding another configuration is an error."""
-    pieces, rows = [], []
-    first = None
-    for path, rid in zip(paths, run_ids):
-        ds = read_run(path)
-        if expected is not None:
-            _check_config(path, ds, expected[rid])
-        row = {"run": rid, "studies": ",".join(studies.get(rid, []))}
-        row.update({c: ds.attrs[c] for c in RUN_COORDS})
-        row["depth"] = len(np.atleast_1d(ds.attrs["widths"])) - 1
-        row["init_scale"] = float(ds.attrs["init_scale"])
-        row.update(summarize_run(ds, level_tol))
-        if row["diverged"]:
-            # the records stop before the first non-finite loss: the run reached no level
-            row.update(final_level=-1, reached_global=False)
-        rows.append(row)
-        piece = ds[list(TRAJECTORY_VARS)].drop_vars("t")
-        piece = piece.expand_dims(run=[rid])
-        pieces.append(piece)
-        if first is None:
-            first = ds
-    summary = pd.DataFrame(rows).set_index("run")
-    combined = xr.concat(pieces, dim="run", join="outer", combine_attrs="drop_conflicts")
-    for c in RUN_COORDS + ("depth", "studies", "predicted_k", "final_level", "diverged",
-                           "diverged_step"):
-        combined = combined.assign_coords({c: ("run", summary[c].to_numpy())})
-    combined["t"] = combined["lr"] * combined["step"]
-    combined["t"].attrs = {"long_name": "time t = lr x step", "units": "1"}
-    # the problem (Phi's factors), shared by all runs: the theory needs it downstream
-    for name in ("critical_level", "s", "U", "V", "Phi"):
-        combined[name] = first[name]
-    combined.attrs = {
-        "config_hash": config_hash(summary["config_json"]),
-        "n_runs": len(rows),
-        "level_tol": level_tol,
-        "widths": first.attrs["widths"],
-    }
-    summary.attrs["config_hash"] = combined.attrs["config_hash"]
-    return combined, summary
+class _Writer:
+    """The output file, opened once; `add` appends one run along the unlimited `run` dim."""
+
+    def __init__(self, nc, steps: np.ndarray, n_levels: int):
+        self.nc, self.steps = nc, steps
+        d = n_levels - 1
+        for dim, size in (("run", None), ("step", len(steps)), ("level", n_levels),
+                          ("mode", d), ("visit", MAX_VISITS)):
+            nc.createDimension(dim, size)
+        self._var("run", str, ("run",), {"long_name": "run id: the run file below results/runs/"})
+        self._var("step", "i8", ("step",), {"long_name": "GD iteration"})[:] = steps
+        self._var("level", "i8", ("level",), {"long_name": "critical point index k (0 = origin)"})[:] = np.arange(n_levels)
+        self._var("mode", "i8", ("mode",), {"long_name": "singular index i"})[:] = np.arange(1, d + 1)
+        for name, (kind, _, _) in {**SETTINGS, **METRICS}.items():
+            self._scalar_var(name, kind)
+        for name, (dims, _, _) in ARRAYS.items():
+            self._var(name, "f8", ("run", *dims), attrs(name), fill=True)
+        chunk = dict(zlib=True, complevel=4, shuffle=True)
+        self._var("t", "f8", ("run", "step"), {"long_name": "time t = lr x step", "units": "1"},
+                  fill=True, chunksizes=(1, len(steps)), **chunk)
+        self._var("s", "f8", ("run", "mode"), {"long_name": "singular values s_i of Phi", "units": "1"}, fill=True)
+        self._var("critical_level", "f8", ("run", "level"),
+                  {"long_name": "loss L_k at critical point k (k = 0: origin)", "units": "1"}, fill=True)
+        self.flags: list[str] = []
+
+    def _var(self, name, dtype, dims, var_attrs, fill=False, **kw):
+        var = self.nc.createVariable(name, dtype, dims, fill_value=np.nan if fill else None, **kw)
+        var.setncatts(var_attrs)
+        return var
+
+    def _scalar_var(self, name, kind):
+        dtype = {"str": str, "bool": "i1", "int": "i8", "float": "f8"}[kind]
+        var_attrs = {**attrs(name), **({"dtype": "bool"} if kind == "bool" else {})}
+        return self._var(name, dtype, ("run",), var_attrs, fill=kind == "float")
+
+    def add_flags(self, names):
+        for name in names:
+            study = name[len("in_"):]
+            self._var(name, "i1", ("run",), {"long_name": f"the run belongs to the study {study}",
+                                              "dtype": "bool"})
+            self.flags.append(name)
+
+    def add(self, i: int, run_id: str, src, flags: dict) -> dict:
+        """Copy run `src` (an open netCDF4 run file) into row i; returns its table row."""
+        nc = self.nc
+        nc["run"][i] = run_id
+        row = {"run": run_id}
+        for name, (kind, _, _) in {**SETTINGS, **METRICS}.items():
+            value = src[name][...]
+            value = str(value) if kind == "str" else (value.item() if hasattr(value, "item") else value)
+            if kind == "bool":
+                value = bool(value)
+            nc[name][i] = int(value) if kind in ("bool", "int") else value
+            row[name] = value
+        for name, value in flags.items():
+            nc[name][i] = int(value)
+            row[name] = value
+        pos = np.searchsorted(self.steps, src["step"][:])
+        d = len(src.dimensions["mode"])
+        nc["t"][i, pos] = src["t"][:]
+        for name in TRAJECTORY_VARS:
+            if name not in nc.variables:
+                self._var(name, "f8", ("run", "step"), _attrs_of(src[name]), fill=True,
+                          chunksizes=(1, len(self.steps)), zlib=True, complevel=4, shuffle=True)
+            nc[name][i, pos] = src[name][:]
+        for name in MODE_VARS:
+            if name not in nc.variables:
+                self._var(name, "f8", ("run", "step", "mode"), _attrs_of(src[name]), fill=True,
+                          chunksizes=(1, len(self.steps), len(nc.dimensions["mode"])),
+                          zlib=True, complevel=4, shuffle=True)
+            nc[name][i, pos, :d] = src[name][:]
+        nc["s"][i, :d] = src["s"][:]
+        nc["critical_level"][i, : d + 1] = src["critical_level"][:]
+        levels = src["steps_at_level"][:]
+        nc["steps_at_level"][i, : d + 1] = levels
+        for lev, n in enumerate(levels):
+            row[f"steps_at_L{lev}"] = int(n)
+        for name in ("visit_level", "visit_entry_step", "visit_exit_step"):
+            nc[name][i, :] = src[name][:]
+        return row
 
 
-def write_summary(summary: pd.DataFrame, path) -> None:
-    with atomic_output(path) as tmp:
-        summary.drop(columns=["config_json"]).to_csv(tmp, float_format="%.10g")
+def _attrs_of(var) -> dict:
+    return {k: var.getncattr(k) for k in var.ncattrs() if not k.startswith("_")}
+
+
+def _cell(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value)
+    return str(value)
+
+
+def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash: str) -> int:
+    """Write the experiment's runs.nc and runs.csv from its plan; returns the number of runs."""
+    import netCDF4
+
+    plan = read_plan(plan_path)
+    steps = step_union(plan)
+    n_levels = 1 + max((int(r["d"]) for r in plan), default=0)
+    flag_names = [c for c in (plan[0].keys() if plan else []) if c.startswith("in_")]
+    rows = []
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from .runfile import cf_attrs
+
+    with atomic_output(dataset_path) as tmp:
+        out = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+        try:
+            writer = _Writer(out, steps, n_levels)
+            writer.add_flags(flag_names)
+            for i, entry in enumerate(plan):
+                src = _open_run(entry["path"], entry["run"])
+                try:
+                    flags = {f: entry[f] == "true" for f in flag_names}
+                    rows.append(writer.add(i, entry["run"], src, flags))
+                finally:
+                    src.close()
+            out.setncatts({
+                **cf_attrs(TITLE, f"{now}: aggregated {len(plan)} runs of experiment {experiment}"),
+                "dln_kind": "aggregate",
+                "experiment": experiment,
+                "config_hash": config_hash,
+                "n_runs": len(plan),
+                "coordinates": " ".join(["t", *SETTINGS, *flag_names]),
+            })
+        finally:
+            out.close()
+    columns = ["run", *SETTINGS, *flag_names, *METRICS,
+               *(f"steps_at_L{lev}" for lev in range(n_levels))]
+    lines = [",".join(columns)]
+    for row in rows:
+        lines.append(",".join(_csv_quote(_cell(row.get(c, math.nan))) for c in columns))
+    write_text("\n".join(lines) + "\n", table_path)
+    return len(rows)
+
+
+def _csv_quote(text: str) -> str:
+    return f'"{text}"' if ("," in text or '"' in text) else text
+

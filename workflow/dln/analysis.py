@@ -1,22 +1,16 @@
 """Reading a trajectory against the theory: levels visited, plateaus, escapes, final rates.
 
-Used by the aggregation rule; every number in the summary CSV comes from here.
+Each simulation job analyses its own run (`analyse`) and stores the metrics in its run file, so
+aggregation only gathers them. NumPy only: this is on the simulation job's path.
 """
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
-import xarray as xr
 
+from .columns import MAX_VISITS
 from .problem import Problem
 from .theory import escape_steps, final_gap_model, final_rate
-
-
-def problem_from_dataset(ds: xr.Dataset) -> Problem:
-    widths = tuple(int(w) for w in np.atleast_1d(ds.attrs["widths"]))
-    return Problem(widths=widths, s=ds["s"].values, U=ds["U"].values, V=ds["V"].values)
 
 
 def level_index(loss: np.ndarray, levels: np.ndarray, tol: float) -> np.ndarray:
@@ -81,7 +75,7 @@ def final_entry(loss: np.ndarray, levels: np.ndarray, level: int, tol: float) ->
     return int(away[-1] + 1) if away.size else 0
 
 
-def polynomial_stage(ds: xr.Dataset, problem: Problem, k_pred: int) -> dict:
+def polynomial_stage(rec: dict, problem: Problem, k_pred: int) -> dict:
     """The polynomial stages of the notes, measured against the reduced dynamics.
 
     With y = sigma^{-(1-2/N)}, d sigma/dt = N sigma^{2-2/N} (rho - sigma) gives
@@ -93,7 +87,7 @@ def polynomial_stage(ds: xr.Dataset, problem: Problem, k_pred: int) -> dict:
     is reported too; it approaches -N/(N-2) only for t much larger than the budget.
     """
     N = problem.depth
-    t, sigma, rho = ds["t"].values, ds["sigma1"].values, ds["rho"].values
+    t, sigma, rho = rec["t"], rec["sigma1"], rec["rho"]
     out = dict(growth_slope_fit=np.nan, growth_slope_theory=np.nan,
                origin_slope_fit=np.nan, origin_slope_theory=np.nan,
                origin_exponent_fit=np.nan, origin_exponent_theory=np.nan)
@@ -105,13 +99,14 @@ def polynomial_stage(ds: xr.Dataset, problem: Problem, k_pred: int) -> dict:
         fit = np.polyfit(t[window], sigma[window] ** -p, 1)[0]
         return float(fit), float(-(N - 2) * np.mean(rho[window] - sigma[window]))
 
-    if k_pred >= 1 and rho[0] > 0:
-        first_big = np.argmax(sigma >= 0.1 * rho[0]) if np.any(sigma >= 0.1 * rho[0]) else len(t)
+    if k_pred >= 1 and rho[0] > 0 and sigma[0] > 0:
+        big = sigma >= 0.1 * rho[0]
+        first_big = int(np.argmax(big)) if big.any() else len(t)
         window = np.arange(len(t)) < first_big
         if window.sum() >= 5:
             out["growth_slope_fit"], out["growth_slope_theory"] = slopes(window)
     if k_pred == 0 and rho[-1] < 0:
-        late = (t >= t[-1] / 2) & (sigma > 0)
+        late = (t >= t[-1] / 2) & (sigma > 0) & (t > 0)
         if late.sum() >= 5:
             out["origin_slope_fit"], out["origin_slope_theory"] = slopes(late)
             out["origin_exponent_fit"] = float(np.polyfit(np.log(t[late]), np.log(sigma[late]), 1)[0])
@@ -119,77 +114,99 @@ def polynomial_stage(ds: xr.Dataset, problem: Problem, k_pred: int) -> dict:
     return out
 
 
-def summarize_run(ds: xr.Dataset, tol: float = 1e-3) -> dict:
-    """One row of the summary table for one run file."""
-    problem = problem_from_dataset(ds)
-    levels = ds["critical_level"].values
-    steps, loss, t = ds["step"].values, ds["loss"].values, ds["t"].values
-    k_pred = int(ds.attrs["predicted_k"])
-    lr = float(ds.attrs["lr"])
+def _nan_if(cond: bool, value) -> float:
+    return float("nan") if cond else float(value)
+
+
+def plateau_and_escape(rec: dict, problem: Problem, levels, k_pred: int, lr: float, tol: float,
+                       seq) -> dict:
+    """The plateau at the predicted saddle k >= 2 and its escape, against the escape model
+    ln(p_exit/eps) / ((s_1 - s_k) s_k^{1-2/N} lr) and the notes' ln(1/eps) estimate."""
+    out = dict(plateau_start=np.nan, escape_step=np.nan, stuck_steps=np.nan,
+               eps_at_plateau=np.nan, escape_model_steps=np.nan, notes_estimate_steps=np.nan)
+    stays = [(a, b) for lev, a, b in seq if lev == k_pred]
+    if k_pred < 2 or not stays:
+        return out
+    steps, loss = rec["step"], rec["loss"]
+    entry, exit_ = stays[0]
+    out["plateau_start"] = float(entry)
+    i_entry = int(np.searchsorted(steps, entry))
+    eps = float(abs(rec["p"][i_entry, 0]))
+    out["eps_at_plateau"] = eps
+    if eps > 0:
+        out["notes_estimate_steps"] = float(escape_steps(problem, k_pred, eps, lr))
+        # the loss leaves the tol band once s_k (s_1 - s_k) p_1^2 / 4 = tol, i.e. at p_exit; the
+        # notes' ln(1/eps) counts the growth to p_1 ~ 1 instead
+        sk, s1 = problem.s[k_pred - 1], problem.s[0]
+        p_exit = np.sqrt(4 * tol / (sk * (s1 - sk)))
+        out["escape_model_steps"] = (float(escape_steps(problem, k_pred, eps / p_exit, lr))
+                                     if eps < p_exit else 0.0)
+    if np.any(loss[i_entry:] < levels[k_pred] - tol):
+        out["escape_step"] = float(exit_)
+        out["stuck_steps"] = float(exit_ - entry)
+    return out
+
+
+def final_stage(rec: dict, problem: Problem, levels, final_idx: int, dtype: str) -> dict:
+    """Final exponential rate towards the level reached: fitted, the notes' slowest-mode rate,
+    and the mode model fed with the alignments measured on entering the level."""
+    out = dict(final_rate_fit=np.nan, final_rate_theory=np.nan, final_rate_model=np.nan)
+    if final_idx < 1:
+        return out
+    t = rec["t"]
+    gap = rec["loss"] - levels[final_idx]
+    lo, hi = fit_window(dtype, levels[final_idx])
+    out["final_rate_fit"] = fit_rate(t, gap, lo, hi)
+    out["final_rate_theory"] = final_rate(problem, final_idx)
+    stretch = final_stretch(gap, lo, hi)
+    if stretch is not None:
+        a, b = stretch  # the model starts from the alignments where the fit starts
+        model = final_gap_model(problem, final_idx, rec["alpha"][a], rec["beta"][a],
+                                t[a : b + 1] - t[a])
+        out["final_rate_model"] = fit_rate(t[a : b + 1], model, 0.0, np.inf)
+    return out
+
+
+def analyse(rec: dict, problem: Problem, levels, k_pred: int, diverged_at: int, lr: float,
+            dtype: str, tol: float) -> tuple[dict, dict]:
+    """(metrics, arrays) of one run from its records: scalar metrics named as in
+    dln.columns.METRICS and the per-run arrays of dln.columns.ARRAYS. Missing values are NaN."""
+    steps, loss = rec["step"], rec["loss"]
     seq = visits(steps, loss, levels, tol)
-    final_idx = int(level_index(loss[-1:], levels, tol)[0])
-    row = {
-        "predicted_k": k_pred,
+    diverged = diverged_at >= 0
+    final_idx = -1 if diverged else int(level_index(loss[-1:], levels, tol)[0])
+    first_level = seq[0][0] if seq else -1
+    # small starts begin near the origin's level L_0; the saddle reached after it is the test
+    first_saddle = next((lev for lev, _, _ in seq if lev != 0), -1)
+    metrics = {
+        "predicted_k": _nan_if(k_pred < 0, k_pred),
+        "balanced": k_pred >= 0,
         "final_loss": float(loss[-1]),
-        "final_level": final_idx,
+        "final_level": _nan_if(final_idx < 0, final_idx),
         "reached_global": final_idx == 1,
-        "diverged": bool(ds.attrs["diverged"]),
-        "diverged_step": int(ds.attrs["diverged_step"]),
-        "levels_visited": ";".join(f"L{lev}:{a}-{b}" for lev, a, b in seq),
-        "first_level": seq[0][0] if seq else -1,
-        # small starts begin near the origin's level L_0; the saddle reached after it is the test
-        "first_saddle": next((lev for lev, _, _ in seq if lev != 0), -1),
+        # the theorem's prediction: the flow (and GD, before any escape) reaches L_k first
+        "reached_predicted": bool((k_pred == 0 and first_level == 0 and first_saddle == -1)
+                                  or (k_pred >= 1 and first_saddle == k_pred)),
+        "diverged": diverged,
+        "diverged_step": _nan_if(not diverged, diverged_at),
+        "first_level": _nan_if(first_level < 0, first_level),
+        "first_saddle": _nan_if(first_saddle < 0, first_saddle),
+        "n_visits": len(seq),
     }
-    # the theorem's prediction: the flow (and GD, before any escape) reaches L_k first
-    row["reached_predicted"] = bool(
-        (k_pred == 0 and row["first_level"] == 0 and row["first_saddle"] == -1)
-        or (k_pred >= 1 and row["first_saddle"] == k_pred)
-    )
+    metrics.update(plateau_and_escape(rec, problem, levels, k_pred, lr, tol, seq))
+    ratio = metrics["stuck_steps"] / metrics["escape_model_steps"] if metrics["escape_model_steps"] else np.nan
+    metrics["escape_ratio"] = float(ratio)
+    metrics.update(final_stage(rec, problem, levels, final_idx, dtype))
+    metrics.update(polynomial_stage(rec, problem, k_pred))
     # steps spent within tol of each level (sum of record intervals)
     idx = level_index(loss, levels, tol)
     dstep = np.diff(steps, append=steps[-1])
-    for lev in range(len(levels)):
-        row[f"steps_at_L{lev}"] = int(dstep[idx == lev].sum())
-    # the plateau at the predicted saddle and its escape
-    row.update(plateau_start=-1, escape_step=-1, stuck_steps=-1, eps_at_plateau=np.nan,
-               predicted_stuck_steps=np.nan, predicted_stuck_steps_band=np.nan)
-    stays = [(a, b) for lev, a, b in seq if lev == k_pred]
-    if k_pred >= 2 and stays:
-        entry, exit_ = stays[0]
-        row["plateau_start"] = entry
-        i_entry = int(np.searchsorted(steps, entry))
-        eps = float(abs(ds["p"].values[i_entry, 0]))
-        row["eps_at_plateau"] = eps
-        if eps > 0:
-            row["predicted_stuck_steps"] = float(escape_steps(problem, k_pred, eps, lr))
-            # the loss leaves the tol band once s_k (s_1 - s_k) p_1^2 / 4 = tol, i.e. at
-            # p_exit; the notes' ln(1/eps) counts the growth to p_1 ~ 1 instead
-            sk, s1 = problem.s[k_pred - 1], problem.s[0]
-            p_exit = np.sqrt(4 * tol / (sk * (s1 - sk)))
-            row["predicted_stuck_steps_band"] = float(
-                escape_steps(problem, k_pred, eps / p_exit, lr)) if eps < p_exit else 0.0
-        if np.any(loss[i_entry:] < levels[k_pred] - tol):
-            row["escape_step"] = exit_
-            row["stuck_steps"] = exit_ - entry
-    # final exponential rate towards the level reached: fitted, the notes' slowest-mode rate,
-    # and the mode model fed with the alignments measured on entering the level
-    row.update(final_rate_fit=np.nan, final_rate_theory=np.nan, final_rate_model=np.nan)
-    if final_idx >= 1:
-        gap = loss - levels[final_idx]
-        lo, hi = fit_window(str(ds.attrs["dtype"]), levels[final_idx])
-        row["final_rate_fit"] = fit_rate(t, gap, lo, hi)
-        row["final_rate_theory"] = final_rate(problem, final_idx)
-        stretch = final_stretch(gap, lo, hi)
-        if stretch is not None:
-            a, b = stretch  # the model starts from the alignments where the fit starts
-            model = final_gap_model(problem, final_idx, ds["alpha"].values[a],
-                                    ds["beta"].values[a], t[a : b + 1] - t[a])
-            row["final_rate_model"] = fit_rate(t[a : b + 1], model, 0.0, np.inf)
-    row["escape_ratio"] = (row["stuck_steps"] / row["predicted_stuck_steps"]
-                           if row["stuck_steps"] > 0 else np.nan)
-    row["escape_ratio_band"] = (row["stuck_steps"] / row["predicted_stuck_steps_band"]
-                                if row["stuck_steps"] > 0 and row["predicted_stuck_steps_band"] > 0
-                                else np.nan)
-    row.update(polynomial_stage(ds, problem, k_pred))
-    row["config_json"] = ds.attrs.get("config_json", json.dumps({}))
-    return row
+    visit = np.full((3, MAX_VISITS), np.nan)
+    for i, stay in enumerate(seq[:MAX_VISITS]):
+        visit[:, i] = stay
+    arrays = {
+        "steps_at_level": np.array([dstep[idx == lev].sum() for lev in range(len(levels))],
+                                   dtype=np.int64),
+        "visit_level": visit[0], "visit_entry_step": visit[1], "visit_exit_step": visit[2],
+    }
+    return metrics, arrays

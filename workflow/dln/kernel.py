@@ -120,12 +120,16 @@ def make_gradient(widths, phi: np.ndarray, dtype=np.float64):
         )
     work = np.empty(4 * int(layout.voff[-1]), dtype=dtype)
     fn = getattr(_LIB, f"dln_loss_grad_{_SUFFIX[dtype]}")
-    args = layout.args()
+    # pointers of the arrays that do not change between calls, taken once (the per-record
+    # gradient norms call this thousands of times)
+    fixed_before = (_p(phi), *layout.args())
+    fixed_work = _p(work)
 
     def loss_grad(theta):
         theta = _checked(np.asarray(theta, dtype=dtype), layout)
         grad = np.empty_like(theta)
-        loss = fn(_p(theta), _p(phi), *args, _p(work), _p(grad))
+        loss = fn(ctypes.c_void_p(theta.ctypes.data), *fixed_before, fixed_work,
+                  ctypes.c_void_p(grad.ctypes.data))
         return loss, grad
 
     return loss_grad

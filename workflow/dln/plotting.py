@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-import xarray as xr  # noqa: E402
 
-from .io import atomic_output  # noqa: E402
+from .io import atomic_output, open_runs  # noqa: E402
+from .problem import Problem  # noqa: E402
 
 K_PALETTE = "viridis"
 
@@ -30,25 +30,63 @@ def setup(sm=None):
 
 
 def k_colors(ks) -> dict:
-    ks = sorted(set(int(k) for k in ks))
+    ks = sorted(set(int(k) for k in ks if k == k))  # NaN (no k) has no colour
     colors = sns.color_palette(K_PALETTE, n_colors=max(len(ks), 2))
     return {k: colors[i] for i, k in enumerate(ks)}
 
 
-def load(path) -> xr.Dataset:
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        return ds.load()
+def options(sm) -> dict:
+    """The figure's params: dpi, main_seed and its own options (workflow/figures.yaml)."""
+    return dict(sm.params.options)
 
 
-def runs(ds: xr.Dataset, **coords) -> xr.Dataset:
-    """The runs whose coordinates equal the given values (a study name matches `studies`)."""
+def load_runs(sm):
+    """The run files this figure draws (its registry selectors), combined along `run`;
+    None when the config plans none of them."""
+    paths = list(sm.input.get("runs", []))
+    return open_runs(paths, weights=False) if paths else None
+
+
+def table(sm) -> pd.DataFrame:
+    """The experiment's per-run table (runs.csv): settings, study flags, metrics."""
+    return pd.read_csv(sm.input.table, index_col="run")
+
+
+def in_study(tab: pd.DataFrame, study: str) -> pd.Series:
+    return tab.get(f"in_{study}", pd.Series(False, index=tab.index)).astype(bool)
+
+
+def runs(ds, **coords):
+    """The runs whose settings equal the given values."""
     mask = np.ones(ds.sizes["run"], dtype=bool)
     for name, value in coords.items():
-        if name == "study":
-            mask &= np.array([value in s.split(",") for s in ds["studies"].values])
-        else:
-            mask &= ds[name].values == value
+        mask &= ds[name].values == value
     return ds.isel(run=np.flatnonzero(mask))
+
+
+def levels(ds) -> np.ndarray:
+    """Critical levels L_0..L_d of the (first) run's problem."""
+    lv = ds["critical_level"]
+    return np.asarray(lv.isel(run=0).values if "run" in lv.dims else lv.values)
+
+
+def problem_of(run) -> Problem:
+    """The Problem of one run of a combined Dataset (its widths and spectrum; the theory's
+    mode formulas need no singular vectors)."""
+    widths = tuple(int(w) for w in str(run["widths"].values).split("-"))
+    s = np.asarray(run["s"].values, dtype=float)
+    return Problem(widths=widths, s=s[np.isfinite(s)], U=None, V=None)
+
+
+def empty_figure(sm, text: str) -> None:
+    """A figure that says why it is empty (e.g. its study is switched off), then exit."""
+    import sys
+
+    fig, ax = plt.subplots(figsize=(4.0, 2.0))
+    ax.set_axis_off()
+    note(ax, text)
+    save(fig, sm.output, options(sm)["dpi"])
+    sys.exit(0)
 
 
 def level_lines(ax, levels, label=True, **kw):
@@ -73,12 +111,10 @@ def save(fig, outputs, dpi: int) -> None:
 
 def note(ax, text):
     """Say on the axes why a panel is empty, instead of leaving it blank."""
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8,
-            color="0.35", wrap=True)
+    import textwrap
 
-
-def summary(path) -> pd.DataFrame:
-    return pd.read_csv(path, index_col="run")
+    ax.text(0.5, 0.5, textwrap.fill(text, 32), transform=ax.transAxes, ha="center",
+            va="center", fontsize=8, color="0.35")
 
 
 def is_diverged(run) -> bool:
@@ -95,7 +131,7 @@ def mark_diverged(ax, run, x="step", y="loss", color="k") -> str:
     ok = np.flatnonzero(np.isfinite(ys))
     if ok.size:
         ax.plot(xs[ok[-1]], ys[ok[-1]], "x", color=color, ms=7, mew=1.6, zorder=4)
-    return f" (lr {float(run['lr']):g}: diverged)"
+    return " (diverged)"
 
 
 def note_diverged(ax, ds, what="not shown") -> None:
@@ -104,3 +140,15 @@ def note_diverged(ax, ds, what="not shown") -> None:
     if n:
         ax.text(0.02, 0.02, f"{n} diverged run{'s' * (n > 1)} {what}", transform=ax.transAxes,
                 fontsize=7, color="0.35", ha="left", va="bottom")
+
+
+def fmt_k(value) -> str:
+    """A k read from a file (float; NaN when it does not apply) as text."""
+    value = float(value)
+    return "n/a" if np.isnan(value) else str(int(value))
+
+
+def fmt_lr(lr: float) -> str:
+    """Compact step-size label for ticks: 0.00025 -> 2.5e-4."""
+    mantissa, exponent = f"{lr:.2e}".split("e")
+    return f"{float(mantissa):g}e{int(exponent)}"

@@ -1,104 +1,159 @@
-"""One run = one configuration -> one xarray Dataset (and one NetCDF file)."""
+"""One run = one set of settings -> one trajectory, analysed, in one NetCDF run file.
+
+This module is on the simulation job's path: it imports NumPy and the kernel only (no xarray,
+pandas or SciPy; SciPy only for gradient-flow runs), so a fresh `dln run` process starts fast.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import platform
-import subprocess
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
-from . import __version__
-from .kernel import BACKEND as KERNEL_BACKEND
-from .kernel import gd_run
-from .problem import PAPER_WIDTHS, ConfigError, Problem, flatten, make_problem, unflatten
+from .problem import PAPER_WIDTHS, ConfigError, Problem, flatten, make_problem
 from .starts import CONSTRUCTIONS, balanced_start, gaussian_start
-from .theory import critical_levels, predict_k
-from .trajectory import quantities
+from .theory import predict_k
 
-METHODS = ("gd", "gf")
+SOLVERS = ("gd", "gf")
 INITS = ("balanced", "gaussian")
 DTYPES = ("float64", "float32")
-# Source files that decide the numbers in a run file; their hash is the simulations' code version.
+# Source files that decide the numbers in a run file (trajectory and its analysis); their hash
+# is the simulations' code version, passed by the workflow so that an edit reruns the runs.
 NUMERICS_SOURCES = ("problem.py", "starts.py", "theory.py", "kernel.py", "_kernel.c", "flow.py",
-                    "trajectory.py", "run.py", "io.py")
+                    "trajectory.py", "analysis.py", "run.py", "runfile.py")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a run's result depends on. Defaults are the paper's experiment."""
+    """Every setting a run's result depends on (defaults: the paper's experiment).
+
+    Settings that do not apply to a run are None: k, construction and sigma0 of a Gaussian
+    start, init_scale of a balanced one. Each field can be an axis of the workflow's studies.
+    """
 
     widths: tuple = PAPER_WIDTHS
-    spectrum: object = "linear"  # 'linear' (s_i = d + 1 - i) or a list of values
+    spectrum: object = "linear"  # 'linear' (s_i = d + 1 - i) or a tuple of values
     basis: str = "random"
     basis_seed: int = 0
     init: str = "balanced"
-    k: int = 1
-    construction: str = "orthogonal"
-    sigma0: float = 0.01
-    init_scale: float = 0.1
+    k: int | None = 1
+    construction: str | None = "orthogonal"
+    sigma0: float | None = 0.01
+    init_scale: float | None = None
     seed: int = 0
     lr: float = 5e-4
     steps: int = 100_000
     record_every: int = 50
     weights_every: int = 5_000
     dtype: str = "float64"
-    method: str = "gd"
-    extra: dict = field(default_factory=dict, compare=False)  # free-form labels, stored as attrs
+    solver: str = "gd"
+    level_tol: float = 1e-3  # analysis: |loss - L_k| below this counts as "at level k"
 
     def __post_init__(self):
-        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        set_ = object.__setattr__
+        set_(self, "widths", tuple(int(w) for w in self.widths))
         if not isinstance(self.spectrum, str):
-            object.__setattr__(self, "spectrum", tuple(float(s) for s in self.spectrum))
+            set_(self, "spectrum", tuple(float(s) for s in self.spectrum))
+        for name in ("basis_seed", "seed", "steps", "record_every", "weights_every"):
+            set_(self, name, int(getattr(self, name)))
+        for name in ("lr", "level_tol"):
+            set_(self, name, float(getattr(self, name)))
+        if self.init == "gaussian":
+            set_(self, "k", None)
+            set_(self, "construction", None)
+            set_(self, "sigma0", None)
+            set_(self, "init_scale", float(0.1 if self.init_scale is None else self.init_scale))
+        else:
+            set_(self, "k", int(self.k))
+            set_(self, "sigma0", float(self.sigma0))
+            set_(self, "init_scale", None)
         self.validate()
 
     def validate(self):
-        choices = {
-            "init": INITS,
-            "construction": CONSTRUCTIONS,
-            "dtype": DTYPES,
-            "method": METHODS,
-        }
+        """Cheap assertions: the workflow's config check has refused bad values before this."""
+        choices = {"init": INITS, "dtype": DTYPES, "solver": SOLVERS}
+        if self.init == "balanced":
+            choices["construction"] = CONSTRUCTIONS
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: allowed are {list(allowed)}")
-        for name in ("lr", "sigma0", "init_scale"):
+        scale = "sigma0" if self.init == "balanced" else "init_scale"
+        for name in ("lr", scale, "level_tol"):
             x = getattr(self, name)
-            if not (np.isfinite(x) and x > 0):
+            if not (math.isfinite(x) and x > 0):
                 raise ConfigError(f"{name}={x}: must be a finite number > 0")
         for name in ("steps", "record_every", "weights_every"):
-            if int(getattr(self, name)) < 1:
+            if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)}: must be an integer >= 1")
+        for name in ("seed", "basis_seed"):
+            if not 0 <= getattr(self, name) < 2**63:
+                raise ConfigError(f"{name}={getattr(self, name)}: allowed are 0 .. 2^63 - 1")
         if self.record_every > self.steps:
-            raise ConfigError(
-                f"record_every={self.record_every}: must not exceed steps={self.steps}"
-            )
+            raise ConfigError(f"record_every={self.record_every}: must not exceed steps={self.steps}")
         if self.weights_every % self.record_every:
-            raise ConfigError(
-                f"weights_every={self.weights_every}: must be a multiple of "
-                f"record_every={self.record_every}"
-            )
-        # widths, spectrum and basis are checked by building the problem (cheap), so that a bad
-        # config fails here, when it is made, rather than later inside simulate()
-        problem = self.problem()
+            raise ConfigError(f"weights_every={self.weights_every}: must be a multiple of "
+                              f"record_every={self.record_every}")
+        if self.solver == "gf" and self.dtype != "float64":
+            raise ConfigError(f"dtype={self.dtype}: the gradient flow is a float64 reference")
+        problem = self.problem()  # checks widths, spectrum and basis
         if self.init == "balanced" and not 0 <= self.k <= problem.d:
-            raise ConfigError(
-                f"k={self.k}: allowed are 0..{problem.d} (d = min(d_0, d_N) = {problem.d})"
-            )
+            raise ConfigError(f"k={self.k}: allowed are 0..{problem.d} (d = min(d_0, d_N))")
 
     def problem(self) -> Problem:
         return make_problem(self.widths, self.spectrum, self.basis, self.basis_seed)
+
+    @property
+    def depth(self) -> int:
+        return len(self.widths) - 1
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["widths"] = list(self.widths)
         d["spectrum"] = self.spectrum if isinstance(self.spectrum, str) else list(self.spectrum)
         return d
+
+    def settings_json(self) -> str:
+        """Canonical JSON of the settings: what the run key hashes and the run file stores."""
+        return json.dumps(self.as_dict(), sort_keys=True)
+
+    def key(self) -> str:
+        """Short hash of the complete settings: part of the run file's name in the store."""
+        return hashlib.sha256(self.settings_json().encode()).hexdigest()[:10]
+
+    def run_id(self) -> str:
+        """Readable store path of the run (below results/runs/, without .nc) ending in its key,
+        e.g. gd-orthogonal-float64/N6-k3/lr0.0005-seed0-<key>."""
+        start = self.construction if self.init == "balanced" else "gaussian"
+        target = f"k{self.k}" if self.init == "balanced" else f"scale{_fmt(self.init_scale)}"
+        return (f"{self.solver}-{start}-{self.dtype}/N{self.depth}-{target}/"
+                f"lr{_fmt(self.lr)}-seed{self.seed}-{self.key()}")
+
+    def cli_args(self) -> list[str]:
+        """Arguments of `dln run` that reproduce this run exactly (every setting explicit)."""
+        args = ["--solver", self.solver, "--init", self.init]
+        if self.init == "balanced":
+            args += ["--k", str(self.k), "--construction", self.construction,
+                     "--sigma0", repr(self.sigma0)]
+        else:
+            args += ["--init-scale", repr(self.init_scale)]
+        spectrum = self.spectrum if isinstance(self.spectrum, str) else ",".join(map(repr, self.spectrum))
+        return args + [
+            "--seed", str(self.seed), "--lr", repr(self.lr), "--steps", str(self.steps),
+            "--record-every", str(self.record_every), "--weights-every", str(self.weights_every),
+            "--dtype", self.dtype, "--widths", ",".join(map(str, self.widths)),
+            "--spectrum", spectrum, "--basis", self.basis, "--basis-seed", str(self.basis_seed),
+            "--level-tol", repr(self.level_tol),
+        ]
+
+
+def _fmt(x) -> str:
+    """Short text for a number in a path: 0.0005 -> 0.0005 (12 significant digits)."""
+    return f"{x:.12g}" if isinstance(x, float) else str(x)
 
 
 def initial_weights(cfg: RunConfig, problem: Problem) -> list[np.ndarray]:
@@ -117,100 +172,48 @@ def source_fingerprint(files=NUMERICS_SOURCES) -> str:
     return h.hexdigest()[:16]
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+@dataclass
+class Trajectory:
+    """A simulated run before it is written: flat weights at the recorded steps."""
+
+    cfg: RunConfig
+    problem: Problem
+    steps: np.ndarray  # recorded GD iterations
+    snaps: np.ndarray  # (n_records, n_params) flat weights, in the run's dtype
+    diverged_at: int  # first step whose loss was not finite, -1 if none
+    predicted_k: int  # Theorem 3.1's k from W(0); -1: not balanced
 
 
-def provenance() -> dict:
-    import importlib.metadata as md
-
-    versions = {}
-    for pkg in ("numpy", "scipy", "xarray", "netCDF4", "pandas"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = "unknown"
-    return {
-        "dln_version": __version__,
-        "kernel_backend": KERNEL_BACKEND,
-        "code_fingerprint": source_fingerprint(),
-        "git_commit": _git_commit(),
-        "python_version": platform.python_version(),
-        "platform": platform.platform(),
-        "package_versions": json.dumps(versions, sort_keys=True),
-    }
-
-
-def simulate(cfg: RunConfig) -> xr.Dataset:
-    """Run one configuration and return its trajectory Dataset (format: README, 'Run files')."""
+def simulate(cfg: RunConfig) -> Trajectory:
+    """Run one configuration (GD in the run's precision, or the float64 gradient flow)."""
     problem = cfg.problem()
     dtype = np.dtype(cfg.dtype)
     w0 = [w.astype(dtype) for w in initial_weights(cfg, problem)]
+    if not all(np.all(np.isfinite(w)) for w in w0):
+        raise ConfigError(f"{_scale_name(cfg)}: the start's weights overflow {cfg.dtype}")
+    if not any(np.any(w) for w in w0):
+        raise ConfigError(f"{_scale_name(cfg)}: the start's weights underflow to exactly zero in "
+                          f"{cfg.dtype}; choose a larger start scale")
     k_pred = predict_k(problem, w0)  # from the weights actually used, in their precision
     theta0 = flatten(w0)
-    if cfg.method == "gd":
-        snaps, steps, diverged_at = gd_run(
-            theta0, problem.Phi, problem.widths, cfg.lr, cfg.steps, cfg.record_every
-        )
+    if cfg.solver == "gd":
+        from .kernel import gd_run
+
+        snaps, steps, diverged_at = gd_run(theta0, problem.Phi, problem.widths, cfg.lr,
+                                           cfg.steps, cfg.record_every)
     else:
-        from .flow import gf_run  # SciPy's import costs ~0.5 s; only the flow needs it
+        from .flow import gf_run  # SciPy: only the flow needs it
 
         steps = np.unique(np.r_[np.arange(0, cfg.steps + 1, cfg.record_every), cfg.steps])
         snaps, diverged_at = gf_run(theta0, problem.Phi, problem.widths, cfg.lr * steps), -1
     if len(steps) == 0:  # the loss of the start itself is not finite in this precision
         raise ConfigError(
-            f"sigma0={cfg.sigma0} / init_scale={cfg.init_scale}: the starting loss overflows "
-            f"{cfg.dtype}; choose a smaller start scale"
+            f"{_scale_name(cfg)} with spectrum {cfg.spectrum}: the starting loss "
+            f"1/2 ||W - Phi||^2 overflows {cfg.dtype}"
         )
-    return build_dataset(cfg, problem, snaps, steps, diverged_at, k_pred)
+    return Trajectory(cfg, problem, np.asarray(steps, dtype=np.int64), snaps, int(diverged_at),
+                      int(k_pred))
 
 
-def build_dataset(cfg, problem, snaps, steps, diverged_at, k_pred) -> xr.Dataset:
-    data = quantities(problem, snaps, k_pred)
-    keep = (steps % cfg.weights_every == 0) | (steps == steps[-1])
-    for j, Wj in enumerate(unflatten(snaps[keep], problem.widths), start=1):
-        data[f"W{j}"] = (
-            ("snapshot", f"n{j}", f"n{j - 1}"),
-            Wj,
-            {"long_name": f"layer weights W_{j} ({problem.widths[j]} x {problem.widths[j - 1]})"},
-        )
-    data["Phi"] = (("n" + str(problem.depth), "n0"), problem.Phi, {"long_name": "target Phi = Y X^T"})
-    data["U"] = (("n" + str(problem.depth), "mode"), problem.U, {"long_name": "left singular vectors u_i of Phi"})
-    data["V"] = (("n0", "mode"), problem.V, {"long_name": "right singular vectors v_i of Phi"})
-    data["s"] = (("mode",), problem.s, {"long_name": "singular values s_i of Phi"})
-    data["critical_level"] = (("level",), critical_levels(problem), {"long_name": "loss L_k at critical point k (k = 0: origin)"})
-    ds = xr.Dataset(
-        {name: xr.Variable(*spec) for name, spec in data.items()},
-        coords={
-            "step": ("step", np.asarray(steps, dtype=np.int64), {"long_name": "GD iteration"}),
-            "t": ("step", cfg.lr * np.asarray(steps, dtype=np.float64), {"long_name": "time t = lr x step", "units": "1"}),
-            "snapshot": ("snapshot", np.asarray(steps[keep], dtype=np.int64), {"long_name": "GD iteration of the weight snapshot"}),
-            "level": ("level", np.arange(problem.d + 1), {"long_name": "critical point index k (0 = origin)"}),
-            "mode": ("mode", np.arange(1, problem.d + 1), {"long_name": "singular index i"}),
-        },
-    )
-    attrs = {}
-    for key, value in cfg.as_dict().items():
-        if key == "extra":
-            continue
-        attrs[key] = value if not isinstance(value, list) else np.asarray(value)
-    attrs.update({f"label_{k}": str(v) for k, v in cfg.extra.items()})
-    attrs.update(
-        predicted_k=int(k_pred),
-        diverged=int(diverged_at >= 0),
-        diverged_step=int(diverged_at),
-        config_json=json.dumps(cfg.as_dict(), sort_keys=True),
-        **provenance(),
-    )
-    ds.attrs = attrs
-    return ds
+def _scale_name(cfg: RunConfig) -> str:
+    return f"sigma0={cfg.sigma0}" if cfg.init == "balanced" else f"init_scale={cfg.init_scale}"

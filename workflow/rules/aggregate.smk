@@ -1,28 +1,41 @@
-# All run files -> one tidy NetCDF (dimension `run`) and one CSV row per run.
+# The plan as a table, then all its run files -> one CF NetCDF (dimension `run`) and one CSV row
+# per run, gathered run by run (the runs analysed themselves) with bounded memory.
+
+
+rule plan:
+    output:
+        f"{OUT}/plan.csv",
+    params:
+        digest=PLAN_DIGEST,
+    localrule: True
+    run:
+        from dln.plan import write_plan
+
+        write_plan(RUNS, output[0])
 
 
 rule aggregate:
     input:
-        run_files(),
+        plan=f"{OUT}/plan.csv",
+        runs=[run.path for run in RUNS.values()],
     output:
-        dataset="results/aggregate/runs.nc",
-        summary=report(
-            "results/aggregate/summary.csv",
+        dataset=f"{OUT}/runs.nc",
+        table=report(
+            TABLE,
             caption="../report/aggregate.rst",
             category="Data",
         ),
     log:
-        "results/logs/aggregate.log",
+        f"{OUT}/logs/aggregate.log",
     conda:
         "../envs/dln.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=500,
         runtime=10,
     params:
-        studies={rid: list(run.studies) for rid, run in RUNS.items()},
-        level_tol=config["analysis"]["level_tol"],
-        config_hash=CONFIG_HASH,
-        code=ANALYSIS_CODE,
+        experiment=EXPERIMENT,
+        config_hash=PLAN_DIGEST,
+        code=AGGREGATE_CODE,
     script:
         "../scripts/aggregate.py"

@@ -1,9 +1,9 @@
-# Config loading and validation, and the run plan shared by all stages.
+# Config check, the run plan and the figure registry: everything the rules share.
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 # The workflow plans with this repository's dln; jobs run the installed one (pip install -e .),
 # and the simulate rule checks that the two have the same numerics (--expect-code).
@@ -13,15 +13,14 @@ from dln.configcheck import check_config_files, check_workflow_config  # noqa: E
 from dln.problem import ConfigError  # noqa: E402
 
 # A bad config stops here, before any job, with one line naming the key, the value and what is
-# allowed (a WorkflowError prints without a Python traceback). The heavier imports come after.
+# allowed (a WorkflowError prints without a Python traceback).
 try:
     check_config_files(workflow.configfiles)
+    config.setdefault("experiment", "paper")
     check_workflow_config(
-        config,
-        str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"),
-        validate,
+        config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
     )
-    from dln.grid import plan_runs
+    from dln.plan import plan_digest, plan_runs, select
 
     RUNS = plan_runs(config)
 except ConfigError as err:
@@ -30,56 +29,58 @@ except ConfigError as err:
         msg if msg.startswith("config error") else f"config error: {msg}"
     ) from None
 
-from dln.aggregate import config_hash, planned_config_jsons  # noqa: E402
 from dln.run import source_fingerprint  # noqa: E402
 
+EXPERIMENT = config["experiment"]
+OUT = f"results/{EXPERIMENT}"  # this experiment's aggregate, figures, summary, report
+PLAN_DIGEST = plan_digest(RUNS)
+# code a run file depends on (simulation and its analysis): an edit reruns the simulations
 CODE_FINGERPRINT = source_fingerprint()
-# the aggregate's config_hash, known before it is built: the report shows it (aggregate rule)
-CONFIG_HASH = config_hash(planned_config_jsons(RUNS).values())
 # code that later stages import: a change reruns them (Snakemake tracks only the script itself)
-ANALYSIS_CODE = source_fingerprint(
-    ("analysis.py", "aggregate.py", "theory.py", "io.py")
-)
-PLOTTING_CODE = source_fingerprint(
-    ("plotting.py", "analysis.py", "theory.py", "problem.py")
-)
+AGGREGATE_CODE = source_fingerprint(("aggregate.py", "columns.py", "io.py"))
+PLOTTING_CODE = source_fingerprint(("plotting.py", "io.py", "theory.py", "problem.py"))
 REPRODUCTION_CODE = source_fingerprint(("reproduction.py",))
 
-
-def run_files():
-    return [f"results/runs/{rid}.nc" for rid in RUNS]
+FIGURE_REGISTRY = yaml.safe_load(
+    (Path(workflow.basedir) / "workflow/figures.yaml").read_text()
+)
+FIGURE_NAMES = list(FIGURE_REGISTRY)
+FIGURES = expand(f"{OUT}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["pdf", "png"])
+TABLE = f"{OUT}/runs.csv"
 
 
 wildcard_constraints:
-    run=r"g[df]/.+?/lr[^/]+_seed\d+",
+    run=r"g[df]-[^/]+/[^/]+/[^/]+",
+    figure="|".join(FIGURE_NAMES),
 
 
-# Figures: one script each (workflow/scripts/figures), a PDF and a PNG with a report caption.
-FIGURE_NAMES = [
-    "fig1_loss_by_k",
-    "fig2_rate_stages",
-    "fig3_alignments",
-    "fig4_stuck_vs_lr",
-    "fig5_gd_vs_flow",
-    "fig6_escape_model",
-    "fig7_precision",
-    "fig8_gaussian",
-    "fig9_depth",
-    "fig10_rates",
-]
-FIGURES = expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=["pdf", "png"])
-AGGREGATE = {
-    "dataset": "results/aggregate/runs.nc",
-    "summary": "results/aggregate/summary.csv",
-}
+def figure_runs(name):
+    """Run files a figure draws: the union of its registry selectors over the plan."""
+    paths = []
+    for selector in FIGURE_REGISTRY[name].get("runs", []):
+        selector = dict(selector)
+        if selector.get("seed") == "main_seed":
+            selector["seed"] = config["figures"]["main_seed"]
+        for run in select(RUNS, **selector):
+            if run.path not in paths:
+                paths.append(run.path)
+    return sorted(paths)
 
 
-def figure_output(name):
+def figure_inputs(wildcards):
+    entry = FIGURE_REGISTRY[wildcards.figure]
+    inputs = {"runs": figure_runs(wildcards.figure)}
+    if entry.get("table"):
+        inputs["table"] = TABLE
+    return inputs
+
+
+def figure_params(wildcards):
+    """The figure's options (figures.<name>.<option>) with the settings every figure uses."""
+    name = wildcards.figure
+    options = config["figures"].get(name, {})
     return {
-        "pdf": f"results/figures/{name}.pdf",
-        "png": report(
-            f"results/figures/{name}.png",
-            caption=f"../report/{name}.rst",
-            category="Figures",
-        ),
+        "dpi": config["figures"]["dpi"],
+        "main_seed": config["figures"]["main_seed"],
+        **{o: options[o] for o in FIGURE_REGISTRY[name].get("options", [])},
     }

@@ -1,19 +1,20 @@
-# The paper's claims checked against the runs: results/summary.md and .html (in the report).
-# In strict mode (analysis.strict) a failed claim also fails the workflow, after writing them.
+# The paper's claims checked against the runs: results/<experiment>/summary.md and .html (in the
+# report). In strict mode (analysis.strict) a failed claim also fails the workflow, after
+# writing them.
 
 
 rule reproduction_summary:
     input:
-        **AGGREGATE,
+        table=TABLE,
     output:
-        markdown="results/summary.md",
+        markdown=f"{OUT}/summary.md",
         html=report(
-            "results/summary.html",
+            f"{OUT}/summary.html",
             caption="../report/summary.rst",
             category="Reproduction summary",
         ),
     log:
-        "results/logs/reproduction_summary.log",
+        f"{OUT}/logs/reproduction_summary.log",
     conda:
         "../envs/dln.yaml"
     resources:
@@ -24,6 +25,7 @@ rule reproduction_summary:
             key: config["analysis"][key]
             for key in ("rate_rel_tol", "escape_factor", "growth_rel_tol")
         },
+        config_hash=PLAN_DIGEST,
         code=REPRODUCTION_CODE,
     script:
         "../scripts/reproduction_summary.py"
@@ -31,11 +33,11 @@ rule reproduction_summary:
 
 rule strict_check:
     input:
-        "results/summary.md",
+        f"{OUT}/summary.md",
     output:
-        touch("results/.strict_check.ok"),
+        touch(f"{OUT}/.strict_check.ok"),
     log:
-        "results/logs/strict_check.log",
+        f"{OUT}/logs/strict_check.log",
     conda:
         "../envs/dln.yaml"
     resources:

@@ -1,13 +1,14 @@
-# One GD (or gradient-flow) run per grid point. Everything the result depends on is in params,
-# so Snakemake's params trigger reruns exactly the changed runs; `code` is the numerics' source
-# hash, so editing the numerical core reruns the simulations (and only then).
+# One GD (or gradient-flow) run per planned run: one analysed NetCDF file in the run store
+# results/runs/, shared by every experiment. The file name ends in the hash of the run's complete
+# settings, so a settings change writes a new file and never reruns an old one; `code` (the
+# numerics' and analysis' source hash) reruns the runs when that code changes.
 
 
 rule simulate:
     output:
         "results/runs/{run}.nc",
     log:
-        "results/logs/simulate/{run}.log",
+        "results/logs/runs/{run}.log",
     conda:
         "../envs/dln.yaml"
     threads: 1
@@ -15,7 +16,9 @@ rule simulate:
         mem_mb=400,
         runtime=10,
     params:
-        args=lambda wildcards: RUNS[wildcards.run].cli_args(),
+        args=lambda wildcards: " ".join(RUNS[wildcards.run].config.cli_args()),
+        key=lambda wildcards: RUNS[wildcards.run].config.key(),
         code=CODE_FINGERPRINT,
     shell:
-        "python -m dln run {params.args} --expect-code {params.code} --out {output} > {log} 2>&1"
+        "dln run {params.args} --expect-key {params.key} --expect-code {params.code}"
+        " --out {output} > {log} 2>&1"

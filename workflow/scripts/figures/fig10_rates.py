@@ -10,18 +10,20 @@ from dln import plotting
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)
-table = plotting.summary(sm.input.summary)
-gd = table[(table["method"] == "gd") & (table["init"] == "balanced")]
+opts = plotting.options(sm)
+tab = plotting.table(sm)
+gd = tab[(tab["solver"] == "gd") & (tab["init"] == "balanced")]
 fig, (ax, bx) = plt.subplots(1, 2, figsize=(7.2, 3.2))
 conv = gd[np.isfinite(gd["final_rate_fit"]) & np.isfinite(gd["final_rate_model"])]
 colors = plotting.k_colors(gd["k"].unique()) if len(gd) else {}
 for k, g in conv.groupby("k"):
-    ax.scatter(g["final_rate_model"], g["final_rate_fit"], color=colors[k], s=16, label=f"k = {k}")
+    ax.scatter(g["final_rate_model"], g["final_rate_fit"], color=colors[int(k)], s=16,
+               label=f"k = {int(k)}")
 if len(conv):
     lim = [0.9 * conv["final_rate_model"].min(), 1.1 * conv["final_rate_model"].max()]
     ax.plot(lim, lim, "k-", lw=0.8, label="fit = theory")
     generic = conv["final_rate_theory"].median()
-    ax.axhline(generic, color="0.4", ls=":", lw=0.9, label=f"2(s1-s2)s1^(1-2/N) = {generic:.3f}")
+    ax.axhline(generic, color="0.4", ls=":", lw=0.9, label=f"$2(s_1-s_2)s_1^{{1-2/N}}$ = {generic:.3f}")
 else:
     plotting.note(ax, "no run reached a minimiser's final stage")
 ax.set_xlabel("final-stage theory (rate in t)")
@@ -42,4 +44,4 @@ bx.set_xlabel("$-(N-2)\\langle\\rho-\\sigma\\rangle$")
 bx.set_ylabel("fitted slope of $\\sigma^{-(1-2/N)}$ in $t$")
 bx.set_title("(b) polynomial stages")
 bx.legend(fontsize=6)
-plotting.save(fig, sm.output, sm.params.dpi)
+plotting.save(fig, sm.output, opts["dpi"])

@@ -8,12 +8,15 @@ from dln import plotting
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 plotting.setup(sm)
-ds = plotting.load(sm.input.dataset)
-main = plotting.runs(ds, study="grid", method="gd", seed=sm.params.seed)
+opts = plotting.options(sm)
+main = plotting.load_runs(sm)
+if main is None:
+    plotting.empty_figure(sm, "no GD runs of the main grid at figures.main_seed")
 constructions = [c for c in ("orthogonal", "antisymmetric") if c in set(main["construction"].values)]
 colors = plotting.k_colors(main["k"].values)
+levels = plotting.levels(main)
 
-fig, axes = plt.subplots(1, len(constructions), figsize=(3.6 * len(constructions), 3.0),
+fig, axes = plt.subplots(1, len(constructions), figsize=(3.8 * len(constructions), 3.4),
                          sharey=True, squeeze=False)
 for ax, construction in zip(axes[0], constructions):
     sel = plotting.runs(main, construction=construction)
@@ -22,9 +25,11 @@ for ax, construction in zip(axes[0], constructions):
         k = int(run["k"])
         mark = plotting.mark_diverged(ax, run, color=colors[k])  # an 'x' where it stopped
         ax.plot(run["step"], run["loss"], color=colors[k], lw=1.3, label=f"k = {k}{mark}")
-    plotting.level_lines(ax, ds["critical_level"].values, label=ax is axes[0][-1])
-    ax.set_title(f"{construction} starts (seed {sm.params.seed})")
+    plotting.level_lines(ax, levels, label=ax is axes[0][-1])
+    ax.set_title(f"{construction} starts (seed {opts['main_seed']})")
     ax.set_xlabel("GD iteration")
 axes[0][0].set_ylabel("loss $L(W_1,\\dots,W_N)$")
-axes[0][0].legend(loc="lower left", ncol=2, fontsize=7)
-plotting.save(fig, sm.output, sm.params.dpi)
+handles, labels = axes[0][0].get_legend_handles_labels()
+# below the panels: inside, the legend would cover the drops from L_k to L_1
+fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 6), fontsize=7)
+plotting.save(fig, sm.output, opts["dpi"])

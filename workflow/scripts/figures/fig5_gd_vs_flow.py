@@ -1,29 +1,37 @@
-"""Figure 5: GD against the gradient-flow reference on one time axis t = lr x iteration.
-The flow from a k >= 2 start also leaves its saddle, seeded by the integrator's round-off."""
+"""Figure 5: GD against the gradient-flow reference on one time axis t = lr x iteration, for
+orthogonal starts. The flow from a k >= 2 start also leaves its saddle, seeded by the
+integrator's round-off."""
 
+import numpy as np
 import matplotlib.pyplot as plt
 
 from dln import plotting
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)
-ds = plotting.load(sm.input.dataset)
-flow = plotting.runs(ds, method="gf", seed=sm.params.seed, construction="orthogonal")
+opts = plotting.options(sm)
+ds = plotting.load_runs(sm)
+flow = plotting.runs(ds, solver="gf") if ds is not None else None
+if flow is None or not flow.sizes["run"]:
+    plotting.empty_figure(sm, "no gradient-flow runs (section flow) at figures.main_seed")
 ks = sorted(set(int(k) for k in flow["k"].values))
 colors = plotting.k_colors(ks)
-fig, ax = plt.subplots(figsize=(5.0, 3.2))
+fig, ax = plt.subplots(figsize=(5.6, 3.4))
+t_end = 0.0
 for k in ks:
     gf = plotting.runs(flow, k=k).isel(run=0)
-    gd = plotting.runs(ds, method="gd", k=k, seed=sm.params.seed, construction="orthogonal",
-                       lr=float(gf["lr"]))
+    gd = plotting.runs(ds, solver="gd", k=k, lr=float(gf["lr"]))
     if gd.sizes["run"]:
         gd = gd.isel(run=0)
         mark = plotting.mark_diverged(ax, gd, x="t", color=colors[k])
         ax.plot(gd["t"], gd["loss"], color=colors[k], lw=1.4, label=f"GD, k = {k}{mark}")
     ax.plot(gf["t"], gf["loss"], color=colors[k], lw=1.0, ls=(0, (3, 2)), alpha=0.9)
+    t_end = max(t_end, float(np.nanmax(gf["t"].values)))
 ax.plot([], [], color="0.3", ls=(0, (3, 2)), label="gradient flow")
-plotting.level_lines(ax, ds["critical_level"].values)
+plotting.level_lines(ax, plotting.levels(flow))
+ax.set_xlim(0, t_end)
 ax.set_xlabel("time $t$ = lr $\\times$ iteration")
 ax.set_ylabel("loss")
-ax.legend(fontsize=7, ncol=2, loc="center right")
-plotting.save(fig, sm.output, sm.params.dpi)
+ax.set_title("orthogonal starts", fontsize=9)
+fig.legend(loc="outside right center", fontsize=7)
+plotting.save(fig, sm.output, opts["dpi"])

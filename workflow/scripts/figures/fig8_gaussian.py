@@ -10,36 +10,28 @@ from dln import plotting
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)
-ds = plotting.load(sm.input.dataset)
-table = plotting.summary(sm.input.summary)
-gauss = plotting.runs(ds, init="gaussian")
-rows = table[table["init"] == "gaussian"]
-scales = sorted(rows["init_scale"].unique())
+opts = plotting.options(sm)
+ds = plotting.load_runs(sm)
+if ds is None:
+    plotting.empty_figure(sm, "no Gaussian starts in this config (section gaussian)")
+scales = sorted(set(float(x) for x in ds["init_scale"].values))
 palette = dict(zip(scales, sns.color_palette("mako", n_colors=max(len(scales), 2))))
-fig, ax = plt.subplots(figsize=(5.0, 3.2))
-for i in range(gauss.sizes["run"]):
-    run = gauss.isel(run=i)
-    rid = str(run["run"].values)
-    scale = float(rows.loc[rid, "init_scale"])
-    diverged = bool(rows.loc[rid, "diverged"])
-    loss = run["loss"].values
-    ax.plot(run["step"], loss, color=palette[scale], lw=1.2,
-            ls=":" if diverged else "-")
-    if diverged:
-        last = np.flatnonzero(np.isfinite(loss))
-        if last.size:
-            ax.plot(run["step"].values[last[-1]], loss[last[-1]], "x", color="C3", ms=7)
+fig, ax = plt.subplots(figsize=(6.0, 3.4))
+ends = []
+for i in range(ds.sizes["run"]):
+    run = ds.isel(run=i)
+    scale = float(run["init_scale"])
+    diverged = plotting.is_diverged(run)
+    ax.plot(run["step"], run["loss"], color=palette[scale], lw=1.2, ls=":" if diverged else "-")
+    plotting.mark_diverged(ax, run, color="C3")
+    level = float(run["final_level"])
+    ends.append("diverged" if diverged else "none" if np.isnan(level) else f"L{int(level)}")
 for scale in scales:
     ax.plot([], [], color=palette[scale], label=f"entries N(0, {scale:g}$^2$)")
-plotting.level_lines(ax, ds["critical_level"].values)
-if len(rows):
-    ends = rows.apply(lambda r: "diverged" if r["diverged"] else
-                      (f"L{int(r['final_level'])}" if r["final_level"] >= 0 else "none"), axis=1)
-    counts = ", ".join(f"{n} at {lev}" for lev, n in ends.value_counts().sort_index().items())
-    ax.set_title(f"unbalanced starts, outside the theorem: {counts}", fontsize=8)
-else:
-    plotting.note(ax, "no Gaussian starts in this config (section gaussian)")
+plotting.level_lines(ax, plotting.levels(ds))
+counts = ", ".join(f"{ends.count(e)} at {e}" for e in sorted(set(ends)))
+ax.set_title(f"unbalanced starts, outside the theorem: {counts}", fontsize=8)
 ax.set_xlabel("GD iteration")
 ax.set_ylabel("loss")
-ax.legend(fontsize=7, loc="lower left")
-plotting.save(fig, sm.output, sm.params.dpi)
+fig.legend(loc="outside right center", fontsize=7)
+plotting.save(fig, sm.output, opts["dpi"])

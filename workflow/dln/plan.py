@@ -1,0 +1,148 @@
+"""The run plan: from the workflow's config to the set of runs, built once, as data.
+
+Each study (a config section) is a grid whose axes override the base settings (sections
+problem, start, gd, analysis.level_tol); any RunConfig field can be an axis. A run shared by
+several studies is planned once and flagged as a member of each. The Snakefile calls
+`plan_runs(config)` once; jobs get their run's settings as `dln run` arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+from dataclasses import dataclass
+
+from .problem import ConfigError
+from .run import RunConfig
+
+# 'grid' is the paper's main experiment; the others feed one figure each.
+STUDIES = ("grid", "lr_sweep", "flow", "precision", "depth", "gaussian")
+AXES = tuple(f.name for f in dataclasses.fields(RunConfig))
+# where a setting's base value comes from (for error messages and the README)
+BASE_KEYS = {
+    "widths": "problem.widths", "spectrum": "problem.spectrum", "basis": "problem.basis",
+    "basis_seed": "problem.basis_seed", "sigma0": "start.sigma0",
+    "construction": "start.construction", "steps": "gd.steps", "record_every": "gd.record_every",
+    "weights_every": "gd.weights_every", "dtype": "gd.dtype", "level_tol": "analysis.level_tol",
+}
+# settings a study fixes: the flow is a float64 reference; Gaussian starts are not balanced
+STUDY_FIXED = {"flow": {"solver": "gf", "dtype": "float64"}, "gaussian": {"init": "gaussian"}}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    config: RunConfig
+    studies: tuple  # the studies (config sections) that asked for this run
+
+    @property
+    def run_id(self) -> str:
+        return self.config.run_id()
+
+    @property
+    def path(self) -> str:
+        return f"results/runs/{self.run_id}.nc"
+
+
+def base_settings(config: dict) -> dict:
+    problem, start, gd = config["problem"], config["start"], config["gd"]
+    return dict(
+        widths=tuple(problem["widths"]), spectrum=problem["spectrum"], basis=problem["basis"],
+        basis_seed=problem["basis_seed"], sigma0=start["sigma0"],
+        construction=start["construction"], steps=gd["steps"], record_every=gd["record_every"],
+        weights_every=gd["weights_every"], dtype=gd["dtype"],
+        level_tol=config["analysis"]["level_tol"],
+    )
+
+
+def _key_of(message: str, study: str, axes: dict, values: dict) -> str:
+    """The config key a RunConfig error is about: the study's axis or the base section."""
+    field = message.split("=", 1)[0].strip()
+    if field in axes:
+        return f"{study}.{field}={values[field]!r}"
+    return BASE_KEYS.get(field, f"{study}.{field}")
+
+
+def study_runs(config: dict, study: str):
+    """(settings, RunConfig) of every grid point of one study."""
+    axes = config.get(study)
+    if not axes:  # null (or {}) switches a study off, e.g. in an overlay config
+        return
+    base = base_settings(config)
+    names = [a for a in AXES if a in axes]
+    for values in itertools.product(*(axes[a] for a in names)):
+        chosen = dict(zip(names, values))
+        settings = dict(base, **chosen, **STUDY_FIXED.get(study, {}))
+        if study == "flow":  # on the main grid's time axis t = lr x step
+            settings.setdefault("lr", ((config.get("grid") or {}).get("lr") or [5e-4])[0])
+        try:
+            cfg = RunConfig(**settings)
+        except ConfigError as err:
+            msg = str(err)
+            raise ConfigError(f"{_key_of(msg, study, axes, chosen)}: "
+                              f"{msg.split(':', 1)[-1].strip()}") from None
+        yield cfg
+
+
+def plan_runs(config: dict) -> dict[str, PlannedRun]:
+    """All runs of all studies, keyed by run id, in id order."""
+    studies: dict[str, list[str]] = {}
+    configs: dict[str, RunConfig] = {}
+    for study in STUDIES:
+        for cfg in study_runs(config, study):
+            rid = cfg.run_id()
+            configs.setdefault(rid, cfg)
+            if study not in studies.setdefault(rid, []):
+                studies[rid].append(study)
+    cap = config["limits"]["max_runs"]
+    if len(configs) > cap and not config["limits"]["allow_large_grid"]:
+        raise ConfigError(
+            f"limits.max_runs={cap}: the config plans {len(configs)} runs (one file each); "
+            f"raise limits.max_runs or set limits.allow_large_grid: true to run it anyway"
+        )
+    return {rid: PlannedRun(configs[rid], tuple(studies[rid])) for rid in sorted(configs)}
+
+
+def plan_digest(runs: dict[str, PlannedRun]) -> str:
+    """Hash of the plan (run ids and study membership): the plan file is rewritten when it
+    changes, and the aggregate's config_hash."""
+    h = hashlib.sha256()
+    for rid, run in runs.items():
+        h.update(f"{rid} {','.join(run.studies)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def plan_rows(runs: dict[str, PlannedRun]) -> list[dict]:
+    """The plan as a table: run id, run file, study flags (in_<study>)."""
+    return [{"run": rid, "path": run.path, "steps": run.config.steps,
+             "record_every": run.config.record_every,
+             "d": min(run.config.widths[0], run.config.widths[-1]),
+             **{f"in_{s}": s in run.studies for s in STUDIES}} for rid, run in runs.items()]
+
+
+def select(runs: dict[str, PlannedRun], study: str | None = None, **settings) -> list[PlannedRun]:
+    """The planned runs of a study whose settings equal the given values (figure inputs)."""
+    out = []
+    for run in runs.values():
+        if study is not None and study not in run.studies:
+            continue
+        if all(getattr(run.config, k) == v for k, v in settings.items()):
+            out.append(run)
+    return out
+
+
+def write_plan(runs: dict[str, PlannedRun], path) -> None:
+    """The plan table as CSV (atomically): the aggregate reads run files and flags from it."""
+    import csv
+    import io as _io
+
+    from .io import write_text
+
+    rows = plan_rows(runs)
+    buf = _io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["run"],
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in row.items()})
+    write_text(buf.getvalue(), path)

@@ -12,10 +12,9 @@ import sys
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from dln import io as dln_io
-from dln.io import RunFileError, read_run, write_run
+from dln.io import RunFileError, read_run, simulate_dataset
 from dln.kernel import gd_numpy, gd_run, make_gradient
 from dln.problem import (
     PAPER_WIDTHS,
@@ -27,9 +26,9 @@ from dln.problem import (
     unflatten,
 )
 from dln.run import RunConfig, simulate
+from dln.runfile import write_run_file
 from dln.starts import CONSTRUCTIONS, balanced_start, end_directions, gaussian_start
 from dln.theory import (
-    NOT_BALANCED,
     alignments,
     balancedness_error,
     critical_levels,
@@ -75,10 +74,10 @@ def _longest_true_run(mask):
 def runs():
     """Paper-setup trajectories shared by several tests (each a few tenths of a second)."""
     return {
-        "k1": simulate(RunConfig(k=1, steps=20_000)),
-        "k3": simulate(RunConfig(k=3, construction="orthogonal", steps=100_000)),
-        "k0": simulate(RunConfig(k=0, steps=100_000)),
-        "gf_k2": simulate(RunConfig(k=2, steps=20_000, method="gf")),
+        "k1": simulate_dataset(RunConfig(k=1, steps=20_000)),
+        "k3": simulate_dataset(RunConfig(k=3, construction="orthogonal", steps=100_000)),
+        "k0": simulate_dataset(RunConfig(k=0, steps=100_000)),
+        "gf_k2": simulate_dataset(RunConfig(k=2, steps=20_000, solver="gf")),
     }
 
 
@@ -177,15 +176,15 @@ def test_predict_k_recovers_requested_k(widths, basis, construction):
 
 
 def test_predict_k_not_balanced_for_gaussian_starts():
-    """Gaussian starts (unbalanced, any scale) are outside the theorem: NOT_BALANCED (-1)."""
-    assert NOT_BALANCED == -1
+    """Gaussian starts (unbalanced, any scale) are outside the theorem: predict_k says -1, and
+    the run file stores predicted_k as missing with balanced = false."""
     for widths, basis in ARCHS:
         problem = make_problem(widths, basis=basis)
         for scale in (1e-3, 0.1, 1.0):
             for seed in range(3):
                 w = gaussian_start(problem, scale, seed)
-                assert predict_k(problem, w) == NOT_BALANCED
-                assert predict_k(problem, [x.astype(np.float32) for x in w]) == NOT_BALANCED
+                assert predict_k(problem, w) == -1
+                assert predict_k(problem, [x.astype(np.float32) for x in w]) == -1
 
 
 def test_predict_k_sees_small_but_real_p1():
@@ -221,7 +220,7 @@ def test_k1_converges_at_predicted_final_rate(runs):
     (fit where the gap is in [1e-10, 1e-4]) is within 1% of 2 (s1 - s2) s1^(1-2/N) = 5.848."""
     ds = runs["k1"]
     problem = make_problem()
-    assert ds.attrs["predicted_k"] == 1 and ds.attrs["diverged"] == 0
+    assert ds["predicted_k"] == 1 and not ds["diverged"]
     gap = ds.loss.values - 15.0
     assert abs(gap[-1]) < 1e-9
     expected = final_rate(problem, 1)
@@ -239,7 +238,7 @@ def test_k3_orthogonal_plateau_then_escape(runs):
     """A k = 3 orthogonal start sits at L_3 = 23 (to 1e-3) for thousands of steps, then escapes
     (seeded by round-off) and reaches L_1 = 15; the loss never increases (small lr)."""
     ds = runs["k3"]
-    assert ds.attrs["predicted_k"] == 3 and ds.attrs["diverged"] == 0
+    assert ds["predicted_k"] == 3 and not ds["diverged"]
     loss, step = ds.loss.values, ds.step.values
     every = int(step[1] - step[0])
     on_plateau = np.abs(loss - 23.0) < 1e-3
@@ -262,7 +261,7 @@ def test_k0_stays_at_origin_level(runs):
     """A k = 0 start stays at L_0 = 27.5 for the whole 1e5-step budget: within 1e-3 once the
     start transient (loss 27.5 + sigma|rho|, sigma decaying) is over, never below 27.5 - 1e-3."""
     ds = runs["k0"]
-    assert ds.attrs["predicted_k"] == 0 and ds.attrs["diverged"] == 0
+    assert ds["predicted_k"] == 0 and not ds["diverged"]
     loss, step = ds.loss.values, ds.step.values
     assert step[-1] == 100_000
     assert np.all(loss > 27.5 - 1e-3)
@@ -277,7 +276,7 @@ def test_gf_k2_reaches_saddle_level_before_escape(runs):
     """The gradient-flow reference from a k = 2 start reaches L_2 = 19.5 to 1e-6 before any
     escape below 19.5 - 1e-3, and the flow keeps the start balanced."""
     ds = runs["gf_k2"]
-    assert ds.attrs["method"] == "gf" and ds.attrs["predicted_k"] == 2
+    assert ds["solver"] == "gf" and ds["predicted_k"] == 2
     loss = ds.loss.values
     reached = _first(np.abs(loss - 19.5) < 1e-6)
     escaped = _first(loss < 19.5 - 1e-3)
@@ -293,21 +292,29 @@ def test_gf_k2_reaches_saddle_level_before_escape(runs):
 @pytest.fixture(scope="module")
 def small_run():
     return simulate(RunConfig(k=2, construction="antisymmetric", steps=3000, record_every=50,
-                              weights_every=1000, extra={"figure": "fig1"}))
+                              weights_every=1000))
 
 
-def test_netcdf_round_trip_and_format(small_run, tmp_path):
-    """write_run / read_run is lossless, and the file has the documented layout."""
-    ds = small_run
-    path = write_run(ds, tmp_path / "sub" / "run.nc")
-    assert path.exists()
+def test_run_file_format(small_run, tmp_path):
+    """The run file has the documented layout: settings as scalar coordinates, metrics as
+    scalar variables, CF attributes on the file and every variable, weights that reproduce
+    the recorded loss, and the command that reproduces it."""
+    path = tmp_path / "sub" / "run.nc"
+    write_run_file(small_run, path)
     back = read_run(path)
-    xr.testing.assert_identical(back, ds)
-    for name in ds.variables:
-        assert back[name].dtype == ds[name].dtype, name
-        np.testing.assert_array_equal(back[name].values, ds[name].values)
     problem = make_problem()
     assert back.loss.dims == ("step",)
+    for name in ("solver", "k", "construction", "sigma0", "seed", "lr", "widths", "dtype"):
+        assert name in back.coords and back[name].ndim == 0, name
+    assert back["solver"] == "gd" and back["k"] == 2 and back["construction"] == "antisymmetric"
+    assert np.isnan(back["init_scale"])  # does not apply to a balanced start: missing
+    assert back["predicted_k"] == 2 and back["predicted_k"].ndim == 0
+    for key in ("Conventions", "title", "history", "source", "references", "command"):
+        assert back.attrs.get(key), key
+    assert back.attrs["Conventions"] == "CF-1.11" and "2201.02761" in back.attrs["references"]
+    for name in back.variables:
+        if name not in back.dims:
+            assert back[name].attrs.get("long_name"), name
     assert back.Phi.shape == (problem.widths[-1], problem.widths[0])
     np.testing.assert_allclose(back.Phi.values, problem.Phi, rtol=0, atol=1e-15)
     for j in range(1, problem.depth + 1):
@@ -315,51 +322,59 @@ def test_netcdf_round_trip_and_format(small_run, tmp_path):
         assert Wj.dims[0] == "snapshot"
         assert Wj.shape[1:] == (problem.widths[j], problem.widths[j - 1])
     snaps = back.snapshot.values
-    assert snaps[0] == 0 and snaps[-1] == 3000 and back.step.values[-1] == 3000
     np.testing.assert_array_equal(snaps, [0, 1000, 2000, 3000])
-    assert int(back.attrs["predicted_k"]) == 2
-    assert back.attrs["label_figure"] == "fig1"
     # stored weights reproduce the recorded loss at the snapshot steps
     w = [back[f"W{j}"].values for j in range(1, problem.depth + 1)]
     loss_from_w = 0.5 * np.sum((product(w) - back.Phi.values) ** 2, axis=(-2, -1))
     np.testing.assert_allclose(loss_from_w, back.loss.sel(step=snaps).values, rtol=1e-13)
     assert [p.name for p in path.parent.iterdir()] == ["run.nc"]  # no temp file left
+    # the stored command reproduces the file bit for bit (provenance aside)
+    cmd = back.attrs["command"].split()
+    assert cmd[:2] == ["dln", "run"]
+    again = tmp_path / "again.nc"
+    res = _cli("run", *cmd[2:-2], "--out", str(again), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    other = read_run(again)
+    for name in back.data_vars:
+        np.testing.assert_array_equal(back[name].values, other[name].values)
 
 
 def test_failed_write_leaves_nothing(small_run, tmp_path, monkeypatch):
     """A write that fails half-way leaves no file at the final path, no temp file, and an
     existing file at that path untouched."""
-    real = xr.Dataset.to_netcdf
+    import dln.runfile as runfile
 
-    def half_write(self, path, *args, **kwargs):
-        with open(path, "wb") as fh:
-            fh.write(b"\x89HDF\r\n\x1a\n partial")
-        raise RuntimeError("disk full (simulated)")
+    real = runfile._put_array
 
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", half_write)
+    def half_write(nc, name, *args, **kwargs):
+        if name == "W1":
+            raise RuntimeError("disk full (simulated)")
+        return real(nc, name, *args, **kwargs)
+
+    monkeypatch.setattr(runfile, "_put_array", half_write)
     target = tmp_path / "run.nc"
     with pytest.raises(RuntimeError, match="simulated"):
-        write_run(small_run, target)
+        write_run_file(small_run, target)
     assert list(tmp_path.iterdir()) == []
 
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", real)
-    write_run(small_run, target)
+    monkeypatch.setattr(runfile, "_put_array", real)
+    write_run_file(small_run, target)
     before = target.read_bytes()
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", half_write)
+    monkeypatch.setattr(runfile, "_put_array", half_write)
     with pytest.raises(RuntimeError):
-        write_run(small_run, target)
+        write_run_file(small_run, target)
     assert [p.name for p in tmp_path.iterdir()] == ["run.nc"]
     assert target.read_bytes() == before
 
     # a failure at the final rename is cleaned up too
-    monkeypatch.setattr(xr.Dataset, "to_netcdf", real)
+    monkeypatch.setattr(runfile, "_put_array", real)
 
     def bad_replace(src, dst):
         raise OSError("rename failed (simulated)")
 
     monkeypatch.setattr(dln_io.os, "replace", bad_replace)
     with pytest.raises(OSError, match="simulated"):
-        write_run(small_run, tmp_path / "other.nc")
+        write_run_file(small_run, tmp_path / "other.nc")
     assert [p.name for p in tmp_path.iterdir()] == ["run.nc"]
 
 
@@ -378,18 +393,20 @@ def test_read_run_errors(tmp_path):
 # --------------------------------------------------------------------------------------------
 def _data_arrays_equal(a, b):
     return all(
-        np.array_equal(a[name].values, b[name].values, equal_nan=True) for name in a.variables
+        np.array_equal(a[name].values, b[name].values, equal_nan=a[name].dtype.kind == "f")
+        for name in a.variables
     )
 
 
 def test_same_seed_bit_identical_different_seed_differs():
     """The same config gives bit-identical trajectories; another seed gives another one."""
     cfg = dict(k=3, construction="antisymmetric", steps=5000, record_every=50, weights_every=500)
-    a = simulate(RunConfig(seed=7, **cfg))
-    b = simulate(RunConfig(seed=7, **cfg))
-    c = simulate(RunConfig(seed=8, **cfg))
+    a = simulate_dataset(RunConfig(seed=7, **cfg))
+    b = simulate_dataset(RunConfig(seed=7, **cfg))
+    c = simulate_dataset(RunConfig(seed=8, **cfg))
     assert set(a.variables) == set(b.variables)
     assert _data_arrays_equal(a, b)
+    assert a.attrs["run_key"] == b.attrs["run_key"] != c.attrs["run_key"]
     assert not np.array_equal(a.W1.values, c.W1.values)
     assert not np.array_equal(a.loss.values, c.loss.values)
     # the kernel alone, too
@@ -410,9 +427,9 @@ def test_float32_predicted_k_every_k(construction):
                 w = balanced_start(problem, k, 0.01, construction, seed)
                 assert predict_k(problem, [x.astype(np.float32) for x in w]) == k
     for k in range(6):  # and through simulate(), which stores it
-        ds = simulate(RunConfig(k=k, construction=construction, dtype="float32",
+        ds = simulate_dataset(RunConfig(k=k, construction=construction, dtype="float32",
                                 steps=50, record_every=50, weights_every=50))
-        assert ds.attrs["predicted_k"] == k
+        assert ds["predicted_k"] == k
 
 
 def test_float32_runs_converge(runs):
@@ -422,12 +439,12 @@ def test_float32_runs_converge(runs):
     theta0 = flatten(balanced_start(problem, 1, 0.01)).astype(np.float32)
     snaps, _, _ = gd_run(theta0, problem.Phi, problem.widths, 5e-4, 100, 50)
     assert snaps.dtype == np.float32
-    k1 = simulate(RunConfig(k=1, dtype="float32", steps=20_000))
-    assert k1.W1.dtype == np.float32 and k1.attrs["dtype"] == "float32"
-    assert k1.attrs["predicted_k"] == 1
+    k1 = simulate_dataset(RunConfig(k=1, dtype="float32", steps=20_000))
+    assert k1.W1.dtype == np.float32 and k1["dtype"] == "float32"
+    assert k1["predicted_k"] == 1
     assert abs(k1.loss.values[-1] - 15.0) < 1e-6
-    k3 = simulate(RunConfig(k=3, dtype="float32", steps=40_000))
-    assert k3.attrs["predicted_k"] == 3
+    k3 = simulate_dataset(RunConfig(k=3, dtype="float32", steps=40_000))
+    assert k3["predicted_k"] == 3
     assert abs(k3.loss.values[-1] - 15.0) < 1e-6
     assert _longest_true_run(np.abs(k3.loss.values - 23.0) < 1e-3) * 50 >= 2000
 
@@ -440,16 +457,16 @@ def test_float32_runs_converge(runs):
 def test_divergence_is_flagged_and_returns():
     """A far too large step size: the run stops, is flagged, and keeps its finite records."""
     for every in (1, 50):
-        ds = simulate(RunConfig(k=1, sigma0=1.0, lr=1.0, steps=1000, record_every=every,
+        ds = simulate_dataset(RunConfig(k=1, sigma0=1.0, lr=1.0, steps=1000, record_every=every,
                                 weights_every=every))
-        assert ds.attrs["diverged"] == 1
-        div = ds.attrs["diverged_step"]
+        assert bool(ds["diverged"])
+        div = float(ds["diverged_step"])
         assert 0 <= div <= 1000
         assert ds.step.values[-1] < div
         assert np.all(np.isfinite(ds.loss.values))
         assert ds.snapshot.values[0] == 0 and ds.sizes["snapshot"] >= 1
-    ok = simulate(RunConfig(k=1, steps=1000, record_every=50, weights_every=500))
-    assert ok.attrs["diverged"] == 0 and ok.attrs["diverged_step"] == -1
+    ok = simulate_dataset(RunConfig(k=1, steps=1000, record_every=50, weights_every=500))
+    assert not ok["diverged"] and np.isnan(ok["diverged_step"])  # missing, never -1
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,8 +485,8 @@ def test_cli_run_writes_file(tmp_path):
                "--out", str(out), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     ds = read_run(out)
-    assert int(ds.attrs["predicted_k"]) == 3
-    assert ds.step.values[-1] == 2000 and ds.attrs["lr"] == 5e-4
+    assert int(ds["predicted_k"]) == 3
+    assert ds.step.values[-1] == 2000 and float(ds["lr"]) == 5e-4
     assert "predicted k = 3" in res.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["X.nc"]
 
@@ -478,7 +495,7 @@ def test_cli_help_lists_options(tmp_path):
     res = _cli("run", "--help", cwd=tmp_path)
     assert res.returncode == 0
     for opt in ("--k", "--seed", "--lr", "--steps", "--out", "--record-every", "--weights-every",
-                "--widths", "--spectrum", "--construction", "--sigma0", "--dtype", "--method"):
+                "--widths", "--spectrum", "--construction", "--sigma0", "--dtype", "--solver"):
         assert opt in res.stdout, opt
 
 
@@ -521,7 +538,7 @@ def test_cli_bad_value_names_field(tmp_path, args, field):
         (dict(lr=0.0), "lr"),
         (dict(sigma0=float("nan")), "sigma0"),
         (dict(dtype="float16"), "dtype"),
-        (dict(method="euler"), "method"),
+        (dict(solver="euler"), "solver"),
         (dict(steps=0), "steps"),
         (dict(steps=100, record_every=30, weights_every=50), "weights_every"),
     ],

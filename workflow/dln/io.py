@@ -154,3 +154,22 @@ def problem_from_dataset(ds):
     widths = tuple(int(w) for w in str(ds["widths"].values).split("-"))
     return Problem(widths=widths, s=np.asarray(ds["s"].values), U=np.asarray(ds["U"].values),
                    V=np.asarray(ds["V"].values))
+
+
+def simulate_dataset(cfg, path=None):
+    """Run one configuration, analyse it, write its run file and return the file as a Dataset
+    (the interactive path: the same file the workflow's job writes). Without `path` the file
+    goes to a temporary directory that is removed afterwards."""
+    import tempfile
+
+    from .run import simulate
+    from .runfile import write_run_file
+
+    traj = simulate(cfg)
+    if path is not None:
+        write_run_file(traj, path)
+        return read_run(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "run.nc"
+        write_run_file(traj, target)
+        return read_run(target)

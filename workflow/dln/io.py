@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,20 +17,85 @@ class RunFileError(OSError):
     """A run file is missing, truncated or not a valid trajectory file."""
 
 
+class OutputPathError(OSError):
+    """The output path is no place for a regular file (a FIFO, device, directory, empty name)."""
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+
+
+def check_output_path(path) -> Path:
+    """`path` as a Path if a regular file may be written there, else OutputPathError (one line).
+
+    The final os.replace would turn an existing FIFO or device (as root, /dev/null) into a
+    regular file, and `dir/` would silently become a file named `dir`, so both are refused up
+    front. An existing regular file is fine: re-running replaces it. A symlink is judged by
+    what it points to (a link to /dev/null is refused; a link to a regular file is replaced by
+    the new file). Missing parent directories are fine (atomic_output creates them).
+    """
+    raw = "" if path is None else os.fsdecode(os.fspath(path))
+    shown = raw or "''"
+    if not raw:
+        raise OutputPathError(f"{shown}: empty path (give a file name)")
+    if "\0" in raw:
+        raise OutputPathError(f"{shown}: path contains a NUL byte")
+    if raw.endswith(("/", os.sep)):
+        raise OutputPathError(f"{shown}: path ends in '/' (give a file name, not a directory)")
+    if os.path.basename(raw) in (".", ".."):
+        raise OutputPathError(f"{shown}: names a directory, not a file (give a file name)")
+    out = Path(raw)
+    try:
+        mode = out.stat().st_mode  # follows symlinks: what a write would really replace
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None  # (a dangling symlink too; a file among the parents is caught below)
+    except OSError as err:
+        raise OutputPathError(f"{shown}: cannot inspect the path ({err.strerror})") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise OutputPathError(
+            f"{shown}: exists and is {_kind(mode)}, refusing to replace it "
+            f"(only regular files are written)"
+        )
+    for parent in out.parents:  # the nearest existing ancestor must be a directory
+        try:
+            parent_mode = parent.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            break  # e.g. no permission: the write itself reports that
+        if not stat.S_ISDIR(parent_mode):
+            kind = "a regular file" if stat.S_ISREG(parent_mode) else _kind(parent_mode)
+            raise OutputPathError(f"{shown}: parent {parent} is not a directory (it is {kind})")
+        break
+    return out
+
+
 @contextmanager
 def atomic_output(path, suffix: str = ""):
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
 
     A crash, kill or full disk never leaves a half-written file at `path` (rename is atomic on
     one filesystem). Temporary files left by an earlier SIGKILLed attempt are removed first.
+    `path` must be a place for a regular file (check_output_path), checked before and again
+    just before the rename.
     """
-    path = Path(path)
+    path = check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.tmp-*"):
         stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
     try:
         yield tmp
+        check_output_path(path)  # a FIFO or directory may have appeared there meanwhile
         os.replace(tmp, path)
     except BaseException as err:
         if isinstance(err, (OSError, RuntimeError)):  # netCDF4 reports ENOSPC as RuntimeError
@@ -54,12 +120,15 @@ def write_run(ds: xr.Dataset, path) -> Path:
 
 def write_failure(path, err: BaseException) -> str:
     """One line for a failed write: the file, the error, and the likely cause."""
+    detail = " ".join(str(err).split()) or type(err).__name__  # one log line, whatever err says
+    if isinstance(err, OutputPathError):
+        return detail  # the cause is known: no disk-full guess
     try:
         free = f"{shutil.disk_usage(Path(path).parent).free} bytes free there"
     except OSError:
         free = "free space unknown"
     return (
-        f"{path}: could not write the file ({err}; {free}): is the disk full or the directory "
+        f"{path}: could not write the file ({detail}; {free}): is the disk full or the directory "
         f"not writable? No half-written file was left at this path."
     )
 

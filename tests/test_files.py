@@ -1,4 +1,6 @@
-"""Output files: only regular files are written (issue 13)."""
+"""Output files: only regular files are written, and concurrent writers of one path never break
+each other (issue 13). Every concurrent case is held by the test (a pipe or an Event it
+releases), never by a sleep."""
 
 from __future__ import annotations
 
@@ -6,11 +8,14 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+from dln import io as dln_io
 from dln.io import (
     OutputPathError,
+    TempFileVanished,
     atomic_output,
     check_output_path,
     write_failure,
@@ -133,8 +138,135 @@ def test_cli_refuses_a_fifo_and_leaves_it(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------
+# Concurrent writers of one path
+# --------------------------------------------------------------------------------------------
+HELD_WRITER = """
+import sys
+from pathlib import Path
+from dln.io import atomic_output
+with atomic_output(Path(sys.argv[1])) as tmp:
+    tmp.write_text("first writer\\n")
+    print(tmp.name, flush=True)
+    sys.stdin.readline()  # held inside the block until the test writes a line
+print("done", flush=True)
+"""
+
+
+def _start_held_writer(out: Path) -> tuple[subprocess.Popen, Path]:
+    """A writer process blocked inside `with atomic_output(out)` after writing its temp file."""
+    proc = subprocess.Popen([sys.executable, "-c", HELD_WRITER, str(out)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    name = proc.stdout.readline().strip()  # blocks until the child is inside its block
+    if not name:
+        raise AssertionError(f"writer did not start: {proc.communicate(timeout=60)}")
+    return proc, out.parent / name
+
+
+def test_second_writer_process_does_not_break_a_live_first_writer(tmp_path):
+    """A user re-runs the CLI on the path the workflow is writing: the second writer starts and
+    finishes while the first is held inside its block. Both succeed; the last to finish wins."""
+    out = tmp_path / "run.txt"
+    first, first_tmp = _start_held_writer(out)
+    try:
+        assert first_tmp.read_text() == "first writer\n"
+        with atomic_output(out) as tmp:
+            assert tmp != first_tmp
+            tmp.write_text("second writer\n")
+        assert out.read_text() == "second writer\n"
+        assert first_tmp.read_text() == "first writer\n"  # the live writer's file is untouched
+    finally:
+        stdout, stderr = first.communicate("go\n", timeout=60)
+    assert first.returncode == 0, stderr
+    assert stdout.strip() == "done"
+    assert out.read_text() == "first writer\n"
+    assert temp_files(tmp_path) == []
+
+
+def test_second_writer_thread_does_not_break_a_live_first_writer(tmp_path):
+    """The same with two threads of one process (one pid): the random token keeps them apart."""
+    out = tmp_path / "run.txt"
+    inside, release = threading.Event(), threading.Event()
+    outcome = {}
+
+    def first_writer():
+        try:
+            with atomic_output(out) as tmp:
+                tmp.write_text("first writer\n")
+                outcome["tmp"] = tmp
+                inside.set()
+                release.wait()
+            outcome["ok"] = True
+        except Exception as err:  # noqa: BLE001 (the test reports it)
+            outcome["error"] = err
+            inside.set()
+
+    thread = threading.Thread(target=first_writer)
+    thread.start()
+    try:
+        inside.wait()
+        assert "error" not in outcome, outcome
+        write_text("second writer\n", out)
+        assert out.read_text() == "second writer\n"
+        assert outcome["tmp"].read_text() == "first writer\n"
+    finally:
+        release.set()
+        thread.join()
+    assert outcome.get("ok"), outcome
+    assert out.read_text() == "first writer\n"
+    assert temp_files(tmp_path) == []
+
+
+def test_sigkilled_writers_temp_file_is_removed_by_the_next_writer(tmp_path):
+    """A writer killed inside its block leaves its temp file; its pid is dead, so the next
+    writer of that path removes it."""
+    out = tmp_path / "run.txt"
+    proc, dead_tmp = _start_held_writer(out)
+    proc.kill()
+    proc.communicate(timeout=60)  # reaped: the pid no longer exists
+    assert dead_tmp.exists()
+    write_text("next\n", out)
+    assert out.read_text() == "next\n"
+    assert temp_files(tmp_path) == []
+
+
+def test_only_provably_dead_writers_files_are_removed(tmp_path):
+    """Kept: a live pid's file, another host's file (shared filesystem), names of other
+    programs or older versions. Removed: this host's file whose pid does not exist."""
+    out = tmp_path / "run.txt"
+    prefix, tag = f".{out.name}.tmp-", dln_io._writer_tag()
+    no_such_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # kill() gives ESRCH
+    dead = tmp_path / f"{prefix}{no_such_pid}-{'0' * 16}-{tag}"
+    kept = [
+        tmp_path / f"{prefix}{os.getpid()}-{'1' * 16}-{tag}",  # alive (this process)
+        tmp_path / f"{prefix}{no_such_pid}-{'2' * 16}-otherhost{tag}",  # another machine
+        tmp_path / f"{prefix}{no_such_pid}-{'3' * 16}-{tag}.pdf",  # another suffix
+        tmp_path / f"{prefix}{no_such_pid}",  # an older version's name: unknown host
+        tmp_path / f".other.txt.tmp-{no_such_pid}-{'4' * 16}-{tag}",  # another target
+    ]
+    for p in [dead, *kept]:
+        p.write_text("partial")
+    write_text("done\n", out)
+    assert not dead.exists()
+    assert all(p.read_text() == "partial" for p in kept)
+    assert out.read_text() == "done\n"
+
+
+# --------------------------------------------------------------------------------------------
 # Error messages: the real cause, one line
 # --------------------------------------------------------------------------------------------
+def test_vanished_temp_file_names_the_real_cause(tmp_path):
+    """Another process deleting the temp file is reported as such, not as a full disk."""
+    out = tmp_path / "run.txt"
+    with pytest.raises(TempFileVanished) as info, atomic_output(out) as tmp:
+        tmp.write_text("data\n")
+        tmp.unlink()  # what a careless cleaner would do
+    msg = str(info.value)
+    assert "was not there to be renamed into place" in msg and "deleted by another process" in msg
+    assert "disk full" not in msg and "\n" not in msg
+    assert info.value.__notes__ == [msg]
+    assert not out.exists() and temp_files(tmp_path) == []
+
+
 def test_write_failure_is_one_line(tmp_path):
     """A disk-full error reaches the log as one line: file, error, free bytes, no partial file."""
     err = RuntimeError("NetCDF: HDF error\n(errno 28: No space left on device)")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
+import socket
 import stat
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +22,10 @@ class RunFileError(OSError):
 
 class OutputPathError(OSError):
     """The output path is no place for a regular file (a FIFO, device, directory, empty name)."""
+
+
+class TempFileVanished(OSError):
+    """The temporary file was gone at the final rename: someone else deleted it."""
 
 
 _NOT_REGULAR = (
@@ -79,24 +86,95 @@ def check_output_path(path) -> Path:
     return out
 
 
+def _writer_tag() -> str:
+    """Where this writer runs: host name and PID namespace, so a pid in a temp file's name is
+    only ever tested (os.kill) in the place where it means the same process."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "host"
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return host
+    return f"{host}_pidns{namespace}"
+
+
+_TEMP_TAIL = re.compile(r"(?P<pid>\d+)-[0-9a-f]{16}-(?P<rest>.*)", re.DOTALL)
+
+
+def _temp_path(path: Path, suffix: str) -> Path:
+    """A temp name no other writer uses: pid + random token (threads share a pid) + writer tag."""
+    token = secrets.token_hex(8)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{token}-{_writer_tag()}{suffix}")
+
+
+def _pid_is_dead(pid: int) -> bool:
+    """Only ESRCH proves it: a reused pid or an unreaped zombie counts as alive (file kept)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: alive, another user's
+        return False
+    return False
+
+
+def remove_dead_writers_temp_files(path, suffix: str = "") -> list[Path]:
+    """Remove temp files beside `path` whose writer provably died (a SIGKILLed run): made by
+    this code on this host and PID namespace, by a pid that no longer exists. A live writer's
+    file, another machine's file on a shared filesystem, and names this code did not make are
+    left alone: deleting a live writer's temp file would make its final rename fail."""
+    path = Path(path)
+    prefix, tag = f".{path.name}.tmp-", _writer_tag()
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        match = _TEMP_TAIL.fullmatch(entry.name[len(prefix):])
+        if not match or match["rest"] != tag + suffix or not _pid_is_dead(int(match["pid"])):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue  # another writer removed it first
+        except OSError:
+            continue  # not ours to remove (permissions): harmless, it is only a temp file
+        removed.append(Path(entry.path))
+    return removed
+
+
 @contextmanager
 def atomic_output(path, suffix: str = ""):
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
 
     A crash, kill or full disk never leaves a half-written file at `path` (rename is atomic on
-    one filesystem). Temporary files left by an earlier SIGKILLed attempt are removed first.
-    `path` must be a place for a regular file (check_output_path), checked before and again
-    just before the rename.
+    one filesystem). The temp name is unique to this writer, so several writers of one path
+    (the workflow and a user re-running the CLI) never touch each other's files; the last to
+    finish wins. Temp files of writers that died (SIGKILL) are removed first. `path` must be a
+    place for a regular file (check_output_path), checked before and again just before the
+    rename.
     """
     path = check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.tmp-*"):
-        stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
+    remove_dead_writers_temp_files(path, suffix)
+    tmp = _temp_path(path, suffix)
     try:
         yield tmp
         check_output_path(path)  # a FIFO or directory may have appeared there meanwhile
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            if os.path.lexists(tmp):
+                raise
+            raise TempFileVanished(
+                f"{path}: the temporary file {tmp.name} was not there to be renamed into place "
+                f"(deleted by another process, or never created by the writer); {path} was not "
+                f"written and no half-written file was left there"
+            ) from None
     except BaseException as err:
         if isinstance(err, (OSError, RuntimeError)):  # netCDF4 reports ENOSPC as RuntimeError
             err.add_note(write_failure(path, err))  # (free space measured before the cleanup)
@@ -121,7 +199,7 @@ def write_run(ds: xr.Dataset, path) -> Path:
 def write_failure(path, err: BaseException) -> str:
     """One line for a failed write: the file, the error, and the likely cause."""
     detail = " ".join(str(err).split()) or type(err).__name__  # one log line, whatever err says
-    if isinstance(err, OutputPathError):
+    if isinstance(err, (OutputPathError, TempFileVanished)):
         return detail  # the cause is known: no disk-full guess
     try:
         free = f"{shutil.disk_usage(Path(path).parent).free} bytes free there"

@@ -98,6 +98,12 @@ def test_yaml_key_twice_at_the_top_level_and_in_a_list_item(tmp_path):
     assert "key 'k' appears twice in runs[1] (lines 3 and 3)" in refusal(item)
 
 
+def test_yaml_null_key_twice_is_refused(tmp_path):
+    """`~` and `null` are the same key (None): not mistaken for a key the check skips."""
+    path = write(tmp_path, "config.yaml", "gd:\n  ~: 1\n  null: 2\n")
+    assert "key None appears twice in gd (lines 2 and 3)" in refusal(path)
+
+
 def test_yaml_keys_that_only_look_alike_pass(tmp_path):
     path = write(tmp_path, "config.yaml", """
         1: int key

@@ -108,6 +108,7 @@ def check_workflow_config(config: dict, schema_path, snakemake_validate=None) ->
 
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_NOT_COMPARED = object()  # a key the duplicate check leaves alone (`~` is a valid key: None)
 
 
 def _duplicate_key(key, where: str, first: int, second: int, kind: str) -> ConfigError:
@@ -145,8 +146,8 @@ class _StrictLoader(yaml.SafeLoader):
                 for key_node, value_node in node.value:
                     key = self._plain_key(key_node)
                     label = "<<" if key_node.tag == _MERGE_TAG else key
-                    children.append((value_node, (*where, "?" if label is None else label)))
-                    if key is None:
+                    children.append((value_node, (*where, "?" if label is _NOT_COMPARED else label)))
+                    if key is _NOT_COMPARED:
                         continue
                     line = key_node.start_mark.line + 1
                     if key in seen:
@@ -155,15 +156,15 @@ class _StrictLoader(yaml.SafeLoader):
                 todo.extend(reversed(children))
 
     def _plain_key(self, key_node):
-        """The key as the mapping would hold it (so `1` and `"1"` differ), or None for a merge
-        key `<<`, a complex or unhashable key: those are not compared."""
+        """The key as the mapping would hold it (so `1` and `"1"` differ), or _NOT_COMPARED for a
+        merge key `<<` and a complex or unhashable key."""
         if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
-            return None
+            return _NOT_COMPARED
         key = self.construct_object(key_node, deep=True)
         try:
             hash(key)
         except TypeError:
-            return None
+            return _NOT_COMPARED
         return key
 
 

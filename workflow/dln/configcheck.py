@@ -7,7 +7,9 @@ checks a schema cannot express (cross-field relations, ranges that depend on the
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from pathlib import Path
 
 import jsonschema
@@ -99,33 +101,155 @@ def check_workflow_config(config: dict, schema_path) -> None:
         )
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_NOT_COMPARED = object()  # a key the duplicate check leaves alone (`~` is a valid key: None)
 
-    def construct_mapping(self, node, deep=False):
-        seen = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise ConfigError(
-                    f"key {key!r} appears twice in one section (lines "
-                    f"{seen[key] + 1} and {key_node.start_mark.line + 1}); YAML would keep only "
-                    f"the last value (allowed: each key once)"
-                )
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
+
+def _duplicate_key(key, where: str, first: int, second: int, kind: str) -> ConfigError:
+    return ConfigError(
+        f"key {key!r} appears twice in {where} (lines {first} and {second}); {kind} would keep "
+        f"only the last value (allowed: each key once)"
+    )
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last).
+
+    The check runs on the composed node tree, before construction: SafeLoader's merge handling
+    (`<<: *base`) mixes merged and explicit keys in one list, and an explicit key may override
+    a merged one (YAML's merge-key spec), so only explicitly written keys are compared.
+    """
+
+    def construct_document(self, node):
+        self.refuse_duplicate_keys(node)
+        return super().construct_document(node)
+
+    def refuse_duplicate_keys(self, root) -> None:
+        """Raise ConfigError for the first mapping (in document order) with a key written twice.
+        Aliased nodes are the same objects as their anchors, so each is checked once."""
+        todo, visited = [(root, ())], set()
+        while todo:
+            node, where = todo.pop()
+            if id(node) in visited:
+                continue
+            visited.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                todo.extend((item, (*where, i)) for i, item in reversed(list(enumerate(node.value))))
+            elif isinstance(node, yaml.MappingNode):
+                seen, children = {}, []
+                for key_node, value_node in node.value:
+                    key = self._plain_key(key_node)
+                    label = "<<" if key_node.tag == _MERGE_TAG else key
+                    children.append((value_node, (*where, "?" if label is _NOT_COMPARED else label)))
+                    if key is _NOT_COMPARED:
+                        continue
+                    line = key_node.start_mark.line + 1
+                    if key in seen:
+                        raise _duplicate_key(key, _where(where), seen[key], line, "YAML")
+                    seen[key] = line
+                todo.extend(reversed(children))
+
+    def _plain_key(self, key_node):
+        """The key as the mapping would hold it (so `1` and `"1"` differ), or _NOT_COMPARED for a
+        merge key `<<` and a complex or unhashable key."""
+        if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+            return _NOT_COMPARED
+        key = self.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            return _NOT_COMPARED
+        return key
+
+
+class _DuplicateJSONKey(ValueError):
+    """Raised by the object_pairs_hook; check_config_files adds the lines."""
+
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _refuse_duplicate_pairs(pairs):
+    """json.loads hook: json keeps the last of two equal keys, silently."""
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateJSONKey(key)
+        seen.add(key)
+    return dict(pairs)
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+', re.DOTALL)
+
+
+def _json_duplicate_lines(text: str):
+    """(key, where, first line, second line) of the first key written twice in one object of
+    a valid JSON text, in document order; None if there is none. json.loads gives no positions,
+    so this walks the tokens (strings, punctuation, bare scalars)."""
+    stack = []  # per open container: [its path, {key: line} (None for an array), current key/index]
+    expect_key = False
+    for token in _JSON_TOKEN.finditer(text):
+        tok = token.group()
+        if tok in ("{", "["):
+            path = (*stack[-1][0], stack[-1][2]) if stack else ()
+            stack.append([path, {} if tok == "{" else None, 0 if tok == "[" else None])
+            expect_key = tok == "{"
+        elif tok in ("}", "]"):
+            stack.pop()
+            expect_key = False
+        elif tok == ",":
+            if stack and stack[-1][1] is None:
+                stack[-1][2] += 1
+            expect_key = bool(stack) and stack[-1][1] is not None
+        elif tok == ":":
+            expect_key = False
+        elif expect_key:
+            key, line = json.loads(tok), text.count("\n", 0, token.start()) + 1
+            path, keys, _ = stack[-1]
+            if key in keys:
+                return key, _where(path), keys[key], line
+            keys[key] = line
+            stack[-1][2] = key
+            expect_key = False
+    return None
+
+
+def _check_json(text: str):
+    """Parse `text` as JSON refusing duplicate keys; False if it is not JSON at all."""
+    try:
+        json.loads(text, object_pairs_hook=_refuse_duplicate_pairs)
+    except _DuplicateJSONKey as dup:
+        found = _json_duplicate_lines(text)
+        if found is None:  # (not expected: the hook and the token walk see the same keys)
+            raise ConfigError(
+                f"key {dup.key!r} appears twice in one object; JSON loading would keep only "
+                f"the last value (allowed: each key once)"
+            ) from None
+        raise _duplicate_key(*found, "JSON loading") from None
+    except ValueError:  # JSONDecodeError, and a text that is not JSON
+        return False
+    return True
 
 
 def check_config_files(paths) -> None:
-    """Refuse YAML config files with a duplicated key: a hand edit that adds `steps:` a second
-    time would otherwise silently override the first. Files that are not YAML are skipped."""
+    """Refuse config files with a key written twice in one mapping: a hand edit that adds
+    `steps:` a second time would otherwise silently override the first.
+
+    Read the way Snakemake reads them (snakemake.common.configfile): JSON if the text parses as
+    JSON, whatever the extension, otherwise YAML (anchors, aliases and merge keys allowed).
+    Missing, unreadable or syntactically broken files are skipped: Snakemake reports those.
+    """
     for path in paths:
         path = Path(path)
-        if path.suffix not in (".yaml", ".yml") or not path.is_file():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
             continue
         try:
-            yaml.load(path.read_text(), Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+            if not _check_json(text):
+                yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
         except ConfigError as err:
             raise ConfigError(f"config error: {path}: {err}") from None
         except yaml.YAMLError:
-            pass  # Snakemake reports syntax errors itself
+            pass  # Snakemake reports syntax errors itself (the key check ran before construction)

@@ -9,7 +9,7 @@ rule aggregate:
         summary=report(
             "results/aggregate/summary.csv",
             caption="../report/aggregate.rst",
-            category="Data",
+            category="3. Data",  # dln.report_entries.DATA_CATEGORY
         ),
     log:
         "results/logs/aggregate.log",

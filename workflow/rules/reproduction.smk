@@ -10,7 +10,7 @@ rule reproduction_summary:
         html=report(
             "results/summary.html",
             caption="../report/summary.rst",
-            category="Reproduction summary",
+            category="1. Reproduction summary",  # dln.report_entries.SUMMARY_CATEGORY
         ),
     log:
         "results/logs/reproduction_summary.log",

@@ -23,7 +23,7 @@ rule aggregate:
         table=report(
             TABLE,
             caption="../report/aggregate.rst",
-            category="Data",
+            category=DATA_CATEGORY,
         ),
     log:
         f"{OUT}/logs/aggregate.log",

@@ -29,6 +29,12 @@ except ConfigError as err:
         msg if msg.startswith("config error") else f"config error: {msg}"
     ) from None
 
+from dln.report_entries import (  # noqa: E402
+    DATA_CATEGORY,
+    FIGURES_CATEGORY,
+    SUMMARY_CATEGORY,
+    figure_report_args,
+)
 from dln.run import source_fingerprint  # noqa: E402
 
 EXPERIMENT = config["experiment"]
@@ -84,3 +90,21 @@ def figure_params(wildcards):
         "main_seed": config["figures"]["main_seed"],
         **{o: options[o] for o in FIGURE_REGISTRY[name].get("options", [])},
     }
+
+
+def figure_report(key):
+    """A report() argument of a figure (subcategory or labels), from its registry entry:
+    figures are numbered in registry order and grouped by part (dln.report_entries)."""
+
+    def of(wildcards):
+        name = wildcards.figure
+        entry = FIGURE_REGISTRY[name]
+        args = figure_report_args(
+            name,
+            FIGURE_NAMES.index(name) + 1,
+            entry["title"],
+            beyond_paper=entry["part"] == "beyond",
+        )
+        return args[key]
+
+    return of

@@ -11,7 +11,9 @@ rule figure:
         png=report(
             f"{OUT}/figures/{{figure}}.png",
             caption="../report/{figure}.rst",
-            category="Figures",
+            category=FIGURES_CATEGORY,
+            subcategory=figure_report("subcategory"),
+            labels=figure_report("labels"),
         ),
     log:
         f"{OUT}/logs/figures/{{figure}}.log",

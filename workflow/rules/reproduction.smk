@@ -11,7 +11,7 @@ rule reproduction_summary:
         html=report(
             f"{OUT}/summary.html",
             caption="../report/summary.rst",
-            category="Reproduction summary",
+            category=SUMMARY_CATEGORY,
         ),
     log:
         f"{OUT}/logs/reproduction_summary.log",

@@ -13,6 +13,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from . import figcheck  # noqa: E402
 from .io import atomic_output  # noqa: E402
 
 K_PALETTE = "viridis"
@@ -64,6 +65,8 @@ def level_lines(ax, levels, label=True, **kw):
 
 def save(fig, outputs, dpi: int) -> None:
     """Write each output (PDF, PNG) atomically: a killed job leaves no half-written figure."""
+    if figcheck.gate_enabled():
+        figcheck.check(fig, Path(outputs[0]).stem)
     for out in outputs:
         out = Path(out)
         with atomic_output(out, suffix=out.suffix) as tmp:  # savefig infers the format

@@ -30,6 +30,7 @@ import warnings
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
 from matplotlib.collections import Collection, PathCollection
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
@@ -50,13 +51,17 @@ MAX_LEGEND_ON_FILL = 0.25
 # Two boxes (legend/text) overlap when they share more than this in both directions; text
 # boxes include the font's ascent and descent, so touching boxes are not yet overlapping ink.
 OVERLAP_TOLERANCE_PT = 1.0
-# Neighbouring tick labels of one axis closer than this (along the axis) run together: at
-# the 7-10 pt tick fonts used here it is about a quarter of a space.
-TICK_LABEL_MIN_GAP_PT = 1.5
-# Axes (in a grid of at most MAX_GRID_CELLS columns or rows) narrower or lower than this
-# share of the figure have been squeezed by the layout, e.g. when constrained layout gave
-# up or a decoration (a long wrapped note, a legend) took the room of the panel.
-MIN_AXES_FRACTION = 0.15
+# Neighbouring tick labels of one axis closer than this (along the axis) run together. Text
+# boxes include the glyphs' side bearings, so a box gap of 0 still leaves ~1 px of white:
+# at 0.5 pt the labels touch. Calibrated on fig3 ("75000" and "100000", box gap 0.9 pt, read
+# as two numbers: passes) and fig4 ("0.00025" and "0.0005", overlapping: fails).
+TICK_LABEL_MIN_GAP_PT = 0.5
+# An axes in a grid of at most MAX_GRID_CELLS columns (rows) is squeezed when its width
+# (height) is below MIN_CELL_SHARE of its cell's share of the figure: 15% of the figure in a
+# 3-column grid, 22.5% in 2 columns, 45% for a single axes. Constrained layout giving up
+# (today's fig4: 14% and 9% of the width in a 2-column grid) or a decoration taking the
+# room of the panel does this; grids of more cells are left alone (small panels on purpose).
+MIN_CELL_SHARE = 0.45
 MAX_GRID_CELLS = 3
 # A line with one coordinate in axes units is a reference line (axhline/axvline) when its
 # data in that coordinate span at least this share of the axes and the other coordinate is
@@ -145,9 +150,14 @@ def _visible_text(t) -> bool:
 
 
 def _overlap(a: Bbox, b: Bbox, tol: float) -> bool:
+    return _overlap_size(a, b) > tol
+
+
+def _overlap_size(a: Bbox, b: Bbox) -> float:
+    """The smaller side of the boxes' intersection (negative: they are apart)."""
     w = min(a.x1, b.x1) - max(a.x0, b.x0)
     h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return w > tol and h > tol
+    return float(min(w, h))
 
 
 def _short(text: str, n: int = 40) -> str:
@@ -240,12 +250,13 @@ def _squeezed(ax: Axes, fig: Figure) -> list[str]:
     nrows, ncols = spec.get_gridspec().get_geometry()
     pos = ax.get_position()
     out = []
-    if ncols <= MAX_GRID_CELLS and pos.width < MIN_AXES_FRACTION:
-        out.append(f"{_axes_name(ax)}: squeezed to {pos.width:.0%} of the figure width "
-                   f"(grid of {ncols} column{'s' * (ncols > 1)})")
-    if nrows <= MAX_GRID_CELLS and pos.height < MIN_AXES_FRACTION:
-        out.append(f"{_axes_name(ax)}: squeezed to {pos.height:.0%} of the figure height "
-                   f"(grid of {nrows} row{'s' * (nrows > 1)})")
+    for size, n, span, what, cells in ((pos.width, ncols, spec.colspan, "width", "column"),
+                                       (pos.height, nrows, spec.rowspan, "height", "row")):
+        least = MIN_CELL_SHARE * len(span) / n
+        if n <= MAX_GRID_CELLS and size < least:
+            out.append(f"{_axes_name(ax)}: squeezed to {size:.0%} of the figure {what} "
+                       f"(at least {least:.0%} expected in a grid of {n} {cells}"
+                       f"{'s' * (n > 1)})")
     return out
 
 
@@ -350,10 +361,18 @@ def _visible_area(artist, ax: Axes, points: np.ndarray) -> np.ndarray:
     return points
 
 
-def _describe(artist, kind: str, index: int) -> str:
+def _describe(artist, kind: str, index: int, legend=None) -> str:
+    """The artist's label; for an unlabelled one, the legend entry drawn in its colour and
+    style (figures often label empty proxies instead of the data)."""
     label = artist.get_label()
     if label and not label.startswith("_"):
         return repr(label)
+    if legend is not None and isinstance(artist, Line2D):
+        style = (to_rgba(artist.get_color()), artist.get_linestyle())
+        for handle, text in zip(legend.legend_handles, legend.get_texts()):
+            if isinstance(handle, Line2D) and _visible_text(text) and \
+                    (to_rgba(handle.get_color()), handle.get_linestyle()) == style:
+                return f"unlabelled {kind} {index} (drawn like {text.get_text()!r})"
     return f"unlabelled {kind} {index}"
 
 
@@ -370,7 +389,7 @@ def _data_under(legend, box: Bbox, ax: Axes, renderer) -> list[str]:
             continue  # a legend proxy
         with np.errstate(invalid="ignore"):
             disp = line.get_transform().transform(xy)
-        name = _describe(line, "line", i + 1)
+        name = _describe(line, "line", i + 1, legend)
         visible = _visible_area(line, ax, disp)
         n = int(np.sum(_inside(visible, box)))
         if n >= MIN_POINTS_UNDER_LEGEND:
@@ -396,9 +415,12 @@ def _data_under(legend, box: Bbox, ax: Axes, renderer) -> list[str]:
                 out.append(f"legend overlaps {n} data point{'s' * (n > 1)} of {name}")
             continue
         out += _collection_under(coll, name, box, ax)
-    patches = [p for p in ax.patches if p.get_visible()]
-    n = sum(_overlap(Bbox.intersection(p.get_window_extent(renderer), ax.bbox) or Bbox.null(),
-                     box, 0.0) for p in patches)
+    # bars and other patches in data coordinates; axvspan/axhspan (a coordinate in axes
+    # units) mark a region of the whole axes, like reference lines, and do not count
+    patches = [p for p in ax.patches if p.get_visible()
+               and all(p.get_transform().contains_branch_seperately(ax.transData))]
+    n = sum(bool(_overlap(Bbox.intersection(p.get_window_extent(renderer), ax.bbox)
+                          or Bbox.null(), box, 0.0)) for p in patches)
     if n:
         out.append(f"legend overlaps {n} bar{'s' * (n > 1)} or patch{'es' * (n > 1)}")
     return out
@@ -489,9 +511,11 @@ def _text_collisions(fig: Figure, axes, renderer) -> list[str]:
             if other is text or pair in seen:
                 continue
             seen.add(pair)
-            if _overlap(box, other.get_window_extent(renderer), tol):
+            size = _overlap_size(box, other.get_window_extent(renderer))
+            if size > tol:
                 ax = owner.get(id(text))
                 where = _axes_name(ax) if ax is not None else "figure"
                 out.append(f"{where}: text {_short(text.get_text())!r} overlaps "
-                           f"{whose} {_short(other.get_text())!r}")
+                           f"{whose} {_short(other.get_text())!r} "
+                           f"(by {size * 72 / fig.dpi:.1f} pt)")
     return out

@@ -17,10 +17,13 @@
 environment asks for the gate (DLN_FIGURE_GATE=1); plotting.save() then checks every figure
 before writing it.
 
-Reference lines (axhline/axvline: one coordinate in axes units spanning the axes, e.g. the
-critical levels L_k) do not count as data under a legend: they stay visible on both sides of
-the legend, and otherwise every legend would fail against them. Their labels are text
-artists, so a legend hiding a level's label is still reported (check 3).
+A legend's box is its content (entries and title, Legend.get_tightbbox), not the border
+padding. Reference lines (axhline/axvline: one coordinate in axes units spanning the axes,
+e.g. the critical levels L_k) and axvspan/axhspan regions do not count as data under a
+legend: they stay visible on both sides of it, and otherwise every legend would fail against
+them. Their labels are text artists, so a legend hiding a level's label is still reported
+(check 3). Lines in data coordinates count even when horizontal, and markers placed in a
+blended transform (x data, y axes: fig4's 'diverged' crosses) count too.
 """
 
 from __future__ import annotations
@@ -45,11 +48,13 @@ MIN_POINTS_UNDER_LEGEND = 1
 # without a vertex inside it (a steep drop passing through the legend text).
 MIN_SEGMENTS_THROUGH_LEGEND = 1
 # Share of a legend's content box lying on a filled area (fill_between, ...) before it is
-# reported; a legend fully inside a light band is still readable, half of it on one is not
-# what the author meant.
+# reported: a corner of the legend touching a band is tolerated, more reads as the legend
+# sitting in the data. (No current figure has a legend near its band: not calibrated.)
 MAX_LEGEND_ON_FILL = 0.25
-# Two boxes (legend/text) overlap when they share more than this in both directions; text
-# boxes include the font's ascent and descent, so touching boxes are not yet overlapping ink.
+# Two boxes (legend/text) overlap when they share more than this in both directions. Text
+# boxes include the font's ascent and descent, so boxes sharing under 1 pt still leave white
+# between the glyphs; the level labels L_0=27.5 and L_5=27 (7 pt) share 1.4 pt and touch
+# with no white line between them: reported.
 OVERLAP_TOLERANCE_PT = 1.0
 # Neighbouring tick labels of one axis closer than this (along the axis) run together. Text
 # boxes include the glyphs' side bearings, so a box gap of 0 still leaves ~1 px of white:

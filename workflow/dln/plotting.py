@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from . import figcheck  # noqa: E402
 from .io import atomic_output, open_runs  # noqa: E402
 from .problem import Problem  # noqa: E402
 
@@ -102,6 +103,8 @@ def level_lines(ax, levels, label=True, **kw):
 
 def save(fig, outputs, dpi: int) -> None:
     """Write each output (PDF, PNG) atomically: a killed job leaves no half-written figure."""
+    if figcheck.gate_enabled():
+        figcheck.check(fig, Path(outputs[0]).stem)
     for out in outputs:
         out = Path(out)
         with atomic_output(out, suffix=out.suffix) as tmp:  # savefig infers the format

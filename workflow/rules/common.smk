@@ -44,7 +44,9 @@ PLAN_DIGEST = plan_digest(RUNS)
 CODE_FINGERPRINT = source_fingerprint()
 # code that later stages import: a change reruns them (Snakemake tracks only the script itself)
 AGGREGATE_CODE = source_fingerprint(("aggregate.py", "columns.py", "io.py"))
-PLOTTING_CODE = source_fingerprint(("plotting.py", "io.py", "theory.py", "problem.py"))
+PLOTTING_CODE = source_fingerprint(
+    ("plotting.py", "figcheck.py", "io.py", "theory.py", "problem.py", "analysis.py")
+)
 REPRODUCTION_CODE = source_fingerprint(("reproduction.py",))
 
 FIGURE_REGISTRY = yaml.safe_load(

@@ -138,6 +138,24 @@ def test_where_on_runs_nc_treats_empty_construction_as_missing(capsys, results):
     assert code == 0 and list(csv_rows(out)["run"]) == [GAUSSIAN]
 
 
+def test_load_table_nc_empty_construction_is_missing(results):
+    df = query.load_table(results / "demo" / "runs.nc").df
+    assert df["construction"].isna().tolist() == [False] * 5 + [True]
+    assert df["k"].isna().tolist() == [False] * 5 + [True]
+
+
+def test_where_on_all_empty_text_column(capsys, tmp_path):
+    """A CSV whose construction column is all empty (only Gaussian starts) reads back as
+    float NaN; construction=orthogonal still is a text comparison, matching nothing."""
+    rows = [synthetic.default_rows()[5]]
+    exp = synthetic.write_aggregate(tmp_path / "results", "gauss", rows)
+    code, out, _ = run(capsys, "table", exp, "--where", "construction=orthogonal")
+    assert code == 0 and "(0 of 1 runs" in out
+    code, out, _ = run(capsys, "table", exp, "--where", "construction!=orthogonal",
+                       "--format", "csv")
+    assert list(csv_rows(out)["run"]) == [GAUSSIAN]
+
+
 def test_cols_and_sort(capsys, results):
     code, out, _ = run(capsys, "table", results, "--cols", "k,stuck_steps", "--sort",
                        "stuck_steps", "--desc", "--format", "csv")
@@ -220,6 +238,7 @@ def test_info_run_file(capsys, run_file):
     assert line_of(out, "final_rate_theory").split() == ["final_rate_theory", "0.0125"]
     assert line_of(out, "git_commit").split() == ["git_commit", "3fffe1c"]
     assert "numpy 2.4.6, xarray 2026.9.0" in out
+    assert "levels visited (n_visits: 2):" in out
     assert "level 5: steps 0 .. 3000" in out and "level 3: steps 3050 .. end" in out
     lines = out.splitlines()
     i = lines.index("reproduce with:")

@@ -28,6 +28,8 @@ SETTINGS = [
     "record_every", "weights_every", "dtype", "widths", "depth", "spectrum", "basis",
     "basis_seed", "level_tol",
 ]
+# settings that hold text even where a CSV column is all-empty (read back as float NaN)
+TEXT_SETTINGS = {"solver", "init", "construction", "dtype", "widths", "spectrum", "basis"}
 DEFAULT_METRICS = ["final_level", "stuck_steps", "escape_ratio", "final_rate_fit", "diverged"]
 DEFAULT_BY_METRICS = ["stuck_steps", "escape_ratio", "final_rate_fit"]
 INFO_METRICS = [
@@ -300,6 +302,8 @@ def _column_kind(series) -> str:
 
     if pd.api.types.is_bool_dtype(series):
         return "bool"
+    if series.name in TEXT_SETTINGS:
+        return "str"
     if pd.api.types.is_numeric_dtype(series):
         return "num"
     present = series.dropna()
@@ -449,7 +453,13 @@ def _guard(handler):
             return handler(args)
         except QueryError as err:
             return _fail(err)
-        except BrokenPipeError:  # `dln table | head`
+        except BrokenPipeError:  # `dln table | head`: stop quietly
+            try:
+                import os
+
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass
             return 0
         except Exception as err:  # never a traceback on the command line
             where = getattr(args, "path", None) or getattr(args, "a", None) or "dln"
@@ -515,7 +525,8 @@ def _info_run(rec: dict) -> list[str]:
     for name in INFO_METRICS:
         if name in m:
             lines.append(f"  {name:<{width}}{fmt(m[name])}")
-    lines += ["", "levels visited:"]
+    n_visits = f" (n_visits: {fmt(m['n_visits'])})" if "n_visits" in m else ""
+    lines += ["", f"levels visited{n_visits}:"]
     if rec["visits"]:
         for level, entry, exit_ in rec["visits"]:
             lines.append(f"  level {fmt(level)}: steps {fmt(entry)} .. "

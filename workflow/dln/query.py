@@ -44,7 +44,6 @@ PROVENANCE = [
 # settings left out of the grouping of `dln diff` by default: medians are taken over them
 REPLICATE_SETTINGS = ["seed"]
 MISSING = "-"
-OPS = ("!=", "<=", ">=", "==", "=", "<", ">")
 WHERE_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(!=|<=|>=|==|=|<|>)\s*(.*?)\s*$")
 TRUE_WORDS = {"true", "yes", "1", "t", "y"}
 FALSE_WORDS = {"false", "no", "0", "f", "n"}
@@ -73,6 +72,7 @@ def _open_netcdf(path: Path):
         return xr.open_dataset(path, engine="netcdf4", decode_timedelta=False)
     except Exception as err:  # netCDF4 reports bad files as OSError, xarray as ValueError
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = reason.replace(f": {str(path.resolve())!r}", "").replace(f": {str(path)!r}", "")
         raise QueryError(path, f"not a readable NetCDF file (corrupt or another format: "
                                f"{reason})") from None
 
@@ -207,8 +207,8 @@ def _run_record(ds, path: Path) -> dict:
     visits = []
     if "visit_level" in ds:
         levels = ds["visit_level"].values
-        entry = ds["visit_entry_step"].values if "visit_entry_step" in ds else [math.nan] * len(levels)
-        exit_ = ds["visit_exit_step"].values if "visit_exit_step" in ds else [math.nan] * len(levels)
+        entry, exit_ = (ds[n].values if n in ds else [math.nan] * len(levels)
+                        for n in ("visit_entry_step", "visit_exit_step"))
         visits = [(float(lv), float(a), float(b)) for lv, a, b in zip(levels, entry, exit_)
                   if not _isnan(lv)]
     steps_at_level = None
@@ -223,7 +223,8 @@ def _run_record(ds, path: Path) -> dict:
 
 
 def _isnan(value) -> bool:
-    if value is None:
+    """True for None, NaN and pandas' NA (a missing value of any column type)."""
+    if value is None or type(value).__name__ == "NAType":
         return True
     try:
         return bool(value != value)
@@ -236,7 +237,8 @@ def fmt(value) -> str:
     digits, bools as true/false."""
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
-    if value is None or (isinstance(value, str) and value == ""):
+    if value is None or type(value).__name__ == "NAType" or (isinstance(value, str)
+                                                             and value == ""):
         return MISSING
     if isinstance(value, bool):
         return "true" if value else "false"

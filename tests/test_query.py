@@ -335,6 +335,14 @@ def test_diff_aggregates_by_option(capsys, results):
     assert ortho[0].split()[1:3] == ["4", "5"]
 
 
+def test_diff_aggregates_metric_column_on_one_side(capsys, results):
+    df = pd.read_csv(results / "demo" / "runs.csv")
+    df.drop(columns=["final_rate_model"]).to_csv(results.parent / "fewer.csv", index=False)
+    code, out, _ = run(capsys, "diff", results / "demo", results.parent / "fewer.csv")
+    assert code == 1
+    assert "metric columns present on one side only: final_rate_model (only A)" in out
+
+
 def test_diff_aggregates_rtol(capsys, results):
     rows = synthetic.default_rows()
     rows[0]["final_loss"] *= 1 + 1e-12

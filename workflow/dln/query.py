@@ -706,8 +706,16 @@ def _diff_aggregates(ta: Table, tb: Table, args) -> tuple[list[str], bool]:
         if len(idx) > 10:
             lines.append(f"  ... and {len(idx) - 10} more")
     different |= bool(only_a or only_b)
-    metrics = [c for c in A.columns if c in B.columns and c != "run" and c not in SETTINGS
-               and not str(c).startswith("in_")]
+    def metric_cols(df):
+        return [c for c in df.columns if c != "run" and c not in SETTINGS
+                and not str(c).startswith("in_")]
+
+    metrics = [c for c in metric_cols(A) if c in B.columns]
+    one_side = ([f"{c} (only A)" for c in metric_cols(A) if c not in B.columns]
+                + [f"{c} (only B)" for c in metric_cols(B) if c not in A.columns])
+    if one_side:
+        different = True
+        lines += ["", "metric columns present on one side only: " + ", ".join(one_side)]
     changes = []
     for i, j in pairs:
         for m in metrics:

@@ -148,8 +148,9 @@ def build_parser(queries: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
     if queries:
-        from . import store
+        from . import query, store
 
+        query.add_parsers(sub)
         store.add_parser(sub)
     return parser
 

@@ -31,6 +31,18 @@ def small_config() -> dict:
     return cfg
 
 
+OUT = "results/paper"  # the default experiment's outputs, relative to the workflow directory
+
+
+def run_file(cfg: dict, solver: str = "gd", **settings) -> str:
+    """The run file (relative path) of the one planned run of `cfg` with these settings."""
+    from dln.plan import plan_runs, select
+
+    matches = select(plan_runs(cfg), solver=solver, **settings)
+    assert len(matches) == 1, f"{len(matches)} planned runs match {settings}"
+    return matches[0].path
+
+
 def write_config(workdir: Path, cfg: dict) -> Path:
     path = workdir / "config.yaml"
     path.write_text(yaml.safe_dump(copy.deepcopy(cfg), sort_keys=False))

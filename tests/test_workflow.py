@@ -1,24 +1,38 @@
-"""The Snakemake workflow end to end on a small config: DAG shape, outputs, rerun behaviour,
-lint and formatting. Everything runs the real workflow in a temporary directory."""
+"""The Snakemake workflow end to end on a small config: DAG shape, outputs, what reruns after an
+edit, experiments that coexist, any setting as an axis, lint and formatting. Everything runs
+the real workflow in a temporary directory."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import yaml
 
-from conftest import BIN, REPO, planned_jobs, planned_runs, small_config, snakemake, write_config
-from dln.io import read_run
+from conftest import (
+    BIN,
+    OUT,
+    REPO,
+    planned_jobs,
+    planned_runs,
+    run_file,
+    small_config,
+    snakemake,
+    write_config,
+)
+from dln.io import open_aggregate, read_run
 
 pytestmark = pytest.mark.workflow
 
-FIGURES = ["fig1_loss_by_k", "fig2_rate_stages", "fig3_alignments", "fig4_stuck_vs_lr",
-           "fig5_gd_vs_flow", "fig6_escape_model", "fig7_precision", "fig8_gaussian", "fig9_depth",
-           "fig10_rates"]
-DOWNSTREAM = {"aggregate", "reproduction_summary", "strict_check", "all", *FIGURES}
+REGISTRY = yaml.safe_load((REPO / "workflow/figures.yaml").read_text())
+FIGURES = list(REGISTRY)
+# figures that draw every seed (the table), and those that draw only the main seed's runs
+TABLE_FIGURES = {name for name, entry in REGISTRY.items() if entry.get("table")}
 
 
 @pytest.fixture(scope="module")
@@ -28,21 +42,20 @@ def built(tmp_path_factory):
     cfg = small_config()
     write_config(work, cfg)
     snakemake(work, "--cores", "2")
-    snakemake(work, "--report", "results/report.html")
+    snakemake(work, "--report", f"{OUT}/report.html")
     return work, cfg
 
 
-def test_dag_has_one_simulation_per_grid_point(workdir):
+def test_dag_has_one_simulation_per_planned_run(workdir):
+    cfg = small_config()
     jobs = planned_jobs(workdir)
     # grid: k in {1, 2} at lr 5e-4; lr_sweep adds k = 2 at lr 1e-3 (5e-4 is shared); flow: k = 2
     assert jobs["simulate"] == 4
-    assert jobs["aggregate"] == 1
-    assert all(jobs[f] == 1 for f in FIGURES)
+    assert jobs["aggregate"] == 1 and jobs["plan"] == 1
+    assert jobs["figure"] == len(FIGURES)
     assert planned_runs(workdir) == {
-        "results/runs/gd/orthogonal-float64/k1/lr0.0005_seed0.nc",
-        "results/runs/gd/orthogonal-float64/k2/lr0.0005_seed0.nc",
-        "results/runs/gd/orthogonal-float64/k2/lr0.001_seed0.nc",
-        "results/runs/gf/orthogonal-float64/k2/lr0.0005_seed0.nc",
+        run_file(cfg, k=1, lr=5e-4), run_file(cfg, k=2, lr=5e-4), run_file(cfg, k=2, lr=1e-3),
+        run_file(cfg, solver="gf", k=2),
     }
 
 
@@ -53,28 +66,59 @@ def test_end_to_end_outputs(built):
     for path in runs:
         ds = read_run(path)
         assert ds.sizes["step"] == cfg["gd"]["steps"] // cfg["gd"]["record_every"] + 1
-        assert int(ds.attrs["predicted_k"]) == int(ds.attrs["k"])
+        assert int(ds["predicted_k"]) == int(ds["k"])
         assert np.all(np.isfinite(ds["loss"].values))
-    with xr.open_dataset(work / "results/aggregate/runs.nc", engine="netcdf4") as agg:
-        assert agg.sizes["run"] == 4
-        assert set(agg["method"].values) == {"gd", "gf"}
-        assert "config_hash" in agg.attrs
-    summary = pd.read_csv(work / "results/aggregate/summary.csv", index_col="run")
-    assert len(summary) == 4
-    k1 = summary.loc["gd/orthogonal-float64/k1/lr0.0005_seed0"]
+    table = pd.read_csv(work / f"{OUT}/runs.csv", index_col="run")
+    assert len(table) == 4
+    k1 = table.loc[run_file(cfg, k=1, lr=5e-4)[len("results/runs/"):-3]]
     assert k1["final_level"] == 1 and k1["reached_global"]
-    # 6000 steps are too few to leave saddle 2: the run must be reported at L_2
-    k2 = summary.loc["gd/orthogonal-float64/k2/lr0.0005_seed0"]
-    assert k2["final_level"] == 2 and k2["escape_step"] == -1
+    # 6000 steps are too few to leave saddle 2: the run is reported at L_2, no escape (NaN)
+    k2 = table.loc[run_file(cfg, k=2, lr=5e-4)[len("results/runs/"):-3]]
+    assert k2["final_level"] == 2 and np.isnan(k2["escape_step"])
     for name in FIGURES:
-        png = work / f"results/figures/{name}.png"
-        pdf = work / f"results/figures/{name}.pdf"
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+        png = work / f"{OUT}/figures/{name}.png"
+        pdf = work / f"{OUT}/figures/{name}.pdf"
+        # (a figure whose study is off says so in words: a small but not an empty image)
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
         assert pdf.read_bytes()[:5] == b"%PDF-"
-    summary_md = (work / "results/summary.md").read_text()
+    summary_md = (work / f"{OUT}/summary.md").read_text()
     assert "k = 1, orthogonal (1 seeds): predicted k = 1 in 1/1" in summary_md
-    html = (work / "results/report.html").read_text(errors="replace")
+    html = (work / f"{OUT}/report.html").read_text(errors="replace")
     assert all(name in html for name in FIGURES)
+
+
+def test_job_logs_hold_no_warning(built):
+    work, _ = built
+    logs = list((work / "results").rglob("*.log"))
+    assert len(logs) >= 4 + len(FIGURES)
+    for log in logs:
+        text = log.read_text()
+        assert "Warning" not in text and "Traceback" not in text, f"{log}:\n{text}"
+
+
+def test_aggregate_data_model(built):
+    """The traps of a first xarray/pandas session: selection by solver, by two settings at
+    once, NaN (never -1) for missing values, CF attributes on every variable."""
+    work, cfg = built
+    path = work / f"{OUT}/runs.nc"
+    with xr.open_dataset(path) as ds:
+        assert ds.attrs["Conventions"] == "CF-1.11" and ds.attrs["dln_kind"] == "aggregate"
+        for key in ("title", "history", "source", "references"):
+            assert ds.attrs[key], key
+        for name in ds.variables:
+            if name not in ds.dims:
+                assert ds[name].attrs.get("long_name"), name
+        assert set(ds["solver"].values) == {"gd", "gf"}
+        for flag in ("in_grid", "in_lr_sweep", "in_flow"):
+            assert ds[flag].dtype == bool
+        gd = ds.where(ds["solver"] == "gd", drop=True)
+        assert gd.sizes["run"] == 3
+        assert np.isnan(ds["stuck_steps"].values).all()  # nothing escaped in 6000 steps
+    agg = open_aggregate(path)
+    # (selecting every level but run_id leaves the dimension named after it: xarray's rule)
+    assert agg.sel(solver="gd", k=2, lr=1e-3)["loss"].shape[0] == 1
+    assert agg.sel(solver="gf")["loss"].shape[0] == 1
+    assert agg.sel(k=2, lr=5e-4)["loss"].shape[0] == 2  # the GD run and the flow
 
 
 def test_noop_rerun_plans_nothing(built):
@@ -82,46 +126,105 @@ def test_noop_rerun_plans_nothing(built):
     assert planned_jobs(work) == {}
 
 
-def test_adding_a_seed_reruns_only_the_new_simulations(built):
-    work, cfg = built
-    edited = small_config()
-    edited["grid"]["seed"] = [0, 1]
-    write_config(work, edited)
+def edited(work, cfg, edit):
+    """The jobs a dry run plans after `edit(cfg)`; the config is restored afterwards."""
+    new = yaml.safe_load(yaml.safe_dump(cfg))
+    edit(new)
+    write_config(work, new)
     try:
-        new = planned_runs(work)
-        jobs = planned_jobs(work)
+        return planned_jobs(work), planned_runs(work)
     finally:
         write_config(work, cfg)
-    assert new == {
-        "results/runs/gd/orthogonal-float64/k1/lr0.0005_seed1.nc",
-        "results/runs/gd/orthogonal-float64/k2/lr0.0005_seed1.nc",
-    }
+
+
+def test_adding_a_seed_reruns_only_the_new_runs_and_what_uses_every_seed(built):
+    work, cfg = built
+    jobs, runs = edited(work, cfg, lambda c: c["grid"].update(seed=[0, 1]))
+    new = small_config()
+    new["grid"]["seed"] = [0, 1]
+    assert runs == {run_file(new, k=1, seed=1), run_file(new, k=2, seed=1)}
     assert jobs["simulate"] == 2 and jobs["aggregate"] == 1
-    assert set(jobs) == {"simulate", *DOWNSTREAM}
+    # main-seed figures (their run files are unchanged) are not redrawn
+    assert jobs["figure"] == len(TABLE_FIGURES)
 
 
-def test_changing_steps_reruns_every_simulation(built):
+def test_changing_steps_writes_new_runs(built):
     work, cfg = built
-    edited = small_config()
-    edited["gd"]["steps"] = 7000
-    write_config(work, edited)
-    try:
-        jobs = planned_jobs(work)
-    finally:
-        write_config(work, cfg)
+    jobs, _ = edited(work, cfg, lambda c: c["gd"].update(steps=7000))
     assert jobs["simulate"] == 4
 
 
 def test_editing_one_figure_option_reruns_only_that_figure(built):
     work, cfg = built
-    edited = small_config()
-    edited["figures"]["fig4_stuck_vs_lr"]["seed_jitter"] = 0.1
-    write_config(work, edited)
-    try:
-        jobs = planned_jobs(work)
-    finally:
-        write_config(work, cfg)
-    assert jobs == {"fig4_stuck_vs_lr": 1, "all": 1}
+    jobs, _ = edited(work, cfg, lambda c: c["figures"]["fig4_stuck_vs_lr"].update(seed_jitter=0.1))
+    assert jobs == {"figure": 1, "all": 1}
+
+
+def test_a_new_axis_plans_runs_and_appears_in_the_aggregate(tmp_path):
+    """Any run setting can be an axis: a start-scale sweep in the main grid."""
+    cfg = small_config()
+    cfg["gd"].update(steps=1000, record_every=50, weights_every=500)
+    cfg["grid"] = {"k": [1], "sigma0": [0.01, 0.001]}
+    cfg["lr_sweep"] = None  # switched off (as an overlay config would)
+    cfg["flow"] = None
+    write_config(tmp_path, cfg)
+    snakemake(tmp_path, "--cores", "2", f"{OUT}/runs.nc")
+    table = pd.read_csv(tmp_path / f"{OUT}/runs.csv", index_col="run")
+    assert sorted(table["sigma0"]) == [0.001, 0.01]
+    with xr.open_dataset(tmp_path / f"{OUT}/runs.nc") as ds:
+        assert sorted(ds["sigma0"].values) == [0.001, 0.01]
+        assert ds["sigma0"].dims == ("run",)
+
+
+def test_two_experiments_coexist_and_switching_back_reruns_nothing(tmp_path):
+    """Experiment b (longer runs) beside experiment a: each has its own outputs, the run store
+    keeps both sets of runs, and going back to a reruns no simulation."""
+    a = small_config()
+    a["gd"].update(steps=1000, record_every=50, weights_every=500)
+    a["lr_sweep"] = a["flow"] = None
+    b = yaml.safe_load(yaml.safe_dump(a))
+    a["experiment"], b["experiment"] = "a", "b"
+    b["gd"]["steps"] = 2000
+    write_config(tmp_path, a)
+    snakemake(tmp_path, "--cores", "2")
+    write_config(tmp_path, b)
+    snakemake(tmp_path, "--cores", "2")
+    assert (tmp_path / "results/a/runs.nc").is_file() and (tmp_path / "results/b/runs.nc").is_file()
+    assert len(list((tmp_path / "results/runs").rglob("*.nc"))) == 4
+    write_config(tmp_path, a)
+    assert planned_jobs(tmp_path) == {}
+    # the store: both experiments use their files; nothing is unused
+    out = subprocess.run([str(BIN / "dln"), "store", "list"], cwd=tmp_path, capture_output=True,
+                         text=True, check=True).stdout
+    assert "a: 2 runs planned, 2 run files present" in out and "unused run files: 0" in out
+    diff = subprocess.run([str(BIN / "dln"), "diff", "results/a", "results/b"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert diff.returncode == 1 and "steps" in diff.stdout, diff.stdout + diff.stderr
+
+
+def test_simulation_job_imports_no_pandas_xarray_or_scipy(tmp_path):
+    """The job path stays lean: `dln run` of a GD run imports neither pandas, xarray nor
+    SciPy (checked in the process itself, after the run)."""
+    script = (
+        "import sys\n"
+        "from dln.cli import main\n"
+        f"rc = main(['run', '--steps', '200', '--record-every', '50', '--weights-every', '100',"
+        f" '--out', {str(tmp_path / 'r.nc')!r}])\n"
+        "print(sorted(m for m in ('pandas', 'xarray', 'scipy', 'matplotlib') if m in sys.modules))\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_plan_file_lists_runs_and_study_flags(built):
+    work, cfg = built
+    plan = pd.read_csv(work / f"{OUT}/plan.csv")
+    assert len(plan) == 4
+    shared = plan[plan["path"] == run_file(cfg, k=2, lr=5e-4)].iloc[0]
+    assert shared["in_grid"] and shared["in_lr_sweep"] and not shared["in_flow"]
+    assert json.loads(json.dumps(list(plan.columns)))[:2] == ["run", "path"]
 
 
 def test_lint_is_clean():

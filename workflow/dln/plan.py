@@ -55,12 +55,14 @@ def base_settings(config: dict) -> dict:
     )
 
 
-def _key_of(message: str, study: str, axes: dict, values: dict) -> str:
-    """The config key a RunConfig error is about: the study's axis or the base section."""
+def _key_of(message: str, study: str, axes: dict, settings: dict) -> str:
+    """The config key (and its value) a RunConfig error is about: the study's axis or the
+    base section the setting came from."""
     field = message.split("=", 1)[0].strip()
-    if field in axes:
-        return f"{study}.{field}={values[field]!r}"
-    return BASE_KEYS.get(field, f"{study}.{field}")
+    value = settings.get(field)
+    value = list(value) if isinstance(value, tuple) else value
+    key = f"{study}.{field}" if field in axes else BASE_KEYS.get(field, f"{study}.{field}")
+    return f"{key}={value!r}"
 
 
 def study_runs(config: dict, study: str):
@@ -79,7 +81,7 @@ def study_runs(config: dict, study: str):
             cfg = RunConfig(**settings)
         except ConfigError as err:
             msg = str(err)
-            raise ConfigError(f"{_key_of(msg, study, axes, chosen)}: "
+            raise ConfigError(f"{_key_of(msg, study, axes, settings)}: "
                               f"{msg.split(':', 1)[-1].strip()}") from None
         yield cfg
 

@@ -5,13 +5,16 @@
 rule plan:
     output:
         f"{OUT}/plan.csv",
+    log:
+        f"{OUT}/logs/plan.log",
+    localrule: True
     params:
         digest=PLAN_DIGEST,
-    localrule: True
     run:
         from dln.plan import write_plan
 
         write_plan(RUNS, output[0])
+        Path(log[0]).write_text(f"{len(RUNS)} runs planned, digest {params.digest}\n")
 
 
 rule aggregate:

@@ -53,7 +53,9 @@ FIGURE_REGISTRY = yaml.safe_load(
     (Path(workflow.basedir) / "workflow/figures.yaml").read_text()
 )
 FIGURE_NAMES = list(FIGURE_REGISTRY)
-FIGURES = expand(f"{OUT}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["pdf", "png"])
+FIGURES = expand(
+    f"{OUT}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["pdf", "png"]
+)
 TABLE = f"{OUT}/runs.csv"
 
 
@@ -92,6 +94,17 @@ def figure_params(wildcards):
         "main_seed": config["figures"]["main_seed"],
         **{o: options[o] for o in FIGURE_REGISTRY[name].get("options", [])},
     }
+
+
+def figure_caption(wildcards):
+    """The figure's caption (workflow/report/<name>.rst), its Jinja already rendered: report()
+    takes one caption file per rule, and figure.rst shows this param."""
+    import jinja2
+
+    text = (
+        Path(workflow.basedir) / f"workflow/report/{wildcards.figure}.rst"
+    ).read_text()
+    return jinja2.Template(text).render(snakemake={"config": config})
 
 
 def figure_report(key):

@@ -10,7 +10,7 @@ rule figure:
         pdf=f"{OUT}/figures/{{figure}}.pdf",
         png=report(
             f"{OUT}/figures/{{figure}}.png",
-            caption="../report/{figure}.rst",
+            caption="../report/figure.rst",
             category=FIGURES_CATEGORY,
             subcategory=figure_report("subcategory"),
             labels=figure_report("labels"),
@@ -24,6 +24,7 @@ rule figure:
         runtime=5,
     params:
         options=figure_params,
+        caption=figure_caption,
         code=PLOTTING_CODE,
     script:
         "../scripts/figures/{wildcards.figure}.py"

@@ -33,7 +33,7 @@ from dln.report_entries import (
 INSTALL_SH = REPO / "tests/browser/install.sh"
 CHROMIUM = Path("/usr/bin/chromium")
 # the report, relative to the workflow's directory; the screenshot goes beside it
-REPORT = Path("results/report.html")
+REPORT = Path("results/paper/report.html")
 FIGURES = {  # subcategory -> figure files in the order a reader should see them
     PAPER_SUBCATEGORY: ["fig1_loss_by_k", "fig2_rate_stages", "fig3_alignments",
                         "fig4_stuck_vs_lr", "fig5_gd_vs_flow"],
@@ -158,7 +158,7 @@ def test_report_reads_well_offline_in_chromium(chromium, report):
 
             # 1. the reproduction summary: its table shown in the content pane
             _click(page, SUMMARY_CATEGORY)
-            assert _rows(page) == [["results/summary.html"]]
+            assert _rows(page) == [["results/paper/summary.html"]]
             page.locator("nav table tbody tr a[type=button]").first.click()
             summary = page.frame_locator("iframe").locator("table")
             expect(summary).to_be_visible()
@@ -178,7 +178,7 @@ def test_report_reads_well_offline_in_chromium(chromium, report):
                 assert [row[0] for row in rows] == expected_numbers, rows
                 assert all(len(row) == 2 and row[1] for row in rows), rows  # a title each
                 for i, name in enumerate(names):
-                    path = f"results/figures/{name}.png"
+                    path = f"results/paper/figures/{name}.png"
                     assert results[path]["labels"]["Figure"] == expected_numbers[i]
                     page.locator("nav table tbody tr").nth(i).locator("a[type=button]").first.click()
                     shown = _shown_image(page, results[path]["data_uri"])
@@ -188,14 +188,14 @@ def test_report_reads_well_offline_in_chromium(chromium, report):
                 if subcat == PAPER_SUBCATEGORY:
                     # what the screenshot shows: figure 1 beside the paper's figures
                     page.locator("nav table tbody tr").first.locator("a[type=button]").first.click()
-                    _shown_image(page, results["results/figures/fig1_loss_by_k.png"]["data_uri"])
+                    _shown_image(page, results["results/paper/figures/fig1_loss_by_k.png"]["data_uri"])
                     page.screenshot(path=report.with_name("report.png"), full_page=True)
                 _click(page, FIGURES_CATEGORY)  # back up one level (breadcrumb)
 
             # 3. the data: the per-run table
             _home(page)
             _click(page, DATA_CATEGORY)
-            assert _rows(page) == [["results/aggregate/summary.csv"]]
+            assert _rows(page) == [["results/paper/runs.csv"]]
         finally:
             browser.close()
 

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import BIN, REPO, planned_jobs, small_config, snakemake, write_config
+from conftest import BIN, OUT, REPO, planned_jobs, run_file, small_config, snakemake, write_config
 from dln.io import read_run
 
 pytestmark = pytest.mark.slurm
@@ -42,9 +42,10 @@ PROFILE = REPO / "workflow/profiles/slurm"
 B = 3  # simulations per Slurm job in these tests (the profile's default is 20)
 SIMS = 6
 OPTIONAL_STUDIES = ("lr_sweep", "flow", "precision", "depth", "gaussian")
-# rules run as part of the `postprocess` group (one Slurm job); `all` has no command and runs
-# in the Snakemake process itself, strict_check is a Slurm job of its own
-UNGROUPED = {"simulate", "strict_check", "all"}
+# rules run as part of the `postprocess` group (one Slurm job); `all` has no command and `plan`
+# (a local rule: it writes the plan Snakemake already holds) run in the Snakemake process
+# itself, strict_check is a Slurm job of its own
+UNGROUPED = {"simulate", "strict_check", "all", "plan"}
 
 # first status check 5 s after a submission instead of the profile's 10 s: the Slurm jobs here
 # take 7-80 s, and this saves ~10 s per workflow stage
@@ -191,10 +192,10 @@ def test_every_job_runs_as_a_slurm_job_and_simulations_are_grouped(grid_on_slurm
     assert set(states) == {jobid for jobid, _ in subs}, (states, subs)
     assert set(states.values()) == {"COMPLETED"}, states
     # nothing but the command-less target rule ran outside Slurm; nothing is left to do
-    assert localrules_run(out) == {"all"}
+    assert localrules_run(out) == {"all", "plan"}
     assert planned_jobs(work) == {}
-    assert (work / "results/.strict_check.ok").exists()
-    ungrouped_jobs = sum(n for rule, n in planned.items() if rule != "all")
+    assert (work / f"{OUT}/.strict_check.ok").exists()
+    ungrouped_jobs = sum(n for rule, n in planned.items() if rule not in ("all", "plan"))
     report("Slurm submissions, whole workflow, grouped (B=3)",
            f"{len(subs)} ({kinds.count('group_simulations')} simulation groups, 1 postprocess, "
            f"1 strict_check); one Slurm job per rule job would be {ungrouped_jobs}")
@@ -230,13 +231,14 @@ def test_trajectories_equal_a_local_run(grid_on_slurm, tmp_path):
 # (c) a Slurm job killed while its simulation runs
 # --------------------------------------------------------------------------------------------
 KILL_STEPS = 6_000_000  # ~2.7 s of GD at ~0.45 us/step, after ~7 s of Snakemake start-up
-KILLED = "results/runs/gd/orthogonal-float64/k2/lr0.0005_seed0.nc"
-SURVIVOR = "results/runs/gd/orthogonal-float64/k1/lr0.0005_seed0.nc"
+KILL_CONFIG = grid_config(steps=KILL_STEPS, k=(1, 2), seeds=(0,))
+KILLED = run_file(KILL_CONFIG, k=2)
+SURVIVOR = run_file(KILL_CONFIG, k=1)
 
 
-def _slurm_job_of(run_file: str) -> str | None:
-    """The queued or running Slurm job whose command targets `run_file`'s simulation."""
-    run = run_file.removeprefix("results/runs/").removesuffix(".nc")
+def _slurm_job_of(path: str) -> str | None:
+    """The queued or running Slurm job whose command targets the simulation of `path`."""
+    run = path.removeprefix("results/runs/").removesuffix(".nc")
     ids = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True,
                          check=True).stdout.split()
     for jobid in ids:
@@ -253,12 +255,12 @@ def test_killed_job_fails_the_run_and_the_rerun_completes_it(cluster, tmp_path):
     (A plain `scancel` ends it as "CANCELLED by <uid>" in sacct, which plugin 2.8.0 does not
     recognise: Snakemake would wait for that job forever, see tests/slurm/README-fragment.md.)
     """
-    write_config(tmp_path, grid_config(steps=KILL_STEPS, k=(1, 2), seeds=(0,)))
+    write_config(tmp_path, KILL_CONFIG)
     args = profile_args("--group-components", "simulations=1", "--retries", "0",
                         "--omit-from", "aggregate")
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), *args]
     log = tmp_path / "snakemake.out"
-    sim_log = tmp_path / KILLED.replace("results/runs/", "results/logs/simulate/").replace(
+    sim_log = tmp_path / KILLED.replace("results/runs/", "results/logs/runs/").replace(
         ".nc", ".log")
     t0 = time.monotonic()
     with open(log, "w") as fh:

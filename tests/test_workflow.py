@@ -41,7 +41,8 @@ def built(tmp_path_factory):
     work = tmp_path_factory.mktemp("wf")
     cfg = small_config()
     write_config(work, cfg)
-    snakemake(work, "--cores", "2")
+    # with the quality gate: every figure checked (dln.figcheck), every warning an error
+    snakemake(work, "--cores", "2", env_extra={"DLN_FIGURE_GATE": "1"})
     snakemake(work, "--report", f"{OUT}/report.html")
     return work, cfg
 

@@ -25,6 +25,10 @@ def setup(sm=None):
         import sys
 
         sys.stderr = open(sm.log[0], "w", buffering=1)
+    if figcheck.gate_enabled():  # the tests' quality gate: a warning is an error
+        import warnings
+
+        warnings.simplefilter("error")
     sns.set_theme(context="paper", style="ticks", font_scale=1.0)
     plt.rcParams.update({"figure.constrained_layout.use": True, "savefig.bbox": "tight",
                          "legend.frameon": False, "axes.grid": True, "grid.alpha": 0.3})
@@ -91,14 +95,30 @@ def empty_figure(sm, text: str) -> None:
 
 
 def level_lines(ax, levels, label=True, **kw):
-    """Horizontal lines at the critical levels L_0..L_d, labelled at the right edge."""
+    """Horizontal lines at the critical levels L_0..L_d, labelled at the right edge. Levels
+    closer than a label's height (at the axes' current size and limits) share one label, so
+    the labels never run into each other."""
     style = dict(color="0.45", lw=0.7, ls="--", zorder=0) | kw
-    for k, L in enumerate(np.asarray(levels)):
-        ax.axhline(L, **style)
-        if label:
-            ax.annotate(f"$L_{k}={L:g}$", xy=(1.0, L), xycoords=("axes fraction", "data"),
-                        xytext=(3, 0), textcoords="offset points", va="center", fontsize=7,
-                        color="0.3")
+    levels = np.asarray(levels, dtype=float)
+    order = [int(k) for k in np.argsort(levels) if np.isfinite(levels[k])]
+    for k in order:
+        ax.axhline(levels[k], **style)
+    if not label or not order:
+        return
+    lo, hi = ax.get_ylim()
+    height_pt = ax.get_window_extent().height * 72 / ax.figure.dpi
+    min_gap = 10.0 / max(height_pt, 1.0) * abs(hi - lo)  # 10 pt: a 7-pt label and some air
+    groups = [[order[0]]]
+    for k in order[1:]:
+        if levels[k] - levels[groups[-1][-1]] < min_gap:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    for group in groups:
+        text = ", ".join(f"$L_{k}={levels[k]:g}$" for k in group)
+        ax.annotate(text, xy=(1.0, float(np.mean(levels[group]))),
+                    xycoords=("axes fraction", "data"), xytext=(3, 0),
+                    textcoords="offset points", va="center", fontsize=7, color="0.3")
 
 
 def save(fig, outputs, dpi: int) -> None:

@@ -1,6 +1,8 @@
 """Snakemake script: runs.csv -> results/<experiment>/summary.{md,html}."""
 
+import os
 import sys
+import warnings
 
 import pandas as pd
 
@@ -9,6 +11,8 @@ from dln.reproduction import claims, to_html, to_markdown
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 sys.stderr = open(sm.log[0], "w")
+if os.environ.get("DLN_FIGURE_GATE") == "1":  # the tests' quality gate: a warning is an error
+    warnings.simplefilter("error")
 
 table = pd.read_csv(sm.input.table, index_col="run")
 items = claims(table, dict(sm.params.tolerances))

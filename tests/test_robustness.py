@@ -148,11 +148,11 @@ BAD_CONFIGS = [
     ("widths-one-layer", _set("problem.widths", [8, 1]),
      ["problem.widths = [8, 1]", "at least 3 values"]),
     ("spectrum-increasing", _set("problem.spectrum", [1, 2, 3, 4, 5]),
-     ["problem.spectrum=[1.0, 2.0, 3.0, 4.0, 5.0]", "positive and strictly decreasing"]),
+     ["problem.spectrum=[1, 2, 3, 4, 5]", "positive and strictly decreasing"]),
     ("spectrum-zero", _set("problem.spectrum", [5, 4, 3, 2, 0]),
      ["problem.spectrum[4] = 0", "allowed: > 0"]),
     ("spectrum-length-not-d", _set("problem.spectrum", [5, 4, 3, 2]),
-     ["problem.spectrum=[5.0, 4.0, 3.0, 2.0]", "exactly d = 5 values"]),
+     ["problem.spectrum=[5, 4, 3, 2]", "exactly d = 5 values"]),
     ("unknown-construction", _set("start.construction", "orthogonl"),
      ["start.construction = 'orthogonl'", "allowed: 'orthogonal', 'antisymmetric'"]),
     ("unknown-dtype", _set("gd.dtype", "float16"),
@@ -532,7 +532,7 @@ def test_diverged_runs_are_recorded_and_flow_through(diverged_wf):
         assert np.all(agg["diverged_step"].values[div] > 0)
         assert np.all(np.isnan(agg["diverged_step"].values[~div]))  # missing, never -1
     for png in (work / f"{OUT}/figures").glob("*.png"):
-        assert png.stat().st_size > 10_000
+        assert png.stat().st_size > 5_000
 
 
 def test_figures_mark_diverged_runs(diverged_wf):

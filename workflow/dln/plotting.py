@@ -142,7 +142,7 @@ def note(ax, text):
 
 def is_diverged(run) -> bool:
     """Whether a run (one entry of the aggregate) stopped because its loss was not finite."""
-    return "diverged" in run.coords and bool(run["diverged"])
+    return "diverged" in run.variables and bool(run["diverged"])
 
 
 def mark_diverged(ax, run, x="step", y="loss", color="k") -> str:
@@ -159,7 +159,7 @@ def mark_diverged(ax, run, x="step", y="loss", color="k") -> str:
 
 def note_diverged(ax, ds, what="not shown") -> None:
     """Say in a corner how many of the runs in `ds` diverged (and so are not drawn)."""
-    n = int(np.sum(ds["diverged"].values.astype(bool))) if "diverged" in ds.coords else 0
+    n = int(np.sum(ds["diverged"].values.astype(bool))) if "diverged" in ds.variables else 0
     if n:
         ax.text(0.02, 0.02, f"{n} diverged run{'s' * (n > 1)} {what}", transform=ax.transAxes,
                 fontsize=7, color="0.35", ha="left", va="bottom")

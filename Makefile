@@ -22,10 +22,13 @@ $(VENV)/.installed: pyproject.toml workflow/dln/_kernel.c
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+EXPERIMENT ?= paper
+
 reproduce: env
 	snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
-	snakemake --report results/report.html
-	@echo "figures: results/figures/   report: results/report.html   summary: results/aggregate/summary.csv"
+	snakemake --report results/$(EXPERIMENT)/report.html
+	python -c "from dln.reproduction import refresh_readme; refresh_readme('README.md', 'results/$(EXPERIMENT)/summary.md')"
+	@echo "figures: results/$(EXPERIMENT)/figures/   report: results/$(EXPERIMENT)/report.html   table: results/$(EXPERIMENT)/runs.csv"
 
 test: env
 	pytest
@@ -37,6 +40,7 @@ lint: env
 bench: env
 	python bench/bench_kernel.py
 	python bench/bench_workflow.py
+	python bench/bench_scale.py
 
 clean:
-	rm -rf results/runs results/aggregate results/logs results/report.html .snakemake
+	rm -rf results/runs results/logs results/$(EXPERIMENT) .snakemake

@@ -237,7 +237,7 @@ def read_run(path):
 
 def open_aggregate(path, index: bool = True):
     """An experiment's runs.nc, loaded. With index=True the `run` dimension becomes a pandas
-    MultiIndex (run_id plus every setting that varies), so that
+    MultiIndex (run_id plus every setting), so that
     `ds.sel(solver="gd", k=3, construction="orthogonal")` selects by several settings at once."""
     import pandas as pd
     import xarray as xr
@@ -247,8 +247,7 @@ def open_aggregate(path, index: bool = True):
     ds = _open(path, "aggregate")
     if not index or ds.sizes.get("run", 0) == 0:
         return ds
-    varying = [n for n in SETTINGS if n in ds.coords and ds[n].ndim == 1
-               and pd.Series(ds[n].values).nunique(dropna=False) > 1]
+    varying = [n for n in SETTINGS if n in ds.coords and ds[n].ndim == 1]
     levels = pd.MultiIndex.from_arrays([ds["run"].values, *(ds[n].values for n in varying)],
                                        names=["run_id", *varying])
     coords = xr.Coordinates.from_pandas_multiindex(levels, "run")

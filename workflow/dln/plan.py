@@ -27,6 +27,8 @@ BASE_KEYS = {
     "weights_every": "gd.weights_every", "dtype": "gd.dtype", "level_tol": "analysis.level_tol",
 }
 # settings a study fixes: the flow is a float64 reference; Gaussian starts are not balanced
+DEFAULT_MAX_RUN_MEM_MB = 8000  # limits.max_run_mem_mb when a config does not set it
+DEFAULT_MAX_RUN_MINUTES = 600  # limits.max_run_minutes
 STUDY_FIXED = {"flow": {"solver": "gf", "dtype": "float64"}, "gaussian": {"init": "gaussian"}}
 
 
@@ -96,6 +98,7 @@ def plan_runs(config: dict) -> dict[str, PlannedRun]:
             configs.setdefault(rid, cfg)
             if study not in studies.setdefault(rid, []):
                 studies[rid].append(study)
+    check_resources(configs, config["limits"])
     cap = config["limits"]["max_runs"]
     if len(configs) > cap and not config["limits"]["allow_large_grid"]:
         raise ConfigError(
@@ -103,6 +106,26 @@ def plan_runs(config: dict) -> dict[str, PlannedRun]:
             f"raise limits.max_runs or set limits.allow_large_grid: true to run it anyway"
         )
     return {rid: PlannedRun(configs[rid], tuple(studies[rid])) for rid in sorted(configs)}
+
+
+def check_resources(configs: dict[str, RunConfig], limits: dict) -> None:
+    """Refuse, before any job, a run whose estimated memory or time exceeds the limits."""
+    mem_cap = limits.get("max_run_mem_mb", DEFAULT_MAX_RUN_MEM_MB)
+    time_cap = limits.get("max_run_minutes", DEFAULT_MAX_RUN_MINUTES)
+    for rid, cfg in configs.items():
+        mem, minutes = cfg.resources()
+        what = (f"{cfg.n_records:,} records (steps={cfg.steps:,} / record_every="
+                f"{cfg.record_every:,}) x {cfg.n_params:,} parameters")
+        if mem > mem_cap:
+            raise ConfigError(
+                f"limits.max_run_mem_mb={mem_cap}: run {rid} needs about {mem:,} MB for {what}; "
+                f"record less often (gd.record_every), use fewer steps or narrower layers, or "
+                f"raise the limit if the machine or the cluster's nodes have the memory")
+        if minutes > time_cap:
+            raise ConfigError(
+                f"limits.max_run_minutes={time_cap}: run {rid} needs about {minutes:,} min for "
+                f"{cfg.steps:,} steps x {cfg.n_params:,} parameters; use fewer steps or raise "
+                f"the limit")
 
 
 def plan_digest(runs: dict[str, PlannedRun]) -> str:

@@ -7,6 +7,7 @@ pandas or SciPy; SciPy only for gradient-flow runs), so a fresh `dln run` proces
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -100,12 +101,67 @@ class RunConfig:
                               f"record_every={self.record_every}")
         if self.solver == "gf" and self.dtype != "float64":
             raise ConfigError(f"dtype={self.dtype}: the gradient flow is a float64 reference")
+        if not 1e-12 <= self.lr <= 1e3:
+            raise ConfigError(f"lr={self.lr}: allowed are 1e-12 .. 1e3 (smaller steps never move "
+                              f"the weights in floating point)")
         problem = self.problem()  # checks widths, spectrum and basis
         if self.init == "balanced" and not 0 <= self.k <= problem.d:
             raise ConfigError(f"k={self.k}: allowed are 0..{problem.d} (d = min(d_0, d_N))")
+        self._check_start(problem)
+
+    def _check_start(self, problem) -> None:
+        """The start must be representable in the run's precision: refuse, before any job, a
+        start that underflows to zero or whose loss overflows (the job would have no record)."""
+        dtype = np.dtype(self.dtype)
+        tiny = float(np.finfo(dtype).tiny)
+        if self.init == "balanced":
+            layer_scale = self.sigma0 ** (1.0 / self.depth)
+            if min(self.sigma0, layer_scale) < 1e3 * tiny:
+                raise ConfigError(
+                    f"sigma0={self.sigma0}: underflows {self.dtype} (W = sigma0 u v^T and each "
+                    f"layer's scale sigma0^(1/N) = {layer_scale:.3g} must stay above "
+                    f"{1e3 * tiny:.3g}); allowed: a larger sigma0 or float64")
+        weights = [w.astype(dtype) for w in initial_weights(self, problem)]
+        with np.errstate(over="ignore", invalid="ignore"):
+            from .problem import product
+
+            gap = product(weights) - problem.Phi.astype(dtype)
+            loss = 0.5 * np.sum(gap * gap, dtype=dtype)
+        if not np.isfinite(loss):
+            scale = (f"sigma0={self.sigma0}" if self.init == "balanced"
+                     else f"init_scale={self.init_scale}")
+            big = float(np.max(np.abs(problem.s)))
+            if big > 1e15:  # name the real cause: the target's scale, not the start's
+                raise ConfigError(f"spectrum={list(problem.s)}: the starting loss "
+                                  f"1/2 ||W - Phi||^2 overflows {self.dtype} (largest s_i = "
+                                  f"{big:g}); allowed: values whose squares fit {self.dtype}")
+            raise ConfigError(f"{scale}: the starting loss 1/2 ||W - Phi||^2 overflows "
+                              f"{self.dtype}; allowed: a smaller start scale")
 
     def problem(self) -> Problem:
         return make_problem(self.widths, self.spectrum, self.basis, self.basis_seed)
+
+    @property
+    def n_params(self) -> int:
+        return sum(a * b for a, b in zip(self.widths[1:], self.widths[:-1]))
+
+    @property
+    def n_records(self) -> int:
+        return self.steps // self.record_every + 2
+
+    def resources(self) -> tuple[int, int]:
+        """(memory in MB, wall time in minutes) the job needs, estimated before it runs.
+
+        Memory: the recorded flat weights in float64 and the per-record quantities (the
+        product W, alignments, levels) with a factor 4 for temporaries, plus the process's
+        own ~150 MB. Time: ~1.5 ns per multiply-add of GD (4 P per step, measured 0.4 us/step
+        at P = 150) and ~40 us per record of analysis, doubled for a busy machine."""
+        per_record = self.n_params + self.widths[0] * self.widths[-1] + 8 * min(self.widths[0], self.widths[-1])
+        mem_mb = 150 + 4 * 8 * self.n_records * per_record / 1e6
+        seconds = 2 * (1 + 6e-9 * self.steps * self.n_params + 40e-6 * self.n_records)
+        if self.solver == "gf":  # the adaptive integrator: ~100 gradient calls per record
+            seconds += 2 * 100 * 2e-6 * self.n_records * max(self.n_params / 150, 1)
+        return int(math.ceil(mem_mb)), int(math.ceil(seconds / 60))
 
     @property
     def depth(self) -> int:
@@ -121,9 +177,13 @@ class RunConfig:
         """Canonical JSON of the settings: what the run key hashes and the run file stores."""
         return json.dumps(self.as_dict(), sort_keys=True)
 
+    @functools.cached_property
+    def _key(self) -> str:
+        return hashlib.sha256(self.settings_json().encode()).hexdigest()[:10]
+
     def key(self) -> str:
         """Short hash of the complete settings: part of the run file's name in the store."""
-        return hashlib.sha256(self.settings_json().encode()).hexdigest()[:10]
+        return self._key
 
     def run_id(self) -> str:
         """Readable store path of the run (below results/runs/, without .nc) ending in its key,

@@ -14,7 +14,9 @@ rule plan:
         from dln.plan import write_plan
 
         write_plan(RUNS, output[0])
-        Path(log[0]).write_text(f"{len(RUNS)} runs planned, digest {params.digest}\n")
+        Path(log[0]).write_text(
+            f"{len(RUNS)} runs planned, digest {params.digest}\n"
+        )
 
 
 rule aggregate:

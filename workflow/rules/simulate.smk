@@ -13,8 +13,10 @@ rule simulate:
         "../envs/dln.yaml"
     threads: 1
     resources:
-        mem_mb=400,
-        runtime=10,
+        # estimated per run from its records and parameters (dln.run.RunConfig.resources),
+        # so that Slurm asks for what the job needs
+        mem_mb=lambda wildcards: RUNS[wildcards.run].config.resources()[0],
+        runtime=lambda wildcards: RUNS[wildcards.run].config.resources()[1],
     params:
         args=lambda wildcards: " ".join(RUNS[wildcards.run].config.cli_args()),
         key=lambda wildcards: RUNS[wildcards.run].config.key(),

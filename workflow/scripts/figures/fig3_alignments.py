@@ -3,7 +3,6 @@ p_i with i < k start at round-off; p_1 grows at rate (s_1 - rho) until the run l
 
 import numpy as np
 import matplotlib.pyplot as plt
-import seaborn as sns
 
 from dln import plotting
 
@@ -15,7 +14,7 @@ if main is None:
     plotting.empty_figure(sm, "no orthogonal GD runs of the main grid at figures.main_seed")
 ks = sorted(set(int(k) for k in main["k"].values))
 modes = main["mode"].values
-colors = sns.color_palette("tab10", n_colors=len(modes))
+colors = plotting.palette("tab10", len(modes))
 ncol = min(3, len(ks))
 nrow = -(-len(ks) // ncol)
 fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.2 * nrow + 0.5), sharex=True,

@@ -4,7 +4,6 @@ scale, with the critical levels; the title counts where the runs end."""
 
 import numpy as np
 import matplotlib.pyplot as plt
-import seaborn as sns
 
 from dln import plotting
 
@@ -15,7 +14,7 @@ ds = plotting.load_runs(sm)
 if ds is None:
     plotting.empty_figure(sm, "no Gaussian starts in this config (section gaussian)")
 scales = sorted(set(float(x) for x in ds["init_scale"].values))
-palette = dict(zip(scales, sns.color_palette("mako", n_colors=max(len(scales), 2))))
+palette = dict(zip(scales, plotting.palette("cividis", max(len(scales), 2))))
 fig, ax = plt.subplots(figsize=(6.0, 3.4))
 ends = []
 for i in range(ds.sizes["run"]):

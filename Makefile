@@ -9,6 +9,10 @@ CORES ?= all
 BIN := $(abspath $(VENV))/bin
 # jobs call `python -m dln`, so the venv must come first on PATH
 export PATH := $(BIN):$(PATH)
+# Local runs read no Slurm config: every Snakemake start imports the Slurm executor plugin,
+# which runs `scontrol show config` on import, ~9 s where Slurm's clients are installed but no
+# controller answers (docs/slurm.md, "Start-up cost"). With an empty config scontrol fails at once.
+LOCAL := SLURM_CONF=/dev/null
 
 .PHONY: reproduce test lint bench clean env
 
@@ -23,20 +27,20 @@ $(VENV)/.installed: pyproject.toml workflow/dln/_kernel.c
 	touch $@
 
 reproduce: env
-	snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
-	snakemake --report results/report.html
+	$(LOCAL) snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
+	$(LOCAL) snakemake --report results/report.html
 	@echo "figures: results/figures/   report: results/report.html   summary: results/aggregate/summary.csv"
 
 test: env
 	pytest
 
 lint: env
-	snakemake --lint
+	$(LOCAL) snakemake --lint
 	snakefmt --check .
 
 bench: env
 	python bench/bench_kernel.py
-	python bench/bench_workflow.py
+	$(LOCAL) python bench/bench_workflow.py
 
 clean:
 	rm -rf results/runs results/aggregate results/logs results/report.html .snakemake

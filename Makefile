@@ -9,6 +9,10 @@ CORES ?= all
 BIN := $(abspath $(VENV))/bin
 # jobs call `python -m dln`, so the venv must come first on PATH
 export PATH := $(BIN):$(PATH)
+# Local runs read no Slurm config: every Snakemake start imports the Slurm executor plugin,
+# which runs `scontrol show config` on import, ~9 s where Slurm's clients are installed but no
+# controller answers (docs/slurm.md, "Start-up cost"). With an empty config scontrol fails at once.
+LOCAL := SLURM_CONF=/dev/null
 
 .PHONY: reproduce test lint bench clean env
 
@@ -25,8 +29,8 @@ $(VENV)/.installed: pyproject.toml workflow/dln/_kernel.c
 EXPERIMENT ?= paper
 
 reproduce: env
-	snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
-	snakemake --report results/$(EXPERIMENT)/report.html
+	$(LOCAL) snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
+	$(LOCAL) snakemake --report results/$(EXPERIMENT)/report.html
 	python -c "from dln.reproduction import refresh_readme; refresh_readme('README.md', 'results/$(EXPERIMENT)/summary.md')"
 	@echo "figures: results/$(EXPERIMENT)/figures/   report: results/$(EXPERIMENT)/report.html   table: results/$(EXPERIMENT)/runs.csv"
 
@@ -34,13 +38,13 @@ test: env
 	pytest
 
 lint: env
-	snakemake --lint
+	$(LOCAL) snakemake --lint
 	snakefmt --check .
 
 bench: env
 	python bench/bench_kernel.py
-	python bench/bench_workflow.py
-	python bench/bench_scale.py
+	$(LOCAL) python bench/bench_workflow.py
+	$(LOCAL) python bench/bench_scale.py
 
 clean:
 	rm -rf results/runs results/logs results/$(EXPERIMENT) .snakemake

@@ -92,20 +92,34 @@ def slurm_unavailable_reason() -> str | None:
     return None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _local_runs_skip_slurm():
+    """Local Snakemake runs read no Slurm config (SLURM_CONF=/dev/null) until slurm_cluster starts.
+
+    Every Snakemake start imports the Slurm executor plugin (2.8.0), which runs
+    `scontrol show config` on import (docs/slurm.md, "Start-up cost"). Where Slurm's clients are
+    installed but no controller answers, that waits ~9 s; an empty config makes scontrol fail at
+    once. Local runs never use Slurm, so this changes nothing else.
+    """
+    patch = pytest.MonkeyPatch()
+    patch.setenv("SLURM_CONF", os.devnull)
+    yield patch
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
-def slurm_cluster():
+def slurm_cluster(_local_runs_skip_slurm):
     """A real single-node Slurm cluster for the whole session; yields its start-up seconds.
 
-    Skipped without root or apt (an error on CI, where it must run). It stays up until the end
-    of the session: once Slurm's clients are installed, every Snakemake start asks
-    `scontrol show config` (the slurm executor plugin does, even for local runs), which waits
-    ~9 s when no controller answers.
+    Skipped without root or apt (an error on CI, where it must run). From its start on, every
+    process sees the real Slurm config again; the cluster stays up until the end of the session.
     """
     reason = slurm_unavailable_reason()
     if reason:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"Slurm tests cannot run on CI: {reason}")
         pytest.skip(reason)
+    _local_runs_skip_slurm.undo()
     t0 = time.monotonic()
     proc = subprocess.run([str(CLUSTER_SH), "start"], capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
@@ -113,11 +127,3 @@ def slurm_cluster():
     yield time.monotonic() - t0
     stop = subprocess.run([str(CLUSTER_SH), "stop"], capture_output=True, text=True, timeout=300)
     assert stop.returncode == 0, stop.stdout + stop.stderr
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _slurm_controller_answers(request):
-    """Where Slurm's clients are installed (a second run on a machine, or after the Slurm
-    tests), keep a controller up so that Snakemake's start-up does not wait for scontrol."""
-    if shutil.which("scontrol") and slurm_unavailable_reason() is None:
-        request.getfixturevalue("slurm_cluster")

@@ -8,6 +8,7 @@ metrics are variables of its file), so nothing is recomputed here. netCDF4 only:
 from __future__ import annotations
 
 import csv
+import gc
 import datetime as _dt
 import math
 import os
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .columns import ARRAYS, MAX_VISITS, METRICS, SETTINGS, attrs
-from .io import RunFileError, atomic_output, write_text
+from .io import RunFileError, atomic_output
 
 # Per-step variables carried into the aggregate (the weights stay in the run files).
 TRAJECTORY_VARS = ("loss", "loss_gap", "sigma1", "sigma2", "rho", "dist_to_limit",
@@ -25,12 +26,13 @@ MODE_VARS = ("alpha", "beta", "p", "q")
 TITLE = "Deep linear network with a width-1 layer: all runs of one experiment"
 
 
-def read_plan(path) -> list[dict]:
+def read_plan(path):
+    """The plan's rows, one at a time (the plan of 10^5 runs is not held in memory)."""
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        yield from csv.DictReader(fh)
 
 
-def step_union(plan: list[dict]) -> np.ndarray:
+def step_union(plan) -> np.ndarray:
     """Every step any planned run records: 0, r, 2r, ... and its last step."""
     steps = set()
     for key in {(int(r["steps"]), int(r["record_every"])) for r in plan}:
@@ -38,6 +40,19 @@ def step_union(plan: list[dict]) -> np.ndarray:
         steps.update(range(0, n + 1, every))
         steps.add(n)
     return np.array(sorted(steps), dtype=np.int64)
+
+
+def plan_shape(path):
+    """(recorded steps of all runs, number of levels, study flag names, number of runs),
+    from one streaming pass over the plan."""
+    grids, d_max, flags, n = set(), 0, [], 0
+    for row in read_plan(path):
+        grids.add((row["steps"], row["record_every"]))
+        d_max = max(d_max, int(row["d"]))
+        flags = flags or [c for c in row if c.startswith("in_")]
+        n += 1
+    steps = step_union([{"steps": a, "record_every": b} for a, b in grids])
+    return steps, d_max + 1, flags, n
 
 
 def _open_run(path, run_id: str):
@@ -155,46 +170,45 @@ def _cell(value) -> str:
 
 
 def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash: str) -> int:
-    """Write the experiment's runs.nc and runs.csv from its plan; returns the number of runs."""
+    """Write the experiment's runs.nc and runs.csv from its plan; returns the number of runs.
+    Both are written run by run: memory holds one run, whatever the number of runs."""
     import netCDF4
 
-    plan = read_plan(plan_path)
-    steps = step_union(plan)
-    n_levels = 1 + max((int(r["d"]) for r in plan), default=0)
-    flag_names = [c for c in (plan[0].keys() if plan else []) if c.startswith("in_")]
-    rows = []
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     from .runfile import cf_attrs
 
-    with atomic_output(dataset_path) as tmp:
-        out = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+    steps, n_levels, flag_names, n_runs = plan_shape(plan_path)
+    columns = ["run", *SETTINGS, *flag_names, *METRICS,
+               *(f"steps_at_L{lev}" for lev in range(n_levels))]
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    with atomic_output(dataset_path) as tmp_nc, atomic_output(table_path) as tmp_csv, \
+            open(tmp_csv, "w") as table:
+        table.write(",".join(columns) + "\n")
+        out = netCDF4.Dataset(tmp_nc, "w", format="NETCDF4")
         try:
             writer = _Writer(out, steps, n_levels)
             writer.add_flags(flag_names)
-            for i, entry in enumerate(plan):
+            for i, entry in enumerate(read_plan(plan_path)):
                 src = _open_run(entry["path"], entry["run"])
                 try:
                     flags = {f: entry[f] == "true" for f in flag_names}
-                    rows.append(writer.add(i, entry["run"], src, flags))
+                    row = writer.add(i, entry["run"], src, flags)
                 finally:
                     src.close()
+                table.write(",".join(_csv_quote(_cell(row.get(c, math.nan))) for c in columns)
+                            + "\n")
+                if i % 10 == 9:  # netCDF4's closed Datasets sit in reference cycles until a
+                    gc.collect(0)  # collection: collect the young ones, so memory stays flat
             out.setncatts({
-                **cf_attrs(TITLE, f"{now}: aggregated {len(plan)} runs of experiment {experiment}"),
+                **cf_attrs(TITLE, f"{now}: aggregated {n_runs} runs of experiment {experiment}"),
                 "dln_kind": "aggregate",
                 "experiment": experiment,
                 "config_hash": config_hash,
-                "n_runs": len(plan),
+                "n_runs": n_runs,
                 "coordinates": " ".join(["t", *SETTINGS, *flag_names]),
             })
         finally:
             out.close()
-    columns = ["run", *SETTINGS, *flag_names, *METRICS,
-               *(f"steps_at_L{lev}" for lev in range(n_levels))]
-    lines = [",".join(columns)]
-    for row in rows:
-        lines.append(",".join(_csv_quote(_cell(row.get(c, math.nan))) for c in columns))
-    write_text("\n".join(lines) + "\n", table_path)
-    return len(rows)
+    return n_runs
 
 
 def _csv_quote(text: str) -> str:

@@ -70,7 +70,7 @@ def jax_runner(weights, phi, lr, steps):
 
     def step(ws, _):
         value, grads = value_and_grad(ws)
-        return tuple(w - lr * g for w, g in zip(ws, grads)), value
+        return tuple(w - lr * g for w, g in zip(ws, grads, strict=True)), value
 
     @jax.jit
     def run(ws):

@@ -8,10 +8,11 @@ import textwrap
 
 import pytest
 import yaml
+from snakemake.common.configfile import load_configfile
+
 from conftest import REPO
 from dln.configcheck import _StrictLoader, check_config_files
 from dln.problem import ConfigError
-from snakemake.common.configfile import load_configfile
 
 
 def write(tmp_path, name: str, text: str):

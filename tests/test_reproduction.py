@@ -4,9 +4,8 @@ computed from the data (a corrupted trajectory turns a PASS into a FAIL)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import pandas as pd
+import pytest
 
 from conftest import small_config, snakemake, write_config
 from dln.aggregate import aggregate

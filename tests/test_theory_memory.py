@@ -8,6 +8,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+
 from dln.problem import make_problem
 from dln.starts import CONSTRUCTIONS, balanced_start
 from dln.theory import NOT_BALANCED, balancedness_error, predict_k

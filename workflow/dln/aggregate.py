@@ -11,7 +11,6 @@ import csv
 import datetime as _dt
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -163,7 +162,7 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
     n_levels = 1 + max((int(r["d"]) for r in plan), default=0)
     flag_names = [c for c in (plan[0].keys() if plan else []) if c.startswith("in_")]
     rows = []
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     from .runfile import cf_attrs
 
     with atomic_output(dataset_path) as tmp:

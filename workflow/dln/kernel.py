@@ -154,7 +154,7 @@ def gd_numpy(weights, phi: np.ndarray, lr: float, steps: int):
     weights = [w.copy() for w in weights]
     for _ in range(steps):
         _, grads = _numpy_grads(weights, phi)
-        for W, g in zip(weights, grads):
+        for W, g in zip(weights, grads, strict=True):
             W -= lr * g
     return weights
 
@@ -184,6 +184,6 @@ def _gd_numpy_recorded(theta, phi, layout, lr, steps, every):
             rec_steps.append(t)
         if t == steps:
             break
-        for W, g in zip(weights, grads):
+        for W, g in zip(weights, grads, strict=True):
             W -= lr * g
     return np.array(snaps), np.array(rec_steps, dtype=np.int64), diverged_at

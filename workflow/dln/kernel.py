@@ -35,7 +35,7 @@ def _load():
 
 
 _LIB = _load()
-# "c" normally; "numpy" (~150x slower per step, same maths) when the extension could not be
+# "c" normally; "numpy" (about 170x slower per step, same maths) when the extension could not be
 # built at install time. Recorded in every run file's attributes.
 BACKEND = "c" if _LIB is not None else "numpy"
 if _LIB is None:
@@ -43,7 +43,7 @@ if _LIB is None:
 
     warnings.warn(
         "dln: compiled kernel dln._kernel not found (installed without a C compiler?); "
-        "using the NumPy fallback, ~150x slower per step. Reinstall with `pip install -e .` "
+        "using the NumPy fallback, about 170x slower per step. Reinstall with `pip install -e .` "
         "on a machine with gcc/cc for full speed.",
         RuntimeWarning,
         stacklevel=1,

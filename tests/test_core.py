@@ -1,4 +1,4 @@
-"""Tests of the numerical core `dln` against the maths of shared/paper-notes.md.
+"""Tests of the numerical core `dln` against the maths of docs/theory.md.
 
 Every expensive trajectory is computed once (module-scoped fixture `runs`) and shared.
 Each test checks a property that a plausible bug would break; no test asserts on timing.

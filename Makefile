@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and pip:
 #   make reproduce   build .venv if needed, rebuild every figure and the report
 #   make test        build .venv if needed, run the test suite
-# Other targets: make lint, make bench, make clean. CORES=N limits the cores used.
+# Other targets: make lint, make format-check, make bench, make clean. CORES=N limits the cores used.
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -14,7 +14,7 @@ export PATH := $(BIN):$(PATH)
 # controller answers (docs/slurm.md, "Start-up cost"). With an empty config scontrol fails at once.
 LOCAL := SLURM_CONF=/dev/null
 
-.PHONY: reproduce test lint bench clean env
+.PHONY: reproduce test lint format-check bench clean env
 
 env: $(VENV)/.installed
 
@@ -38,8 +38,13 @@ test: env
 	pytest
 
 lint: env
+	ruff check .
 	$(LOCAL) snakemake --lint
 	snakefmt --check .
+
+# not part of lint until the tree has had its `ruff format` pass
+format-check: env
+	ruff format --check .
 
 bench: env
 	python bench/bench_kernel.py

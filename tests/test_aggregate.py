@@ -15,7 +15,6 @@ import xarray as xr
 
 from dln.aggregate import aggregate, step_union
 from dln.io import RunFileError, open_runs, read_run
-from dln.plan import PlannedRun, write_plan
 from dln.run import RunConfig, simulate
 from dln.runfile import write_run_file
 

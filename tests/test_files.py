@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+
 from dln import io as dln_io
 from dln.io import (
     OutputPathError,

@@ -3,10 +3,11 @@ computed from the data (a corrupted trajectory turns a PASS into a FAIL)."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import re
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import small_config, snakemake, write_config
 from dln.aggregate import aggregate
@@ -56,7 +57,12 @@ def test_escape_estimate_within_factor_two(escapes, k):
 def test_final_rate_of_k1_within_one_percent(escapes):
     row = analysed(escapes[1])[1]
     assert row["final_rate_fit"] == pytest.approx(row["final_rate_theory"], rel=0.01)
-    assert row["final_rate_theory"] == pytest.approx(2 * (5 - 4) * 5 ** (1 - 2 / 6))
+    assert row["final_rate_theory"] == pytest.approx(5.848, abs=1e-3)  # the notes' number
+
+
+def fractions(text: str) -> list[str]:
+    """The counts "n/m" of a summary line."""
+    return re.findall(r"\b\d+/\d+\b", text)
 
 
 def _table(workdir, trajectories, monkeypatch) -> pd.DataFrame:
@@ -76,7 +82,9 @@ def test_summary_lines_come_from_the_data(tmp_path, escapes, monkeypatch):
     good = claims(_table(tmp_path, escapes, monkeypatch), TOL)
     assert good and all(c.verdict == "PASS" for c in good), to_markdown(good, "x")
     k3 = next(c for c in good if c.text.startswith("k = 3, orthogonal"))
-    assert "plateau at L_3 = 23" in k3.text and "then global minimum L_1 in 1/1" in k3.text
+    # the line reports its counts out of the one k = 3 run (whatever the wording): all 1/1
+    assert re.search(r"\b23\b", k3.text) and fractions(k3.text), k3.text
+    assert set(fractions(k3.text)) == {"1/1"}, k3.text
 
     # corrupt the k = 3 trajectory: from its plateau on the weights stay at the saddle
     bad = dict(escapes)
@@ -89,11 +97,12 @@ def test_summary_lines_come_from_the_data(tmp_path, escapes, monkeypatch):
     (tmp_path / "bad").mkdir()
     worse = claims(_table(tmp_path / "bad", bad, monkeypatch), TOL)
     k3 = next(c for c in worse if c.text.startswith("k = 3, orthogonal"))
-    assert k3.verdict == "FAIL" and "then global minimum L_1 in 0/1" in k3.text
+    assert k3.verdict == "FAIL" and "0/1" in fractions(k3.text), k3.text
     assert "**FAIL**" in to_markdown(worse, "x")
 
 
 @pytest.mark.workflow
+@pytest.mark.slow  # two real workflow runs: ~70 s
 def test_strict_mode_fails_the_workflow_but_keeps_the_summary(tmp_path):
     """6000 steps are too few to leave saddle 2: the k = 2 claim fails."""
     cfg = small_config()

@@ -300,7 +300,7 @@ def test_killed_simulation_leaves_no_output_and_only_it_reruns(kill_work, target
     except subprocess.TimeoutExpired:
         # Snakemake 9's SIGTERM handler can deadlock on its scheduler lock (seen ~1 in 3 when it
         # arrives at an unlucky moment); the files are what this test is about, so end it here.
-        warnings.warn("snakemake did not exit within 60 s of SIGTERM (upstream deadlock)")
+        warnings.warn("snakemake did not exit within 60 s of SIGTERM (upstream deadlock)", stacklevel=2)
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         sig = signal.SIGKILL

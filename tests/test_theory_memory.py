@@ -8,6 +8,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+
 from dln.problem import make_problem
 from dln.starts import CONSTRUCTIONS, balanced_start
 from dln.theory import NOT_BALANCED, balancedness_error, predict_k
@@ -73,15 +74,33 @@ def test_balanced_wide_start_stays_at_round_off(construction, sigma0):
         assert predict_k(problem, w) not in (NOT_BALANCED, 0)
 
 
-def test_expanded_identity_holds():
-    """||A^T A - B B^T||^2 = ||A A^T||^2 - 2 ||A B||^2 + ||B^T B||^2 (the Gram of each matrix on
-    its smaller side); exact in exact arithmetic, but it cancels on balanced inputs, hence QR."""
+def _expanded_gap_norm(a, b):
+    """||A^T A - B B^T||_F from ||A A^T||^2 - 2 ||A B||^2 + ||B^T B||^2 (the Gram of each
+    matrix on its smaller side): as cheap as the QR form and exact in exact arithmetic."""
+    sq = (np.linalg.norm(a @ a.T) ** 2 - 2 * np.linalg.norm(a @ b) ** 2
+          + np.linalg.norm(b.T @ b) ** 2)
+    return np.sqrt(max(sq, 0.0))
+
+
+def test_expanded_identity_cancels_where_balancedness_error_does_not():
+    """Why the QR form: on the balanced wide starts the expanded identity leaves ~1e-8 of the
+    scale (near predict_k's tolerance sqrt(eps) ~ 1.5e-8), balancedness_error round-off. Fails
+    if balancedness_error is rewritten with the identity (or anything else that cancels)."""
+    problem = make_problem(widths=WIDE)
+    expanded, ours = [], []
+    for construction in CONSTRUCTIONS:
+        for k in range(1, problem.d + 1):
+            w = balanced_start(problem, k, 30.0, construction, seed=k)
+            scale = 30.0 ** (2.0 / problem.depth)
+            expanded.append(max(_expanded_gap_norm(w[j + 1], w[j])
+                                for j in range(len(w) - 1)) / scale)
+            ours.append(balancedness_error(w) / scale)
+    assert max(expanded) > 1e-9  # the trap is real on these inputs
+    assert max(ours) < 1e-14
+    # and on generic (unbalanced) input both agree with the definition
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((3, 500)), rng.standard_normal((500, 6))
-    lhs = np.linalg.norm(a.T @ a - b @ b.T) ** 2
-    rhs = (np.linalg.norm(a @ a.T) ** 2 - 2 * np.linalg.norm(a @ b) ** 2
-           + np.linalg.norm(b.T @ b) ** 2)
-    assert rhs == pytest.approx(lhs, rel=1e-10)
+    assert _expanded_gap_norm(a, b) == pytest.approx(np.linalg.norm(a.T @ a - b @ b.T), rel=1e-10)
 
 
 def test_wide_layer_memory_is_bounded_by_the_weights():

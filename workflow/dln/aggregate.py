@@ -8,11 +8,10 @@ metrics are variables of its file), so nothing is recomputed here. netCDF4 only:
 from __future__ import annotations
 
 import csv
-import gc
 import datetime as _dt
+import gc
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 
@@ -179,7 +178,7 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
     steps, n_levels, flag_names, n_runs = plan_shape(plan_path)
     columns = ["run", *SETTINGS, *flag_names, *METRICS,
                *(f"steps_at_L{lev}" for lev in range(n_levels))]
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with atomic_output(dataset_path) as tmp_nc, atomic_output(table_path) as tmp_csv, \
             open(tmp_csv, "w") as table:
         table.write(",".join(columns) + "\n")

@@ -33,8 +33,8 @@ import warnings
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.colors import to_rgba
 from matplotlib.collections import Collection, PathCollection
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
@@ -184,9 +184,9 @@ def _is_reference_line(line: Line2D, ax: Axes) -> bool:
     if xy.size == 0:
         return False
     for in_data, along, across in ((x_data, 0, 1), (y_data, 1, 0)):
-        if not in_data and np.ptp(xy[:, along]) >= REFERENCE_LINE_SPAN:
-            if np.ptp(xy[:, across]) == 0:
-                return True
+        if (not in_data and np.ptp(xy[:, along]) >= REFERENCE_LINE_SPAN
+                and np.ptp(xy[:, across]) == 0):
+            return True
     return False
 
 
@@ -277,7 +277,7 @@ def _drawn_tick_labels(ax: Axes, which: str, renderer):
     for minor in (False, True):
         ticks = axis.get_minor_ticks() if minor else axis.get_major_ticks()
         locs = axis.get_minorticklocs() if minor else axis.get_majorticklocs()
-        for tick, loc in zip(ticks, locs):
+        for tick, loc in zip(ticks, locs, strict=False):
             pt = (loc, 0.0) if which == "x" else (0.0, loc)
             pos = trans.transform(pt)[0 if which == "x" else 1]
             if not np.isfinite(pos) or pos < lo - 1 or pos > hi + 1:
@@ -297,7 +297,7 @@ def _tick_label_collisions(ax: Axes, renderer) -> list[str]:
     for which in ("x", "y"):
         for labels in _drawn_tick_labels(ax, which, renderer):
             labels.sort(key=lambda lb: lb[1].x0 if which == "x" else lb[1].y0)
-            for (ta, a), (tb, b) in zip(labels, labels[1:]):
+            for (ta, a), (tb, b) in zip(labels, labels[1:], strict=False):
                 rotated = ta.get_rotation() % 90 != 0
                 if which == "x" and not rotated:
                     gap = b.x0 - a.x1
@@ -374,7 +374,7 @@ def _describe(artist, kind: str, index: int, legend=None) -> str:
         return repr(label)
     if legend is not None and isinstance(artist, Line2D):
         style = (to_rgba(artist.get_color()), artist.get_linestyle())
-        for handle, text in zip(legend.legend_handles, legend.get_texts()):
+        for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=False):
             if isinstance(handle, Line2D) and _visible_text(text) and \
                     (to_rgba(handle.get_color()), handle.get_linestyle()) == style:
                 return f"unlabelled {kind} {index} (drawn like {text.get_text()!r})"

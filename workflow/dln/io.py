@@ -12,7 +12,7 @@ import secrets
 import shutil
 import socket
 import stat
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 ENGINE = "netcdf4"
@@ -180,10 +180,8 @@ def atomic_output(path, suffix: str = ""):
     except BaseException as err:
         if isinstance(err, (OSError, RuntimeError)):  # netCDF4 reports ENOSPC as RuntimeError
             err.add_note(write_failure(path, err))  # (free space measured before the cleanup)
-        try:  # frees the space at once even if a library still holds the file open
+        with suppress(OSError):  # frees the space at once even if a library still holds the file open
             os.truncate(tmp, 0)
-        except OSError:
-            pass
         tmp.unlink(missing_ok=True)
         raise
 
@@ -277,7 +275,7 @@ def open_runs(paths, weights: bool = True):
     problem = {(ds["spectrum"].item(), ds["basis"].item(), int(ds["basis_seed"])) for ds in runs}
     ids = [str(Path(p).with_suffix("").as_posix()).split("runs/", 1)[-1] for p in paths]
     pieces = []
-    for rid, ds in zip(ids, runs):
+    for rid, ds in zip(ids, runs, strict=True):
         ds = ds.drop_vars(["Phi", "U", "V"], errors="ignore")
         scalars = [c for c in ds.coords if ds[c].ndim == 0]
         # every setting becomes a `run` coordinate, also where all runs agree on it

@@ -35,7 +35,7 @@ def _load():
 
 
 _LIB = _load()
-# "c" normally; "numpy" (~150x slower per step, same maths) when the extension could not be
+# "c" normally; "numpy" (about 170x slower per step, same maths) when the extension could not be
 # built at install time. Recorded in every run file's attributes.
 BACKEND = "c" if _LIB is not None else "numpy"
 if _LIB is None:
@@ -43,7 +43,7 @@ if _LIB is None:
 
     warnings.warn(
         "dln: compiled kernel dln._kernel not found (installed without a C compiler?); "
-        "using the NumPy fallback, ~150x slower per step. Reinstall with `pip install -e .` "
+        "using the NumPy fallback, about 170x slower per step. Reinstall with `pip install -e .` "
         "on a machine with gcc/cc for full speed.",
         RuntimeWarning,
         stacklevel=1,
@@ -154,7 +154,7 @@ def gd_numpy(weights, phi: np.ndarray, lr: float, steps: int):
     weights = [w.copy() for w in weights]
     for _ in range(steps):
         _, grads = _numpy_grads(weights, phi)
-        for W, g in zip(weights, grads):
+        for W, g in zip(weights, grads, strict=True):
             W -= lr * g
     return weights
 
@@ -184,6 +184,6 @@ def _gd_numpy_recorded(theta, phi, layout, lr, steps, every):
             rec_steps.append(t)
         if t == steps:
             break
-        for W, g in zip(weights, grads):
+        for W, g in zip(weights, grads, strict=True):
             W -= lr * g
     return np.array(snaps), np.array(rec_steps, dtype=np.int64), diverged_at

@@ -75,7 +75,7 @@ def study_runs(config: dict, study: str):
     base = base_settings(config)
     names = [a for a in AXES if a in axes]
     for values in itertools.product(*(axes[a] for a in names)):
-        chosen = dict(zip(names, values))
+        chosen = dict(zip(names, values, strict=True))
         settings = dict(base, **chosen, **STUDY_FIXED.get(study, {}))
         if study == "flow":  # on the main grid's time axis t = lr x step
             settings.setdefault("lr", ((config.get("grid") or {}).get("lr") or [5e-4])[0])

@@ -48,7 +48,7 @@ def setup(sm=None):
     if sm is not None and sm.log:
         import sys
 
-        sys.stderr = open(sm.log[0], "w", buffering=1)
+        sys.stderr = open(sm.log[0], "w", buffering=1)  # noqa: SIM115 (the log stays open for the whole job)
     if figcheck.gate_enabled():  # the tests' quality gate: a warning is an error
         import warnings
 

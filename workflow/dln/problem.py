@@ -1,4 +1,4 @@
-"""The target matrix Phi = sum_i s_i u_i v_i^T and the network architecture (paper-notes §1)."""
+"""The target matrix Phi = sum_i s_i u_i v_i^T and the network architecture (docs/theory.md §1)."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ pandas and xarray are imported inside the handlers so that importing this module
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import re
@@ -209,12 +210,12 @@ def _run_record(ds, path: Path) -> dict:
         levels = ds["visit_level"].values
         entry, exit_ = (ds[n].values if n in ds else [math.nan] * len(levels)
                         for n in ("visit_entry_step", "visit_exit_step"))
-        visits = [(float(lv), float(a), float(b)) for lv, a, b in zip(levels, entry, exit_)
+        visits = [(float(lv), float(a), float(b)) for lv, a, b in zip(levels, entry, exit_, strict=False)
                   if not _isnan(lv)]
     steps_at_level = None
     if "steps_at_level" in ds and ds["steps_at_level"].dims == ("level",):
         steps_at_level = [(int(lv), _decode(v)) for lv, v in
-                          zip(ds["level"].values, ds["steps_at_level"].values)]
+                          zip(ds["level"].values, ds["steps_at_level"].values, strict=False)]
     return {"path": path, "attrs": dict(ds.attrs), "settings": settings, "metrics": metrics,
             "visits": visits, "steps_at_level": steps_at_level}
 
@@ -351,7 +352,7 @@ def parse_where(terms, df, source):
                 raise QueryError(source, f"bad --where expression {term!r}: {col} is true/false,"
                                          f" use {col}=true or {col}=false")
             values = series.map(_as_bool)
-            hit = values.map(lambda v: v is want)
+            hit = values.map(lambda v, want=want: v is want)
             mask &= hit if op == "=" else ~hit
         elif kind == "num":
             try:
@@ -421,7 +422,7 @@ def group_stats(df, by: list[str], metrics: list[str], source):
     numeric = {m: _numeric(df[m]) for m in metrics}
     rows = []
     for key, index in _groups(df, by):
-        row = dict(zip(by, key))
+        row = dict(zip(by, key, strict=True))
         row["runs"] = len(index)
         for m in metrics:
             vals = numeric[m].loc[index].dropna()
@@ -518,10 +519,8 @@ def _info_run(rec: dict) -> list[str]:
     for name in PROVENANCE:
         value = attrs.get(name, MISSING)
         if name == "package_versions" and isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError, AttributeError):
                 value = ", ".join(f"{k} {v}" for k, v in json.loads(value).items())
-            except (ValueError, AttributeError):
-                pass
         lines.append(f"  {name:<{width}}{fmt(value)}")
     lines += ["", "metrics:"]
     for name in INFO_METRICS:
@@ -764,7 +763,7 @@ def _grouped_medians(both, by, metrics):
 
     rows = []
     for key, index in (_groups(both, by) if by else [((), both.index)]):
-        row = dict(zip(by, key))
+        row = dict(zip(by, key, strict=True))
         part = both.loc[index]
         for side in ("A", "B"):
             row[f"runs {side}"] = int((part["_side"] == side).sum())

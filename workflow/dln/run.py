@@ -143,7 +143,7 @@ class RunConfig:
 
     @property
     def n_params(self) -> int:
-        return sum(a * b for a, b in zip(self.widths[1:], self.widths[:-1]))
+        return sum(a * b for a, b in zip(self.widths[1:], self.widths[:-1], strict=True))
 
     @property
     def n_records(self) -> int:

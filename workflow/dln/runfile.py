@@ -154,7 +154,7 @@ def write_run_file(traj: Trajectory, path) -> dict:
     keep = (traj.steps % cfg.weights_every == 0) | (traj.steps == traj.steps[-1])
     widths, N = problem.widths, problem.depth
     settings = setting_values(cfg)
-    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with atomic_output(path) as tmp:
         nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:

@@ -1,5 +1,6 @@
-"""Initial weights: balanced rank-one starts aimed at a chosen critical point k (paper-notes §2, §4),
-and unbalanced Gaussian starts for experiments outside the theorem's assumptions."""
+"""Initial weights: balanced rank-one starts aimed at a chosen critical point k
+(docs/theory.md §2, §5), and unbalanced Gaussian starts for experiments outside the theorem's
+assumptions."""
 
 from __future__ import annotations
 

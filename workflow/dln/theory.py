@@ -1,4 +1,4 @@
-"""What the paper's Theorem 3.1 and the reduced dynamics predict (paper-notes §3, §5)."""
+"""What the paper's Theorem 3.1 and the reduced dynamics predict (docs/theory.md §3, §4, §6, §7)."""
 
 from __future__ import annotations
 

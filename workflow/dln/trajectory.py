@@ -1,4 +1,4 @@
-"""Per-step quantities of paper-notes §6, computed from recorded weight snapshots.
+"""Per-step quantities of docs/theory.md §8, computed from recorded weight snapshots.
 
 GD and the gradient flow share this code, so their records are comparable by construction.
 """

@@ -3,7 +3,8 @@
 import sys
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-failed = [line for line in open(sm.input[0]) if line.rstrip().endswith("**FAIL**")]
+with open(sm.input[0]) as summary:
+    failed = [line for line in summary if line.rstrip().endswith("**FAIL**")]
 with open(sm.log[0], "w") as log:
     for line in failed:
         print(line.rstrip(), file=log)

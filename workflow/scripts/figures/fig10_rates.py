@@ -3,8 +3,8 @@ the final-stage model (slowest excited mode); the notes' 2 (s_k - s_{k+1}) s_k^{
 limit L_1 is the dotted line. (b) polynomial stages: slope of sigma^{-(1-2/N)} in t against
 -(N-2) <rho - sigma> (growth from a small start, and the origin plateau of k = 0 runs)."""
 
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 
 from dln import plotting
 

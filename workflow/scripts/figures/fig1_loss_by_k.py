@@ -1,8 +1,8 @@
 """Figure 1 (the paper's main figure): loss against GD iteration for every start index k,
 with the critical levels L_0..L_d. A k >= 2 start sits at L_k, then escapes to L_1."""
 
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 
 from dln import plotting
 
@@ -18,7 +18,7 @@ levels = plotting.levels(main)
 
 fig, axes = plt.subplots(1, len(constructions), figsize=(3.8 * len(constructions), 3.4),
                          sharey=True, squeeze=False)
-for ax, construction in zip(axes[0], constructions):
+for ax, construction in zip(axes[0], constructions, strict=False):
     sel = plotting.runs(main, construction=construction)
     for i in np.argsort(sel["k"].values):
         run = sel.isel(run=i)

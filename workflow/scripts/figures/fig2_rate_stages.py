@@ -4,8 +4,8 @@ the final-stage model fed with the alignments measured on entering L_1). (b) the
 stage from a small start: sigma^{-(1-2/N)} falls at rate (N-2)(rho - sigma), the reduced
 dynamics' prediction integrated along the recorded rho(t), sigma(t) (dashed)."""
 
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 
 from dln import plotting
 from dln.analysis import final_entry

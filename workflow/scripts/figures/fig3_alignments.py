@@ -1,8 +1,8 @@
 """Figure 3: alignments |p_i| = |alpha_i + beta_i| against iteration, one panel per start index k.
 p_i with i < k start at round-off; p_1 grows at rate (s_1 - rho) until the run leaves saddle k."""
 
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 
 from dln import plotting
 
@@ -19,7 +19,7 @@ ncol = min(3, len(ks))
 nrow = -(-len(ks) // ncol)
 fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.2 * nrow + 0.5), sharex=True,
                          sharey=True, squeeze=False)
-for ax, k in zip(axes.flat, ks):
+for ax, k in zip(axes.flat, ks, strict=False):
     run = plotting.runs(main, k=k).isel(run=0)
     for i, mode in enumerate(modes):
         p = np.abs(run["p"].sel(mode=mode).values)

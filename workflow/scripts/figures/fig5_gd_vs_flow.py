@@ -2,8 +2,8 @@
 orthogonal starts. The flow from a k >= 2 start also leaves its saddle, seeded by the
 integrator's round-off."""
 
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 
 from dln import plotting
 

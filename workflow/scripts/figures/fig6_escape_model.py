@@ -3,8 +3,8 @@ Escape model: ln(p_exit/eps) / ((s_1 - s_k) s_k^{1-2/N} lr), eps = |p_1| measure
 plateau starts and p_exit where the loss leaves the tolerance band. Hollow markers: the notes'
 estimate ln(1/eps) / (...), which counts the growth of p_1 to ~1 instead."""
 
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 
 from dln import plotting
 

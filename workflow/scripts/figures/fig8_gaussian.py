@@ -2,8 +2,8 @@
 (balancedness fails, so no predicted limit). Loss against iteration, coloured by the start's
 scale, with the critical levels; the title counts where the runs end."""
 
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 
 from dln import plotting
 
@@ -14,7 +14,7 @@ ds = plotting.load_runs(sm)
 if ds is None:
     plotting.empty_figure(sm, "no Gaussian starts in this config (section gaussian)")
 scales = sorted(set(float(x) for x in ds["init_scale"].values))
-palette = dict(zip(scales, plotting.palette("cividis", max(len(scales), 2))))
+palette = dict(zip(scales, plotting.palette("cividis", max(len(scales), 2)), strict=True))
 fig, ax = plt.subplots(figsize=(6.0, 3.4))
 ends = []
 for i in range(ds.sizes["run"]):

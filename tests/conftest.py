@@ -26,7 +26,7 @@ def small_config() -> dict:
     cfg["grid"] = {"k": [1, 2], "seed": [0], "lr": [5.0e-4], "construction": ["orthogonal"]}
     cfg["lr_sweep"] = {"k": [2], "seed": [0], "lr": [5.0e-4, 1.0e-3]}
     cfg["flow"] = {"k": [2], "seed": [0]}
-    for study in ("precision", "depth", "gaussian"):  # studies beyond the paper: not needed here
+    for study in ("precision", "depth", "gaussian", "laws"):  # beyond the paper: not needed here
         cfg.pop(study, None)
     return cfg
 

@@ -197,3 +197,20 @@ def write_plan(runs: dict[str, PlannedRun], path) -> None:
     for row in rows:
         writer.writerow({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in row.items()})
     write_text(buf.getvalue(), path)
+
+
+def grid_members(config: dict, study: str) -> dict[str, int]:
+    """Run id -> index of the first grid of `study` (a list of grids) that plans it: which
+    sub-grid a run belongs to (figures label runs by the axis their grid varies)."""
+    out: dict[str, int] = {}
+    grids = study_grids(config, study)
+    for i, axes in enumerate(grids):
+        label = study if len(grids) == 1 else f"{study}[{i}]"
+        for cfg in _grid_runs(config, study, label, axes):
+            out.setdefault(cfg.run_id(), i)
+    return out
+
+
+def varied_axes(axes: dict, ignore=("seed", "k")) -> list[str]:
+    """The axes of one grid with more than one value (seeds and k left out by default)."""
+    return [a for a in AXES if a in axes and a not in ignore and len(axes[a]) > 1]

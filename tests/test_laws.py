@@ -115,16 +115,19 @@ def laws_table() -> pd.DataFrame:
     """Six laws runs: four at saddle k = 2 (gaps 0.2..4), two k = 1 starts; all near the models."""
     base = dict(solver="gd", init="balanced", in_laws=True, in_grid=False, construction="orthogonal",
                 dtype="float64", widths="8-3-5-10-1-4-5", depth=6, sigma0=0.01, seed=0, steps=50_000,
+                lr=2e-3, origin_exit_time_model=1.0,
                 plateau_start=1_000.0, final_rate_fit=np.nan, final_rate_model=np.nan,
                 growth_slope_fit=np.nan, origin_slope_fit=np.nan, notes_estimate_steps=2_300.0,
                 eps_at_plateau=1e-15)
     rows = []
     for s1, ratio in ((4.2, 1.01), (4.5, 0.98), (6, 1.05), (8, 1.2)):
         rows.append(dict(base, k=2, predicted_k=2, spectrum=f"{s1:g},4,3,2,1", stuck_steps=2_000 * ratio,
-                         escape_model_steps=2_000.0, escape_ratio=ratio, origin_exit_ratio=0.95))
+                         escape_model_steps=2_000.0, escape_ratio=ratio, origin_exit_ratio=0.95,
+                         origin_exit_time=0.95))
     for sigma0, ratio in ((1e-4, 0.96), (1e-1, 0.65)):
         rows.append(dict(base, k=1, predicted_k=1, spectrum="linear", sigma0=sigma0, stuck_steps=np.nan,
-                         escape_model_steps=np.nan, escape_ratio=np.nan, origin_exit_ratio=ratio))
+                         escape_model_steps=np.nan, escape_ratio=np.nan, origin_exit_ratio=ratio,
+                         origin_exit_time=ratio))
     return pd.DataFrame(rows, index=[f"r{i}" for i in range(len(rows))])
 
 
@@ -161,6 +164,17 @@ def test_a_saddle_run_that_should_have_escaped_fails_the_escape_law():
     table.loc["r0", ["stuck_steps", "escape_ratio"]] = np.nan  # stuck, the model escapes in budget
     items = laws_claims(table, TOL)
     assert items[0].verdict == "FAIL" and "stayed at the saddle" in items[0].text
+
+
+def test_a_start_that_never_exits_within_the_model_budget_fails_the_polynomial_law():
+    table = laws_table()
+    table.loc["r4", ["origin_exit_time", "origin_exit_ratio"]] = np.nan  # model 1.0 < budget 100
+    items = laws_claims(table, TOL)
+    assert items[2].verdict == "FAIL" and "never reached rho(0)/2" in items[2].text
+    # a budget shorter than the model's exit time is no failure, only noted
+    table.loc["r4", "steps"] = 100
+    items = laws_claims(table, TOL)
+    assert items[2].verdict == "PASS" and "did not reach" in items[-1].text
 
 
 def test_no_laws_study_no_laws_lines():

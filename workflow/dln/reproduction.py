@@ -267,11 +267,21 @@ def laws_claims(table: pd.DataFrame, tol: dict) -> list[Claim]:
                 lines[1].text += ("; by depth: "
                                   + ", ".join(f"N = {int(n)}: {v:.2f}" for n, v in by.items()))
             out += lines
+        else:
+            out.append(Claim(LAWS_SECTION, f"escape-time law at saddle k: none of the {len(saddle)} "
+                             f"laws runs at a saddle escaped within its budget", "INFO"))
     grow = laws[np.isfinite(laws["origin_exit_ratio"])]
+    # a run whose model exit time lies within its budget (t = lr x steps) but that never got there
+    late = laws[np.isfinite(laws["origin_exit_time_model"]) & ~np.isfinite(laws["origin_exit_time"])
+                & (laws["origin_exit_time_model"] < laws["lr"] * laws["steps"])]
     if len(grow):
         lines = _law_lines(grow, "origin_exit_ratio",
                            "polynomial stage (time to sigma1 = rho(0)/2 from a small start)",
                            "the reduced dynamics at fixed rho = rho(0)", f, gap_k=2)
+        if len(late):
+            lines[0].verdict = "FAIL"
+            lines[0].text += (f"; {len(late)} run{'s' * (len(late) > 1)} never reached rho(0)/2 "
+                              f"although the model does within the budget")
         for seed, g in grow.groupby("seed"):  # sigma0 per seed: the start's own rho(0) matters
             if g["sigma0"].nunique() > 1:
                 by = g.groupby("sigma0")["origin_exit_ratio"].median()
@@ -282,6 +292,15 @@ def laws_claims(table: pd.DataFrame, tol: dict) -> list[Claim]:
             lines[1].text += ("; median by depth: "
                               + ", ".join(f"N = {int(n)}: {v:.2f}" for n, v in by.items()))
         out += lines
+    elif len(late):
+        out.append(Claim(LAWS_SECTION, f"polynomial stage: none of the {len(late)} laws runs whose "
+                         f"model exit time lies within the budget reached rho(0)/2", "FAIL"))
+    unreached = laws[np.isfinite(laws["origin_exit_time_model"]) & ~np.isfinite(laws["origin_exit_time"])]
+    if len(unreached) > len(late):
+        n = len(unreached) - len(late)
+        out.append(Claim(LAWS_SECTION, f"polynomial stage: {n} laws run{'s' * (n > 1)} did not reach "
+                         f"rho(0)/2 within a budget shorter than the model's exit time "
+                         f"(not counted above)", "INFO"))
     return out
 
 

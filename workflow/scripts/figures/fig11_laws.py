@@ -97,7 +97,10 @@ for row, (name, meas, model, ratio, gapcol, ylab, xlab, gaplab) in enumerate(LAW
         bx.scatter(xs, g[ratio], c=[palette[v] for v in g["varies"]], s=14, zorder=3)
         bx.set_yscale("log")
         bx.set_ylim(0.3, 3.3)
-        if scale == "log":
+        if not len(g):  # at the top: the reference line y = 1 runs through the centre
+            bx.text(0.5, 0.9, "no run with both values", transform=bx.transAxes, fontsize=8,
+                    color="0.35", ha="center", va="center")
+        elif scale == "log":
             bx.set_xscale("log")
             values = np.unique(np.round(g[x].to_numpy(dtype=float), 6))
             if x != "sigma0" and 0 < len(values) <= 6:  # label the gaps themselves

@@ -4,7 +4,7 @@ ln(p_exit/eps) / ((s_1 - s_k) s_k^{1-2/N} lr)); bottom row: the polynomial stage
 start (time to sigma1 = rho(0)/2 against the reduced dynamics at fixed rho = rho(0)).
 First column: measured against model (identity, factor-2 band); the others: the residual
 measured/model against each axis the laws grids vary (gap, sigma0, depth N, precision x
-construction). Colour: the sub-grid (axis it varies) the run belongs to."""
+construction). Colour: the sub-grid (axis it varies) the run belongs to; marker: the seed."""
 
 import numpy as np
 import matplotlib.pyplot as plt
@@ -50,6 +50,13 @@ cats = ["float64\northogonal", "float64\nantisymmetric", "float32\northogonal",
 laws["prec_cat"] = [cats.index(f"{d}\n{c}") if f"{d}\n{c}" in cats else np.nan
                     for d, c in zip(laws["dtype"], laws["construction"])]
 
+SEED_MARKERS = ["o", "^", "s", "D", "v", "P"]
+
+
+def marker(seed) -> str:
+    return SEED_MARKERS[int(seed) % len(SEED_MARKERS)]
+
+
 LAWS = [
     ("escape", "stuck_steps", "escape_model_steps", "escape_ratio", "gap_k",
      "stuck steps at saddle k", "escape model (iterations)", "gap $s_1 - s_k$"),
@@ -62,8 +69,8 @@ for row, (name, meas, model, ratio, gapcol, ylab, xlab, gaplab) in enumerate(LAW
     ok = laws[np.isfinite(laws[meas]) & np.isfinite(laws[model]) & (laws[model] > 0)
               & np.isfinite(laws[ratio])]
     ax = axes[row, 0]
-    for lab, g in ok.groupby("varies"):
-        ax.scatter(g[model], g[meas], color=palette[lab], s=16, zorder=3)
+    for (lab, seed), g in ok.groupby(["varies", "seed"]):
+        ax.scatter(g[model], g[meas], color=palette[lab], marker=marker(seed), s=16, zorder=3)
     if len(ok):
         lo = 0.6 * min(ok[model].min(), ok[meas].min())
         hi = 1.6 * max(ok[model].max(), ok[meas].max())
@@ -94,7 +101,10 @@ for row, (name, meas, model, ratio, gapcol, ylab, xlab, gaplab) in enumerate(LAW
             xs = xs + rng.uniform(-0.15, 0.15, len(xs))
         elif scale == "linear":
             xs = xs + rng.uniform(-0.2, 0.2, len(xs))
-        bx.scatter(xs, g[ratio], c=[palette[v] for v in g["varies"]], s=14, zorder=3)
+        for seed in sorted(g["seed"].unique()):
+            one = (g["seed"] == seed).to_numpy()
+            bx.scatter(xs[one], g[ratio][one], c=[palette[v] for v in g["varies"][one]],
+                       marker=marker(seed), s=14, zorder=3)
         bx.set_yscale("log")
         bx.set_ylim(0.3, 3.3)
         if not len(g):  # at the top: the reference line y = 1 runs through the centre
@@ -125,6 +135,8 @@ for row, (name, meas, model, ratio, gapcol, ylab, xlab, gaplab) in enumerate(LAW
 for lab in labels:
     if (laws["varies"] == lab).any():
         axes[0, 0].scatter([], [], color=palette[lab], s=16, label=f"varies: {lab}")
+for seed in sorted(laws["seed"].unique()):
+    axes[0, 0].scatter([], [], color="0.4", marker=marker(seed), s=16, label=f"seed {int(seed)}")
 axes[0, 0].plot([], [], "k-", lw=0.8, label="measured = model")
 axes[0, 0].fill_between([], [], [], color="0.92", label="within a factor 2")
 axes[0, 0].fill_between([], [], [], color="0.85", label="within 10% (residuals)")

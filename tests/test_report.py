@@ -38,7 +38,7 @@ FIGURES = {  # subcategory -> figure files in the order a reader should see them
     PAPER_SUBCATEGORY: ["fig1_loss_by_k", "fig2_rate_stages", "fig3_alignments",
                         "fig4_stuck_vs_lr", "fig5_gd_vs_flow"],
     BEYOND_PAPER_SUBCATEGORY: ["fig6_escape_model", "fig7_precision", "fig8_gaussian",
-                               "fig9_depth", "fig10_rates"],
+                               "fig9_depth", "fig10_rates", "fig11_laws"],
 }
 TIMEOUT_MS = 30_000
 

@@ -48,7 +48,7 @@ from dln.plan import plan_digest, plan_runs
 
 pytestmark = pytest.mark.workflow
 
-OPTIONAL_STUDIES = ("lr_sweep", "flow", "precision", "depth", "gaussian")
+OPTIONAL_STUDIES = ("lr_sweep", "flow", "precision", "depth", "gaussian", "laws")
 
 
 def run_path(cfg, k=1, lr=5e-4, seed=0, construction="orthogonal", dtype="float64"):

@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slurm
 PROFILE = REPO / "workflow/profiles/slurm"
 B = 3  # simulations per Slurm job in these tests (the profile's default is 20)
 SIMS = 6
-OPTIONAL_STUDIES = ("lr_sweep", "flow", "precision", "depth", "gaussian")
+OPTIONAL_STUDIES = ("lr_sweep", "flow", "precision", "depth", "gaussian", "laws")
 # rules run as part of the `postprocess` group (one Slurm job); `all` has no command and `plan`
 # (a local rule: it writes the plan Snakemake already holds) run in the Snakemake process
 # itself, strict_check is a Slurm job of its own

@@ -61,6 +61,12 @@ METRICS = {
     "origin_slope_theory": ("float", "reduced dynamics: -(N-2) <rho - sigma> over the same records", "1"),
     "origin_exponent_fit": ("float", "fitted d log sigma / d log t on the origin plateau", "1"),
     "origin_exponent_theory": ("float", "-N/(N-2): the origin plateau's asymptotic exponent", "1"),
+    "origin_exit_time": ("float", "time t = lr x step of the first record with sigma1 >= rho(0)/2 "
+                         "(growth from a small start, k >= 1); NaN: not applicable or not reached", "1"),
+    "origin_exit_time_model": ("float", "reduced dynamics at fixed rho = rho(0): integral from "
+                               "sigma(0) to rho(0)/2 of d sigma / (N sigma^(2-2/N) (rho(0) - sigma)); "
+                               "NaN unless k >= 1 and 0 < sigma(0) < rho(0)/2", "1"),
+    "origin_exit_ratio": ("float", "origin_exit_time / origin_exit_time_model", "1"),
 }
 
 # per-run arrays (not table columns): name -> (dims after `run`, long_name, units)

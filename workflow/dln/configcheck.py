@@ -73,6 +73,10 @@ def _message(err: jsonschema.ValidationError) -> str:
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
         return f"{where} = {v!r} is out of range (allowed: {op} {err.validator_value})"
+    if kind == "oneOf" and any(o.get("$ref") == "#/$defs/study_grid" for o in err.validator_value):
+        return (f"{where} = {v!r} is not allowed (allowed: a grid, i.e. a mapping of run settings "
+                f"to lists of values; a list of such grids (their union); or null to switch the "
+                f"study off)")
     if kind == "oneOf":
         options = " or ".join(_describe(s) for s in err.validator_value)
         return f"{where} = {v!r} is not allowed (allowed: {options} of positive numbers)"
@@ -93,7 +97,9 @@ def check_workflow_config(config: dict, schema_path) -> None:
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"config error: {_message(best)}")
-    seed, seeds = config["figures"]["main_seed"], (config["grid"] or {}).get("seed", [0])
+    seed, seeds = config["figures"]["main_seed"], (config["grid"] or {}).get("seed", [0]) \
+        if not isinstance(config["grid"], list) else \
+        sorted({s for g in config["grid"] for s in g.get("seed", [0])})  # a list of grids
     if seed not in seeds:
         raise ConfigError(
             f"config error: figures.main_seed = {seed} is not one of grid.seed = {seeds} "

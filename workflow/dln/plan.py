@@ -17,7 +17,7 @@ from .problem import ConfigError
 from .run import RunConfig
 
 # 'grid' is the paper's main experiment; the others feed one figure each.
-STUDIES = ("grid", "lr_sweep", "flow", "precision", "depth", "gaussian")
+STUDIES = ("grid", "lr_sweep", "flow", "precision", "depth", "gaussian", "laws")
 AXES = tuple(f.name for f in dataclasses.fields(RunConfig))
 # where a setting's base value comes from (for error messages and the README)
 BASE_KEYS = {
@@ -67,23 +67,49 @@ def _key_of(message: str, study: str, axes: dict, settings: dict) -> str:
     return f"{key}={value!r}"
 
 
-def study_runs(config: dict, study: str):
-    """(settings, RunConfig) of every grid point of one study."""
+def study_grids(config: dict, study: str) -> list[dict]:
+    """The grids of one study: a study is one grid (a mapping of axes) or a list of grids
+    (their union, so a study can vary one thing at a time); null or empty: none."""
     axes = config.get(study)
     if not axes:  # null (or {}) switches a study off, e.g. in an overlay config
-        return
+        return []
+    return [g for g in (axes if isinstance(axes, list) else [axes]) if g]
+
+
+def first_grid(config: dict, study: str) -> dict:
+    """The first grid of a study ({} if none): where a single default value is read from."""
+    grids = study_grids(config, study)
+    return grids[0] if grids else {}
+
+
+def study_runs(config: dict, study: str):
+    """RunConfig of every grid point of one study (of every grid of a list of grids; a run
+    shared by two grids is yielded once)."""
+    grids = study_grids(config, study)
+    seen = set()
+    for i, axes in enumerate(grids):
+        label = study if len(grids) == 1 else f"{study}[{i}]"
+        for cfg in _grid_runs(config, study, label, axes):
+            rid = cfg.run_id()
+            if rid not in seen:
+                seen.add(rid)
+                yield cfg
+
+
+def _grid_runs(config: dict, study: str, label: str, axes: dict):
+    """RunConfig of every point of one grid of a study (label: its config key in messages)."""
     base = base_settings(config)
     names = [a for a in AXES if a in axes]
     for values in itertools.product(*(axes[a] for a in names)):
         chosen = dict(zip(names, values, strict=True))
         settings = dict(base, **chosen, **STUDY_FIXED.get(study, {}))
         if study == "flow":  # on the main grid's time axis t = lr x step
-            settings.setdefault("lr", ((config.get("grid") or {}).get("lr") or [5e-4])[0])
+            settings.setdefault("lr", (first_grid(config, "grid").get("lr") or [5e-4])[0])
         try:
             cfg = RunConfig(**settings)
         except ConfigError as err:
             msg = str(err)
-            raise ConfigError(f"{_key_of(msg, study, axes, settings)}: "
+            raise ConfigError(f"{_key_of(msg, label, axes, settings)}: "
                               f"{msg.split(':', 1)[-1].strip()}") from None
         yield cfg
 
@@ -171,3 +197,20 @@ def write_plan(runs: dict[str, PlannedRun], path) -> None:
     for row in rows:
         writer.writerow({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in row.items()})
     write_text(buf.getvalue(), path)
+
+
+def grid_members(config: dict, study: str) -> dict[str, int]:
+    """Run id -> index of the first grid of `study` (a list of grids) that plans it: which
+    sub-grid a run belongs to (figures label runs by the axis their grid varies)."""
+    out: dict[str, int] = {}
+    grids = study_grids(config, study)
+    for i, axes in enumerate(grids):
+        label = study if len(grids) == 1 else f"{study}[{i}]"
+        for cfg in _grid_runs(config, study, label, axes):
+            out.setdefault(cfg.run_id(), i)
+    return out
+
+
+def varied_axes(axes: dict, ignore=("seed", "k")) -> list[str]:
+    """The axes of one grid with more than one value (seeds and k left out by default)."""
+    return [a for a in AXES if a in axes and a not in ignore and len(axes[a]) > 1]

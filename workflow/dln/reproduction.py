@@ -178,6 +178,129 @@ def claims(table: pd.DataFrame, tol: dict) -> list[Claim]:
         out.append(Claim("Beyond the paper", f"unbalanced Gaussian starts (outside the theorem), "
                          f"{len(gauss)} runs: {parts}; predicted k reported as 'not balanced' in "
                          f"{int((~gauss['balanced'].astype(bool)).sum())}/{len(gauss)}", "INFO"))
+    out.extend(laws_claims(t, tol))
+    return out
+
+
+LAWS_SECTION = "Laws away from the paper's point"
+
+
+def _spectrum(row) -> np.ndarray:
+    """s_1..s_d of a run's problem (from its widths and spectrum settings)."""
+    w = str(row["widths"]).split("-")
+    spec = str(row["spectrum"])
+    if spec == "linear":
+        return np.arange(min(int(w[0]), int(w[-1])), 0, -1, dtype=float)
+    return np.array(spec.split(","), dtype=float)
+
+
+def _describe_run(row, gap_k: int | None = None) -> str:
+    """A laws run in words: the settings its sub-grids vary."""
+    k = int(row["k"]) if pd.notna(row["k"]) else None
+    s = _spectrum(row)
+    gk = gap_k if gap_k is not None else (k if k and k >= 2 else 2)
+    parts = [f"k = {k}", f"gap s_1 - s_{gk} = {s[0] - s[gk - 1]:g}", f"sigma0 = {row['sigma0']:g}",
+             f"N = {int(row['depth'])}", str(row["construction"]), str(row["dtype"]),
+             f"seed {int(row['seed'])}"]
+    return ", ".join(parts)
+
+
+def _law_lines(runs: pd.DataFrame, ratio: str, label: str, model_text: str, factor: float,
+               gap_k=None) -> list[Claim]:
+    """Claims of one law over the laws study's runs with a finite ratio measured/model: counts
+    within 10% and within `factor` (PASS/FAIL: all within the factor), then where it fails."""
+    r = runs[ratio]
+    n = len(runs)
+    in10 = int(((r - 1).abs() <= 0.1).sum())
+    inf = int(((r <= factor) & (r >= 1 / factor)).sum())
+    worst = runs.loc[(np.log(r)).abs().idxmax()]
+    out = [Claim(LAWS_SECTION, f"{label}: measured within 10% of {model_text} in {in10}/{n} runs of "
+                 f"the laws study, within a factor {factor:g} in {inf}/{n} (median measured/model "
+                 f"{r.median():.2f}, range {r.min():.2f}-{r.max():.2f})", _ok(inf == n))]
+    off = runs[(r - 1).abs() > 0.1]
+    if len(off):
+        keys = ["k", "depth", "construction", "dtype", "seed"]
+        groups = "; ".join(
+            f"k = {int(k)}, N = {int(n)}, {c}, {d}, seed {int(sd)}: {len(g)} run"
+            + (f"s ({g[ratio].min():.2f}-{g[ratio].max():.2f})" if len(g) > 1
+               else f" ({g[ratio].iloc[0]:.2f})")
+            for (k, n, c, d, sd), g in off.groupby(keys))
+        where = f"outside 10%: {groups}"
+    else:
+        where = "no run outside 10%"
+    out.append(Claim(LAWS_SECTION, f"{label}: worst run measured/model {worst[ratio]:.2f} at "
+                     f"{_describe_run(worst, gap_k)}; {where}", "INFO"))
+    return out
+
+
+def laws_claims(table: pd.DataFrame, tol: dict) -> list[Claim]:
+    """The laws study (a list of grids, each varying one axis): the escape-time law at a saddle
+    and the polynomial stage's exit from a small start, measured against their models in every
+    run of the study. PASS/FAIL: every run within analysis.escape_factor of the model."""
+    t = table
+    if "in_laws" not in t.columns:
+        return []
+    laws = t[t["in_laws"].astype(bool) & (t["solver"] == "gd") & (t["init"] == "balanced")]
+    f = tol["escape_factor"]
+    out: list[Claim] = []
+    saddle = laws[laws["predicted_k"] >= 2]
+    if len(saddle):
+        esc = saddle[saddle["stuck_steps"].notna() & np.isfinite(saddle["escape_ratio"])]
+        # a run that should have escaped within its budget (plateau start + model) but did not
+        due = saddle[saddle["stuck_steps"].isna() & np.isfinite(saddle["escape_model_steps"])
+                     & (saddle["plateau_start"] + saddle["escape_model_steps"] < saddle["steps"])]
+        if len(esc):
+            lines = _law_lines(esc, "escape_ratio", "escape-time law at saddle k",
+                               "the escape model ln(p_exit/eps) / ((s_1 - s_k) s_k^(1-2/N) lr)", f)
+            if len(due):
+                lines[0].verdict = "FAIL"
+                lines[0].text += (f"; {len(due)} run{'s' * (len(due) > 1)} stayed at the saddle "
+                                  f"although the model escapes within the budget")
+            gaps = esc.apply(lambda r: _spectrum(r)[0] - _spectrum(r)[int(r["predicted_k"]) - 1],
+                             axis=1)
+            if gaps.nunique() > 1:
+                by = esc.groupby(gaps)["escape_ratio"].median()
+                lines[1].text += ("; median by gap s_1 - s_k: "
+                                  + ", ".join(f"{g:g}: {v:.2f}" for g, v in by.items()))
+            if esc["depth"].nunique() > 1:
+                by = esc.groupby("depth")["escape_ratio"].median()
+                lines[1].text += ("; by depth: "
+                                  + ", ".join(f"N = {int(n)}: {v:.2f}" for n, v in by.items()))
+            out += lines
+        else:
+            out.append(Claim(LAWS_SECTION, f"escape-time law at saddle k: none of the {len(saddle)} "
+                             f"laws runs at a saddle escaped within its budget", "INFO"))
+    grow = laws[np.isfinite(laws["origin_exit_ratio"])]
+    # a run whose model exit time lies within its budget (t = lr x steps) but that never got there
+    late = laws[np.isfinite(laws["origin_exit_time_model"]) & ~np.isfinite(laws["origin_exit_time"])
+                & (laws["origin_exit_time_model"] < laws["lr"] * laws["steps"])]
+    if len(grow):
+        lines = _law_lines(grow, "origin_exit_ratio",
+                           "polynomial stage (time to sigma1 = rho(0)/2 from a small start)",
+                           "the reduced dynamics at fixed rho = rho(0)", f, gap_k=2)
+        if len(late):
+            lines[0].verdict = "FAIL"
+            lines[0].text += (f"; {len(late)} run{'s' * (len(late) > 1)} never reached rho(0)/2 "
+                              f"although the model does within the budget")
+        for seed, g in grow.groupby("seed"):  # sigma0 per seed: the start's own rho(0) matters
+            if g["sigma0"].nunique() > 1:
+                by = g.groupby("sigma0")["origin_exit_ratio"].median()
+                lines[1].text += (f"; by sigma0, seed {int(seed)}: "
+                                  + ", ".join(f"{s:g}: {v:.2f}" for s, v in by.items()))
+        if grow["depth"].nunique() > 1:
+            by = grow.groupby("depth")["origin_exit_ratio"].median()
+            lines[1].text += ("; median by depth: "
+                              + ", ".join(f"N = {int(n)}: {v:.2f}" for n, v in by.items()))
+        out += lines
+    elif len(late):
+        out.append(Claim(LAWS_SECTION, f"polynomial stage: none of the {len(late)} laws runs whose "
+                         f"model exit time lies within the budget reached rho(0)/2", "FAIL"))
+    unreached = laws[np.isfinite(laws["origin_exit_time_model"]) & ~np.isfinite(laws["origin_exit_time"])]
+    if len(unreached) > len(late):
+        n = len(unreached) - len(late)
+        out.append(Claim(LAWS_SECTION, f"polynomial stage: {n} laws run{'s' * (n > 1)} did not reach "
+                         f"rho(0)/2 within a budget shorter than the model's exit time "
+                         f"(not counted above)", "INFO"))
     return out
 
 

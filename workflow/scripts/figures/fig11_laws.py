@@ -6,8 +6,8 @@ First column: measured against model (identity, factor-2 band); the others: the 
 measured/model against each axis the laws grids vary (gap, sigma0, depth N, precision x
 construction). Colour: the sub-grid (axis it varies) the run belongs to; marker: the seed."""
 
-import numpy as np
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 
 from dln import plotting
@@ -43,12 +43,12 @@ def spectrum_values(row) -> np.ndarray:
 
 s = laws.apply(spectrum_values, axis=1)
 k_idx = laws["predicted_k"].fillna(2).clip(lower=2).astype(int)
-laws["gap_k"] = [v[0] - v[k - 1] for v, k in zip(s, k_idx)]
+laws["gap_k"] = [v[0] - v[k - 1] for v, k in zip(s, k_idx, strict=True)]
 laws["gap_2"] = [v[0] - v[1] for v in s]
 cats = ["float64\northogonal", "float64\nantisymmetric", "float32\northogonal",
         "float32\nantisymmetric"]
 laws["prec_cat"] = [cats.index(f"{d}\n{c}") if f"{d}\n{c}" in cats else np.nan
-                    for d, c in zip(laws["dtype"], laws["construction"])]
+                    for d, c in zip(laws["dtype"], laws["construction"], strict=True)]
 
 SEED_MARKERS = ["o", "^", "s", "D", "v", "P"]
 
@@ -65,7 +65,7 @@ LAWS = [
 ]
 fig, axes = plt.subplots(2, 5, figsize=(14.0, 5.8))
 rng = np.random.default_rng(0)
-for row, (name, meas, model, ratio, gapcol, ylab, xlab, gaplab) in enumerate(LAWS):
+for row, (_, meas, model, ratio, gapcol, ylab, xlab, gaplab) in enumerate(LAWS):
     ok = laws[np.isfinite(laws[meas]) & np.isfinite(laws[model]) & (laws[model] > 0)
               & np.isfinite(laws[ratio])]
     ax = axes[row, 0]

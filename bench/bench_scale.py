@@ -35,14 +35,15 @@ def grid_config(n_runs: int) -> dict:
     cfg["grid"] = {"k": [0, 1, 2, 3, 4, 5], "seed": list(range(seeds)), "lr": [5.0e-4],
                    "construction": ["orthogonal"]}
     cfg["figures"]["main_seed"] = 0
-    for study in ("lr_sweep", "flow", "precision", "depth", "gaussian"):
+    for study in ("lr_sweep", "flow", "precision", "depth", "gaussian", "laws"):
         cfg[study] = None
     cfg["limits"].update(max_runs=10 * n_runs, allow_large_grid=True)
     return cfg
 
 
 def snakemake(work: Path, *args: str) -> float:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+               SLURM_CONF="/dev/null")  # local runs: no wait for the Slurm plugin's scontrol
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(work), *args]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)

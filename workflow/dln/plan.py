@@ -76,7 +76,12 @@ def study_runs(config: dict, study: str):
     names = [a for a in AXES if a in axes]
     for values in itertools.product(*(axes[a] for a in names)):
         chosen = dict(zip(names, values))
-        settings = dict(base, **chosen, **STUDY_FIXED.get(study, {}))
+        fixed = STUDY_FIXED.get(study, {})
+        for name, value in fixed.items():  # an axis the study fixes: only its fixed value
+            if name in chosen and chosen[name] != value:
+                raise ConfigError(f"{study}.{name}={axes[name]!r}: the {study} study fixes "
+                                  f"{name} = {value!r} (allowed: leave the axis out)")
+        settings = {**base, **chosen, **fixed}
         if study == "flow":  # on the main grid's time axis t = lr x step
             settings.setdefault("lr", ((config.get("grid") or {}).get("lr") or [5e-4])[0])
         try:

@@ -121,15 +121,19 @@ class RunConfig:
                     f"sigma0={self.sigma0}: underflows {self.dtype} (W = sigma0 u v^T and each "
                     f"layer's scale sigma0^(1/N) = {layer_scale:.3g} must stay above "
                     f"{1e3 * tiny:.3g}); allowed: a larger sigma0 or float64")
-        weights = [w.astype(dtype) for w in initial_weights(self, problem)]
+        scale = (f"sigma0={self.sigma0}" if self.init == "balanced"
+                 else f"init_scale={self.init_scale}")
+        with np.errstate(over="ignore", under="ignore"):
+            weights = [w.astype(dtype) for w in initial_weights(self, problem)]
+        if not any(np.any(w) for w in weights):  # what simulate() refuses: no job can start
+            raise ConfigError(f"{scale}: the start's weights underflow to exactly zero in "
+                              f"{self.dtype}; allowed: a larger start scale or float64")
         with np.errstate(over="ignore", invalid="ignore"):
             from .problem import product
 
             gap = product(weights) - problem.Phi.astype(dtype)
             loss = 0.5 * np.sum(gap * gap, dtype=dtype)
         if not np.isfinite(loss):
-            scale = (f"sigma0={self.sigma0}" if self.init == "balanced"
-                     else f"init_scale={self.init_scale}")
             big = float(np.max(np.abs(problem.s)))
             if big > 1e15:  # name the real cause: the target's scale, not the start's
                 raise ConfigError(f"spectrum={list(problem.s)}: the starting loss "

@@ -291,6 +291,11 @@ FOUND_EXAMPLES = [
     # exited 2 ("the start's weights underflow to exactly zero in float32")
     {"grid": {"init": ["gaussian"], "dtype": ["float32"], "init_scale": [1e-50], "seed": [0]}},
     {"gd.dtype": "float32", "gaussian.init_scale": [1e-46]},  # the gaussian study, same failure
+    # widths the schema allows whose d_N x d_0 problem does not fit: RunConfig's validation
+    # built the problem (MemoryError, or minutes of QR on 3-7 GB matrices) before the plan's
+    # resource check could refuse the run; now refused by limits.max_run_mem_mb first
+    {"problem.widths": [100000, 1, 100000], "grid": {"k": [1], "seed": [0]}},
+    {"grid": {"widths": [[30000, 1, 30000]], "k": [1], "seed": [0]}},
 ]
 
 

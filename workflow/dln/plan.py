@@ -14,7 +14,7 @@ import itertools
 from dataclasses import dataclass
 
 from .problem import ConfigError
-from .run import RunConfig
+from .run import RunConfig, estimate_resources
 
 # 'grid' is the paper's main experiment; the others feed one figure each.
 STUDIES = ("grid", "lr_sweep", "flow", "precision", "depth", "gaussian")
@@ -84,13 +84,31 @@ def study_runs(config: dict, study: str):
         settings = {**base, **chosen, **fixed}
         if study == "flow":  # on the main grid's time axis t = lr x step
             settings.setdefault("lr", ((config.get("grid") or {}).get("lr") or [5e-4])[0])
+        _check_size(settings, config["limits"], study, axes)
         try:
             cfg = RunConfig(**settings)
+        except MemoryError:  # limits above what this machine has: the problem does not fit
+            raise ConfigError(f"{_key_of('widths=', study, axes, settings)}: the problem's "
+                              f"matrices do not fit in this machine's memory") from None
         except ConfigError as err:
             msg = str(err)
             raise ConfigError(f"{_key_of(msg, study, axes, settings)}: "
                               f"{msg.split(':', 1)[-1].strip()}") from None
         yield cfg
+
+
+def _check_size(settings: dict, limits: dict, study: str, axes: dict) -> None:
+    """Refuse a run above the memory limit before RunConfig validates it: validating builds
+    the problem's d_N x d_0 matrices, tens of GB for the widths the schema allows (10^5)."""
+    cap = limits.get("max_run_mem_mb", DEFAULT_MAX_RUN_MEM_MB)
+    mem, _ = estimate_resources(settings["widths"], settings["steps"],
+                                settings["record_every"], settings.get("solver", "gd"))
+    if mem > cap:
+        raise ConfigError(
+            f"limits.max_run_mem_mb={cap}: a {study} run with "
+            f"{_key_of('widths=', study, axes, settings)}, steps={settings['steps']:,}, "
+            f"record_every={settings['record_every']:,} needs about {mem:,} MB; record less "
+            f"often (gd.record_every), use fewer steps or narrower layers, or raise the limit")
 
 
 def plan_runs(config: dict) -> dict[str, PlannedRun]:

@@ -160,12 +160,7 @@ class RunConfig:
         product W, alignments, levels) with a factor 4 for temporaries, plus the process's
         own ~150 MB. Time: ~1.5 ns per multiply-add of GD (4 P per step, measured 0.4 us/step
         at P = 150) and ~40 us per record of analysis, doubled for a busy machine."""
-        per_record = self.n_params + self.widths[0] * self.widths[-1] + 8 * min(self.widths[0], self.widths[-1])
-        mem_mb = 150 + 4 * 8 * self.n_records * per_record / 1e6
-        seconds = 2 * (1 + 6e-9 * self.steps * self.n_params + 40e-6 * self.n_records)
-        if self.solver == "gf":  # the adaptive integrator: ~100 gradient calls per record
-            seconds += 2 * 100 * 2e-6 * self.n_records * max(self.n_params / 150, 1)
-        return int(math.ceil(mem_mb)), int(math.ceil(seconds / 60))
+        return estimate_resources(self.widths, self.steps, self.record_every, self.solver)
 
     @property
     def depth(self) -> int:
@@ -213,6 +208,19 @@ class RunConfig:
             "--spectrum", spectrum, "--basis", self.basis, "--basis-seed", str(self.basis_seed),
             "--level-tol", repr(self.level_tol),
         ]
+
+
+def estimate_resources(widths, steps: int, record_every: int, solver: str = "gd") -> tuple[int, int]:
+    """RunConfig.resources() from the settings alone, so that the plan can refuse a run that
+    is too large before RunConfig builds its problem (d_N x d_0 matrices)."""
+    n_params = sum(a * b for a, b in zip(widths[1:], widths[:-1]))
+    n_records = steps // record_every + 2
+    per_record = n_params + widths[0] * widths[-1] + 8 * min(widths[0], widths[-1])
+    mem_mb = 150 + 4 * 8 * n_records * per_record / 1e6
+    seconds = 2 * (1 + 6e-9 * steps * n_params + 40e-6 * n_records)
+    if solver == "gf":  # the adaptive integrator: ~100 gradient calls per record
+        seconds += 2 * 100 * 2e-6 * n_records * max(n_params / 150, 1)
+    return int(math.ceil(mem_mb)), int(math.ceil(seconds / 60))
 
 
 def _fmt(x) -> str:

@@ -296,6 +296,10 @@ FOUND_EXAMPLES = [
     # resource check could refuse the run; now refused by limits.max_run_mem_mb first
     {"problem.widths": [100000, 1, 100000], "grid": {"k": [1], "seed": [0]}},
     {"grid": {"widths": [[30000, 1, 30000]], "k": [1], "seed": [0]}},
+    # a grid of 6 x 1000 x 1000 points (max_runs 500): refused only after building and
+    # validating 6 million RunConfigs (~30 min); now refused once the 501st distinct run appears
+    {"grid": {"k": [0, 1, 2, 3, 4, 5], "seed": list(range(1000)),
+              "lr": [1e-4 * i for i in range(1, 1001)]}},
 ]
 
 

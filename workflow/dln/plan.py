@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import math
 from dataclasses import dataclass
 
 from .problem import ConfigError
@@ -29,6 +30,7 @@ BASE_KEYS = {
 # settings a study fixes: the flow is a float64 reference; Gaussian starts are not balanced
 DEFAULT_MAX_RUN_MEM_MB = 8000  # limits.max_run_mem_mb when a config does not set it
 DEFAULT_MAX_RUN_MINUTES = 600  # limits.max_run_minutes
+MAX_COUNTED_POINTS = 10_000  # grids with more points stop planning once limits.max_runs is passed
 STUDY_FIXED = {"flow": {"solver": "gf", "dtype": "float64"}, "gaussian": {"init": "gaussian"}}
 
 
@@ -115,14 +117,25 @@ def plan_runs(config: dict) -> dict[str, PlannedRun]:
     """All runs of all studies, keyed by run id, in id order."""
     studies: dict[str, list[str]] = {}
     configs: dict[str, RunConfig] = {}
+    cap = config["limits"]["max_runs"]
+    # grid points of all studies (shared runs counted in each): an upper bound of the runs.
+    # Each run is validated (~0.3 ms), so a grid far above the cap is refused once the cap is
+    # passed instead of after building millions of runs; small grids are counted exactly.
+    points = sum(math.prod(len(v) for a, v in (config.get(s) or {}).items() if a in AXES)
+                 for s in STUDIES if config.get(s))
     for study in STUDIES:
         for cfg in study_runs(config, study):
             rid = cfg.run_id()
+            if (rid not in configs and len(configs) >= cap and points > MAX_COUNTED_POINTS
+                    and not config["limits"]["allow_large_grid"]):
+                raise ConfigError(
+                    f"limits.max_runs={cap}: the config plans more than {cap} runs ({points:,} "
+                    f"grid points; one file each); raise limits.max_runs or set "
+                    f"limits.allow_large_grid: true to run it anyway")
             configs.setdefault(rid, cfg)
             if study not in studies.setdefault(rid, []):
                 studies[rid].append(study)
     check_resources(configs, config["limits"])
-    cap = config["limits"]["max_runs"]
     if len(configs) > cap and not config["limits"]["allow_large_grid"]:
         raise ConfigError(
             f"limits.max_runs={cap}: the config plans {len(configs)} runs (one file each); "

@@ -153,6 +153,8 @@ EDGE_VALUES = {
     "limits.max_run_minutes": [0, 1, 2**63],
     "experiment": ["", "runs", "logs", "a" * 65, "../up", "x", "a.b-c_d"],
     "extra_key": [1],
+    # YAML keys that are not strings (1:, ~:) next to string ones
+    "limits": [{"max_runs": 500, "allow_large_grid": False, 1: 2, None: 3, "x": 4}],
 }
 
 
@@ -300,6 +302,10 @@ FOUND_EXAMPLES = [
     # validating 6 million RunConfigs (~30 min); now refused once the 501st distinct run appears
     {"grid": {"k": [0, 1, 2, 3, 4, 5], "seed": list(range(1000)),
               "lr": [1e-4 * i for i in range(1, 1001)]}},
+    # unknown keys of mixed types (YAML `1:` or `~:` next to a misspelt name): the check
+    # raised TypeError "'<' not supported between instances of 'NoneType' and 'int'"
+    {"gd": {**BASE["gd"], 1: 2, None: 3}},
+    {"limits": {**BASE["limits"], "max_run_mem": 100, 7: 1}},
 ]
 
 

@@ -50,7 +50,7 @@ def _message(err: jsonschema.ValidationError) -> str:
     v, kind = err.instance, err.validator
     if kind == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
-        extra = sorted(set(v) - set(allowed))
+        extra = sorted(set(v) - set(allowed), key=str)  # YAML keys may be numbers or null
         return f"unknown key {extra[0]!r} in {where} (allowed keys: {', '.join(allowed)})"
     if kind == "required":
         return f"{where} is missing the key {err.message.split()[0]} (required: {', '.join(err.validator_value)})"

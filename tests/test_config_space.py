@@ -49,6 +49,17 @@ MAX_SIM_STEPS = 2000
 
 
 
+def shown(node):
+    """The config for a message: integers too long for str() (4300 digits) as placeholders."""
+    if isinstance(node, dict):
+        return {k: shown(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [shown(v) for v in node]
+    if isinstance(node, int) and node.bit_length() > 4000:
+        return f"<int of {node.bit_length()} bits>"
+    return node
+
+
 def note(text: str) -> None:
     """hypothesis.note inside a property test; print (shown on failure) in a plain test."""
     _note(text) if currently_in_test_context() else print(text)
@@ -112,7 +123,8 @@ EDGE_VALUES = {
                          "quadratic", "linear", [5, 4, 3, 2, 1], [5.5, 4, 3, 2, 1]],
     "problem.basis": ["identity", "orthogonal"],
     "problem.basis_seed": [-1, 0, 1.0, 0.5, True, *BIG],
-    "start.sigma0": [0, -1, 1e-320, 5e-324, 1e-300, 1e-40, 1e-20, 1.0, 1e3, 1e154, 1e300, 10],
+    "start.sigma0": [0, -1, 1e-320, 5e-324, 1e-300, 1e-40, 1e-20, 1.0, 1e3, 1e154, 1e300, 10,
+                     10**400],
     "start.construction": ["antisymmetric", "random"],
     "gd.steps": [0, -1, 1, 2, 1.0, 50, True, *BIG],
     "gd.record_every": [0, 1, 2, 1.0, 49, 100001, *BIG],
@@ -120,7 +132,8 @@ EDGE_VALUES = {
     "gd.dtype": ["float32", "float16"],
     "grid.k": [[], [0, 0], [-1], [0], [5], [6], [1.0], [2**63]],
     "grid.seed": [[], [0, 0], [-1], [2**63 - 1], [2**63], [2**64], [0.0]],
-    "grid.lr": [[0], [-1e-3], [1e-13], [1e-12], [1e3], [1.001e3], [1e300], [1e-320], [0.5]],
+    "grid.lr": [[0], [-1e-3], [1e-13], [1e-12], [1e3], [1.001e3], [1e300], [1e-320], [0.5],
+                [2**64], [10**400]],
     "grid.construction": [["orthogonal", "orthogonal"], ["random"]],
     "grid.dtype": [["float32"], ["float64", "float32"]],
     "grid.sigma0": [[1e-320], [1e-40], [1e-30], [1e300], [1e-300]],
@@ -206,8 +219,9 @@ def check_and_plan(config: dict):
 
 
 def assert_refusal_names_a_key(message: str, config: dict) -> None:
-    assert "\n" not in message, f"multi-line refusal:\n{message}\nconfig: {config!r}"
-    assert key_pattern(config).search(message), f"refusal names no config key: {message!r}\nconfig: {config!r}"
+    assert "\n" not in message, f"multi-line refusal:\n{message}\nconfig: {shown(config)!r}"
+    assert key_pattern(config).search(message), \
+        f"refusal names no config key: {message!r}\nconfig: {shown(config)!r}"
 
 
 def assert_within_limits(runs: dict, config: dict) -> None:
@@ -216,7 +230,7 @@ def assert_within_limits(runs: dict, config: dict) -> None:
     time_cap = limits.get("max_run_minutes", DEFAULT_MAX_RUN_MINUTES)
     for rid, run in runs.items():
         mem, minutes = run.config.resources()
-        assert mem <= mem_cap and minutes <= time_cap, (rid, mem, minutes, config)
+        assert mem <= mem_cap and minutes <= time_cap, (rid, mem, minutes, shown(config))
 
 
 def capped(cfg):
@@ -256,7 +270,7 @@ def check_config(config: dict, simulate: bool, tmp_path=None, pick=0,
     """The rule for one config: refused with one line naming a key, or plans within the
     limits and (simulate=True) its pick-th planned run, capped, runs to the end.
     only_planned: a refused config is not an example (hypothesis draws another)."""
-    note(f"config: {config!r}")
+    note(f"config: {shown(config)!r}")
     runs, message = check_and_plan(config)
     if message is not None:
         assert_refusal_names_a_key(message, config)
@@ -306,6 +320,15 @@ FOUND_EXAMPLES = [
     # raised TypeError "'<' not supported between instances of 'NoneType' and 'int'"
     {"gd": {**BASE["gd"], 1: 2, None: 3}},
     {"limits": {**BASE["limits"], "max_run_mem": 100, 7: 1}},
+    # YAML integers beyond float range (a 1 followed by 400 zeros) passed the schema, then
+    # RunConfig's float() raised OverflowError ("int too large to convert to float")
+    {"start.sigma0": 10**400},
+    {"grid": {"k": [1], "seed": [0], "lr": [10**400]}},
+    {"problem.spectrum": [10**400, 4, 3, 2, 1], "grid": {"k": [1], "seed": [0]}},
+    {"analysis.level_tol": 10**400},
+    {"gaussian.init_scale": [10**5000]},  # str() of it would raise too (4300-digit limit)
+    {"analysis.escape_factor": -(10**400)},  # not used by runs, refused all the same
+    {"start.sigma0": 2**1000, "grid": {"k": [1], "seed": [0]}},  # fits a float: refused as before
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -50,7 +51,7 @@ def _message(err: jsonschema.ValidationError) -> str:
     v, kind = err.instance, err.validator
     if kind == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
-        extra = sorted(set(v) - set(allowed))
+        extra = sorted(set(v) - set(allowed), key=str)  # YAML keys may be numbers or null
         return f"unknown key {extra[0]!r} in {where} (allowed keys: {', '.join(allowed)})"
     if kind == "required":
         return f"{where} is missing the key {err.message.split()[0]} (required: {', '.join(err.validator_value)})"
@@ -91,6 +92,23 @@ def check_workflow_config(config: dict, schema_path) -> None:
         raise ConfigError(
             f"config error: {_where(path)} = {value} is not a finite number "
             f"(allowed: finite numbers only; YAML's .nan and .inf are refused)"
+        )
+
+    def beyond_float(node, path=()):  # YAML integers have no limit; every number becomes a float
+        if isinstance(node, dict):
+            for k, v in node.items():
+                yield from beyond_float(v, path + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield from beyond_float(v, path + (i,))
+        elif isinstance(node, int) and abs(node) > sys.float_info.max:
+            yield path, node
+
+    for path, value in beyond_float(config):
+        raise ConfigError(
+            f"config error: {_where(path)} = {'-' * (value < 0)}<an integer of "
+            f"{value.bit_length()} bits> is not a finite number (allowed: numbers below "
+            f"{sys.float_info.max:.4g} in magnitude)"
         )
     schema = yaml.safe_load(Path(schema_path).read_text())
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import math
 from dataclasses import dataclass
 
 from .problem import ConfigError
-from .run import RunConfig
+from .run import RunConfig, estimate_resources
 
 # 'grid' is the paper's main experiment; the others feed one figure each.
 STUDIES = ("grid", "lr_sweep", "flow", "precision", "depth", "gaussian", "laws")
@@ -29,6 +30,7 @@ BASE_KEYS = {
 # settings a study fixes: the flow is a float64 reference; Gaussian starts are not balanced
 DEFAULT_MAX_RUN_MEM_MB = 8000  # limits.max_run_mem_mb when a config does not set it
 DEFAULT_MAX_RUN_MINUTES = 600  # limits.max_run_minutes
+MAX_COUNTED_POINTS = 10_000  # grids with more points stop planning once limits.max_runs is passed
 STUDY_FIXED = {"flow": {"solver": "gf", "dtype": "float64"}, "gaussian": {"init": "gaussian"}}
 
 
@@ -102,11 +104,20 @@ def _grid_runs(config: dict, study: str, label: str, axes: dict):
     names = [a for a in AXES if a in axes]
     for values in itertools.product(*(axes[a] for a in names)):
         chosen = dict(zip(names, values, strict=True))
-        settings = dict(base, **chosen, **STUDY_FIXED.get(study, {}))
+        fixed = STUDY_FIXED.get(study, {})
+        for name, value in fixed.items():  # an axis the study fixes: only its fixed value
+            if name in chosen and chosen[name] != value:
+                raise ConfigError(f"{label}.{name}={axes[name]!r}: the {study} study fixes "
+                                  f"{name} = {value!r} (allowed: leave the axis out)")
+        settings = {**base, **chosen, **fixed}
         if study == "flow":  # on the main grid's time axis t = lr x step
             settings.setdefault("lr", (first_grid(config, "grid").get("lr") or [5e-4])[0])
+        _check_size(settings, config["limits"], label, axes)
         try:
             cfg = RunConfig(**settings)
+        except MemoryError:  # limits above what this machine has: the problem does not fit
+            raise ConfigError(f"{_key_of('widths=', label, axes, settings)}: the problem's "
+                              f"matrices do not fit in this machine's memory") from None
         except ConfigError as err:
             msg = str(err)
             raise ConfigError(f"{_key_of(msg, label, axes, settings)}: "
@@ -114,18 +125,43 @@ def _grid_runs(config: dict, study: str, label: str, axes: dict):
         yield cfg
 
 
+def _check_size(settings: dict, limits: dict, study: str, axes: dict) -> None:
+    """Refuse a run above the memory limit before RunConfig validates it: validating builds
+    the problem's d_N x d_0 matrices, tens of GB for the widths the schema allows (10^5)."""
+    cap = limits.get("max_run_mem_mb", DEFAULT_MAX_RUN_MEM_MB)
+    mem, _ = estimate_resources(settings["widths"], settings["steps"],
+                                settings["record_every"], settings.get("solver", "gd"))
+    if mem > cap:
+        raise ConfigError(
+            f"limits.max_run_mem_mb={cap}: a {study} run with "
+            f"{_key_of('widths=', study, axes, settings)}, steps={settings['steps']:,}, "
+            f"record_every={settings['record_every']:,} needs about {mem:,} MB; record less "
+            f"often (gd.record_every), use fewer steps or narrower layers, or raise the limit")
+
+
 def plan_runs(config: dict) -> dict[str, PlannedRun]:
     """All runs of all studies, keyed by run id, in id order."""
     studies: dict[str, list[str]] = {}
     configs: dict[str, RunConfig] = {}
+    cap = config["limits"]["max_runs"]
+    # grid points of all studies (shared runs counted in each): an upper bound of the runs.
+    # Each run is validated (~0.3 ms), so a grid far above the cap is refused once the cap is
+    # passed instead of after building millions of runs; small grids are counted exactly.
+    points = sum(math.prod(len(v) for a, v in (config.get(s) or {}).items() if a in AXES)
+                 for s in STUDIES if config.get(s))
     for study in STUDIES:
         for cfg in study_runs(config, study):
             rid = cfg.run_id()
+            if (rid not in configs and len(configs) >= cap and points > MAX_COUNTED_POINTS
+                    and not config["limits"]["allow_large_grid"]):
+                raise ConfigError(
+                    f"limits.max_runs={cap}: the config plans more than {cap} runs ({points:,} "
+                    f"grid points; one file each); raise limits.max_runs or set "
+                    f"limits.allow_large_grid: true to run it anyway")
             configs.setdefault(rid, cfg)
             if study not in studies.setdefault(rid, []):
                 studies[rid].append(study)
     check_resources(configs, config["limits"])
-    cap = config["limits"]["max_runs"]
     if len(configs) > cap and not config["limits"]["allow_large_grid"]:
         raise ConfigError(
             f"limits.max_runs={cap}: the config plans {len(configs)} runs (one file each); "

@@ -121,15 +121,19 @@ class RunConfig:
                     f"sigma0={self.sigma0}: underflows {self.dtype} (W = sigma0 u v^T and each "
                     f"layer's scale sigma0^(1/N) = {layer_scale:.3g} must stay above "
                     f"{1e3 * tiny:.3g}); allowed: a larger sigma0 or float64")
-        weights = [w.astype(dtype) for w in initial_weights(self, problem)]
+        scale = (f"sigma0={self.sigma0}" if self.init == "balanced"
+                 else f"init_scale={self.init_scale}")
+        with np.errstate(over="ignore", under="ignore"):
+            weights = [w.astype(dtype) for w in initial_weights(self, problem)]
+        if not any(np.any(w) for w in weights):  # what simulate() refuses: no job can start
+            raise ConfigError(f"{scale}: the start's weights underflow to exactly zero in "
+                              f"{self.dtype}; allowed: a larger start scale or float64")
         with np.errstate(over="ignore", invalid="ignore"):
             from .problem import product
 
             gap = product(weights) - problem.Phi.astype(dtype)
             loss = 0.5 * np.sum(gap * gap, dtype=dtype)
         if not np.isfinite(loss):
-            scale = (f"sigma0={self.sigma0}" if self.init == "balanced"
-                     else f"init_scale={self.init_scale}")
             big = float(np.max(np.abs(problem.s)))
             if big > 1e15:  # name the real cause: the target's scale, not the start's
                 raise ConfigError(f"spectrum={list(problem.s)}: the starting loss "
@@ -156,12 +160,8 @@ class RunConfig:
         product W, alignments, levels) with a factor 4 for temporaries, plus the process's
         own ~150 MB. Time: ~1.5 ns per multiply-add of GD (4 P per step, measured 0.4 us/step
         at P = 150) and ~40 us per record of analysis, doubled for a busy machine."""
-        per_record = self.n_params + self.widths[0] * self.widths[-1] + 8 * min(self.widths[0], self.widths[-1])
-        mem_mb = 150 + 4 * 8 * self.n_records * per_record / 1e6
-        seconds = 2 * (1 + 6e-9 * self.steps * self.n_params + 40e-6 * self.n_records)
-        if self.solver == "gf":  # the adaptive integrator: ~100 gradient calls per record
-            seconds += 2 * 100 * 2e-6 * self.n_records * max(self.n_params / 150, 1)
-        return int(math.ceil(mem_mb)), int(math.ceil(seconds / 60))
+        return estimate_resources(self.widths, self.steps, self.record_every, self.solver,
+                                  self.lr, self.spectrum)
 
     @property
     def depth(self) -> int:
@@ -209,6 +209,28 @@ class RunConfig:
             "--spectrum", spectrum, "--basis", self.basis, "--basis-seed", str(self.basis_seed),
             "--level-tol", repr(self.level_tol),
         ]
+
+
+def estimate_resources(widths, steps: int, record_every: int, solver: str = "gd",
+                       lr: float = 5e-4, spectrum="linear") -> tuple[int, int]:
+    """RunConfig.resources() from the settings alone, so that the plan can refuse a run that
+    is too large before RunConfig builds its problem (d_N x d_0 matrices)."""
+    n_params = sum(a * b for a, b in zip(widths[1:], widths[:-1]))
+    n_records = steps // record_every + 2
+    per_record = n_params + widths[0] * widths[-1] + 8 * min(widths[0], widths[-1])
+    mem_mb = 150 + 4 * 8 * n_records * per_record / 1e6
+    seconds = 2 * (1 + 6e-9 * steps * n_params + 40e-6 * n_records)
+    if solver == "gf":
+        # the explicit integrator (DOP853): ~100 gradient calls per record, and at least
+        # ~2 L t_end calls for its stability, L = N s_1^(2 - 2/N) the flow's stiffness near the
+        # target (measured: 1.9 L t_end calls for s_1 = 5..500, t_end = 5..5000)
+        depth = len(widths) - 1
+        s1 = min(widths[0], widths[-1]) if isinstance(spectrum, str) else max(spectrum)
+        log_calls = (math.log(2 * depth) + (2 - 2 / depth) * math.log(s1)
+                     + math.log(max(lr * steps, 1e-300)))
+        calls = max(100 * n_records, math.exp(min(log_calls, 60.0)))  # (e^60: refused anyway)
+        seconds += 2 * 2e-6 * calls * max(n_params / 150, 1)
+    return int(math.ceil(mem_mb)), int(math.ceil(seconds / 60))
 
 
 def _fmt(x) -> str:

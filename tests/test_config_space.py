@@ -23,8 +23,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import note as _note
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from hypothesis_jsonschema import from_schema
 
 from conftest import REPO
@@ -80,9 +80,11 @@ def narrowed_schema() -> dict:
     defs["steps"]["maximum"] = 20_000
     defs["list_of"]["maxItems"] = 2
     defs["spectrum"]["oneOf"][1]["maxItems"] = 6
-    defs["study"]["maxProperties"] = 4
+    defs["study_grid"]["maxProperties"] = 4
+    # a study given as a list of grids: a short list
+    defs["study"]["oneOf"][2]["maxItems"] = 2
     # k: small, so that many draws are within 0..d
-    defs["study"]["properties"]["k"]["items"]["maximum"] = 6
+    defs["study_grid"]["properties"]["k"]["items"]["maximum"] = 6
     s["properties"]["limits"]["properties"]["max_runs"]["maximum"] = 10_000
     return s
 

@@ -147,8 +147,8 @@ def plan_runs(config: dict) -> dict[str, PlannedRun]:
     # grid points of all studies (shared runs counted in each): an upper bound of the runs.
     # Each run is validated (~0.3 ms), so a grid far above the cap is refused once the cap is
     # passed instead of after building millions of runs; small grids are counted exactly.
-    points = sum(math.prod(len(v) for a, v in (config.get(s) or {}).items() if a in AXES)
-                 for s in STUDIES if config.get(s))
+    points = sum(math.prod(len(v) for a, v in grid.items() if a in AXES)
+                 for s in STUDIES for grid in study_grids(config, s))
     for study in STUDIES:
         for cfg in study_runs(config, study):
             rid = cfg.run_id()

@@ -215,7 +215,7 @@ def estimate_resources(widths, steps: int, record_every: int, solver: str = "gd"
                        lr: float = 5e-4, spectrum="linear") -> tuple[int, int]:
     """RunConfig.resources() from the settings alone, so that the plan can refuse a run that
     is too large before RunConfig builds its problem (d_N x d_0 matrices)."""
-    n_params = sum(a * b for a, b in zip(widths[1:], widths[:-1]))
+    n_params = sum(a * b for a, b in zip(widths[1:], widths[:-1], strict=True))
     n_records = steps // record_every + 2
     per_record = n_params + widths[0] * widths[-1] + 8 * min(widths[0], widths[-1])
     mem_mb = 150 + 4 * 8 * n_records * per_record / 1e6

@@ -7,7 +7,7 @@ VENV ?= .venv
 PYTHON ?= python3
 CORES ?= all
 BIN := $(abspath $(VENV))/bin
-# jobs call `python -m dln`, so the venv must come first on PATH
+# jobs call `dln run`, so the venv must come first on PATH
 export PATH := $(BIN):$(PATH)
 # Local runs read no Slurm config: every Snakemake start imports the Slurm executor plugin,
 # which runs `scontrol show config` on import, ~9 s where Slurm's clients are installed but no
@@ -39,10 +39,10 @@ test: env
 
 lint: env
 	ruff check .
+	ruff format --check .
 	$(LOCAL) snakemake --lint
 	snakefmt --check .
 
-# not part of lint until the tree has had its `ruff format` pass
 format-check: env
 	ruff format --check .
 

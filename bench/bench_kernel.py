@@ -90,7 +90,18 @@ def cli_wall_times(steps, n=3):
     """Fresh-process wall seconds of `python -m dln run --k 1 --steps <steps>` (after a warm-up)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.nc"
-        cmd = [sys.executable, "-m", "dln", "run", "--k", "1", "--steps", str(steps), "--out", str(out)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dln",
+            "run",
+            "--k",
+            "1",
+            "--steps",
+            str(steps),
+            "--out",
+            str(out),
+        ]
         times = []
         for i in range(n + 1):
             t0 = time.perf_counter()
@@ -115,14 +126,18 @@ def main(argv=None) -> int:
     problem = cfg.problem()
     w0 = initial_weights(cfg, problem)
     theta0, phi, widths, lr = flatten(w0), problem.Phi, problem.widths, cfg.lr
-    print(f"paper setup: widths {widths}, k = {cfg.k}, lr = {lr}, sigma0 = {cfg.sigma0}, "
-          f"{theta0.size} parameters; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    print(
+        f"paper setup: widths {widths}, k = {cfg.k}, lr = {lr}, sigma0 = {cfg.sigma0}, "
+        f"{theta0.size} parameters; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"
+    )
 
     # 1. correctness gate
     snaps, _, _ = gd_run(theta0, phi, widths, lr, AGREE_STEPS, AGREE_STEPS)
     ref = flatten(gd_numpy(w0, phi, lr, AGREE_STEPS))
     diff = float(np.max(np.abs(snaps[-1] - ref)))
-    print(f"kernel vs NumPy after {AGREE_STEPS} steps: max |dW| = {diff:.2e} (tolerance {AGREE_TOL:g})")
+    print(
+        f"kernel vs NumPy after {AGREE_STEPS} steps: max |dW| = {diff:.2e} (tolerance {AGREE_TOL:g})"
+    )
     if not diff <= AGREE_TOL:
         print("FAIL: the kernel and the NumPy reference disagree", file=sys.stderr)
         return 1
@@ -133,14 +148,21 @@ def main(argv=None) -> int:
     theta32 = theta0.astype(np.float32)
     gd_run(theta32, phi, widths, lr, 100, 50)
     for name, th in (("C kernel float64", theta0), ("C kernel float32", theta32)):
-        best, med = timed(lambda th=th: gd_run(th, phi, widths, lr, args.steps, cfg.record_every),
-                          args.repeat)
+        best, med = timed(
+            lambda th=th: gd_run(th, phi, widths, lr, args.steps, cfg.record_every), args.repeat
+        )
         rows.append((name, args.steps, best / args.steps * 1e6, med / args.steps * 1e6))
 
     # 3. the NumPy loop, fewer steps
     best, med = timed(lambda: gd_numpy(w0, phi, lr, args.numpy_steps), max(3, args.repeat // 2))
-    rows.append(("numpy loop (gd_numpy)", args.numpy_steps,
-                 best / args.numpy_steps * 1e6, med / args.numpy_steps * 1e6))
+    rows.append(
+        (
+            "numpy loop (gd_numpy)",
+            args.numpy_steps,
+            best / args.numpy_steps * 1e6,
+            med / args.numpy_steps * 1e6,
+        )
+    )
 
     # 5. JAX, if available
     jax_note = None
@@ -154,13 +176,21 @@ def main(argv=None) -> int:
         run_jax, _ = jax_runner(w0, phi, lr, args.steps)
         run_jax()  # compile
         best, med = timed(run_jax, args.repeat)
-        rows.append((f"jax {version} lax.scan float64", args.steps,
-                     best / args.steps * 1e6, med / args.steps * 1e6))
+        rows.append(
+            (
+                f"jax {version} lax.scan float64",
+                args.steps,
+                best / args.steps * 1e6,
+                med / args.steps * 1e6,
+            )
+        )
         jax_note = f"JAX vs kernel after {AGREE_STEPS} steps: max |dW| = {jdiff:.2e}"
 
     base = rows[0][2]
     print()
-    print(f"{'implementation':34s} {'steps':>8s} {'best us/step':>13s} {'median':>9s} {'vs kernel f64':>14s}")
+    print(
+        f"{'implementation':34s} {'steps':>8s} {'best us/step':>13s} {'median':>9s} {'vs kernel f64':>14s}"
+    )
     for name, n, b, m in rows:
         print(f"{name:34s} {n:8d} {b:13.3f} {m:9.3f} {b / base:13.1f}x")
     print(jax_note)
@@ -168,12 +198,16 @@ def main(argv=None) -> int:
     # 4. fresh process, the way a workflow job runs
     if not args.no_cli:
         times = cli_wall_times(args.steps)
-        print(f"\nfresh process `python -m dln run --k 1 --steps {args.steps}`: "
-              f"median {statistics.median(times):.2f} s of {len(times)} "
-              f"({', '.join(f'{t:.2f}' for t in times)} s)")
+        print(
+            f"\nfresh process `python -m dln run --k 1 --steps {args.steps}`: "
+            f"median {statistics.median(times):.2f} s of {len(times)} "
+            f"({', '.join(f'{t:.2f}' for t in times)} s)"
+        )
         kern = rows[0][3] * args.steps * 1e-6
-        print(f"  of which the GD kernel itself: ~{kern:.2f} s; the rest is imports, trajectory "
-              f"quantities and the NetCDF write")
+        print(
+            f"  of which the GD kernel itself: ~{kern:.2f} s; the rest is imports, trajectory "
+            f"quantities and the NetCDF write"
+        )
     return 0
 
 

@@ -32,8 +32,12 @@ def grid_config(n_runs: int) -> dict:
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     seeds = max(1, n_runs // 6)
     cfg["gd"].update(steps=2000, record_every=50, weights_every=1000)
-    cfg["grid"] = {"k": [0, 1, 2, 3, 4, 5], "seed": list(range(seeds)), "lr": [5.0e-4],
-                   "construction": ["orthogonal"]}
+    cfg["grid"] = {
+        "k": [0, 1, 2, 3, 4, 5],
+        "seed": list(range(seeds)),
+        "lr": [5.0e-4],
+        "construction": ["orthogonal"],
+    }
     cfg["figures"]["main_seed"] = 0
     for study in ("lr_sweep", "flow", "precision", "depth", "gaussian", "laws"):
         cfg[study] = None
@@ -42,8 +46,9 @@ def grid_config(n_runs: int) -> dict:
 
 
 def snakemake(work: Path, *args: str) -> float:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-               SLURM_CONF="/dev/null")  # local runs: no wait for the Slurm plugin's scontrol
+    env = dict(
+        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", SLURM_CONF="/dev/null"
+    )  # local runs: no wait for the Slurm plugin's scontrol
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(work), *args]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -76,8 +81,13 @@ def aggregate_copies(tmp: Path, template: Path, n: int) -> tuple[float, float]:
             os.link(work / "results/runs" / f"bench/r0-{key}.nc", path)
         lines.append(f"{rid},results/runs/{rid}.nc,2000,50,5,true")
     (work / "plan.csv").write_text("\n".join(lines) + "\n")
-    out = subprocess.run([sys.executable, "-c", AGGREGATE_CHILD], cwd=work, capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", AGGREGATE_CHILD],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     shutil.rmtree(work)
     return float(out[1]), int(out[2]) / 1024
 
@@ -104,12 +114,18 @@ def main() -> None:
         t_big, mem_big = aggregate_copies(tmp, template, args.runs)
     print(f"scale benchmark, --cores {args.cores}, 2,000 steps per run")
     print(f"dry run (snakemake -n) of {args.runs:,} runs:            {dry:8.1f} s")
-    print(f"local workflow to the aggregate, {n_local:,} runs:        {local:8.1f} s"
-          f"  = {local / n_local:.3f} s per run")
-    print(f"aggregation of {args.runs // 10:,} run files:                 {t_small:8.1f} s,"
-          f" peak RSS {mem_small:6.0f} MB")
-    print(f"aggregation of {args.runs:,} run files:                {t_big:8.1f} s,"
-          f" peak RSS {mem_big:6.0f} MB")
+    print(
+        f"local workflow to the aggregate, {n_local:,} runs:        {local:8.1f} s"
+        f"  = {local / n_local:.3f} s per run"
+    )
+    print(
+        f"aggregation of {args.runs // 10:,} run files:                 {t_small:8.1f} s,"
+        f" peak RSS {mem_small:6.0f} MB"
+    )
+    print(
+        f"aggregation of {args.runs:,} run files:                {t_big:8.1f} s,"
+        f" peak RSS {mem_big:6.0f} MB"
+    )
     print(f"ratios 10x runs: time x{t_big / t_small:.1f}, peak memory x{mem_big / mem_small:.2f}")
 
 

@@ -30,8 +30,9 @@ BIN = Path(sys.executable).parent
 
 def snakemake(workdir: Path, *args: str) -> tuple[float, dict[str, int]]:
     # SLURM_CONF=/dev/null: a local run does not wait for the Slurm plugin's scontrol
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-               SLURM_CONF="/dev/null")
+    env = dict(
+        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", SLURM_CONF="/dev/null"
+    )
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(workdir), *args]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -48,8 +49,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", default="2")
     parser.add_argument("--config", default=str(REPO / "config.yaml"))
-    parser.add_argument("--with-laws", action="store_true",
-                        help="keep the laws study (the targets refer to the paper's studies)")
+    parser.add_argument(
+        "--with-laws",
+        action="store_true",
+        help="keep the laws study (the targets refer to the paper's studies)",
+    )
     args = parser.parse_args()
     cfg = yaml.safe_load(Path(args.config).read_text())
     if not args.with_laws:
@@ -64,9 +68,11 @@ def main() -> None:
         seed, jobs_seed = snakemake(work, "--cores", args.cores)
     print(f"workflow benchmark, --cores {args.cores}, config {args.config}")
     print(f"{'step':<34}{'wall s':>9}{'vs full':>9}  jobs")
-    for name, wall, jobs in (("full rebuild from empty results/", full, jobs_full),
-                             ("no-op rerun", noop, jobs_noop),
-                             ("rerun after adding one seed", seed, jobs_seed)):
+    for name, wall, jobs in (
+        ("full rebuild from empty results/", full, jobs_full),
+        ("no-op rerun", noop, jobs_noop),
+        ("rerun after adding one seed", seed, jobs_seed),
+    ):
         listing = ", ".join(f"{r} {n}" for r, n in jobs.items() if r != "all") or "none"
         print(f"{name:<34}{wall:>9.1f}{wall / full:>9.2f}  {listing}")
 

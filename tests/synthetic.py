@@ -22,18 +22,54 @@ N_STEPS = 4
 N_VISITS = 3
 
 SETTINGS = [
-    "solver", "init", "k", "construction", "sigma0", "init_scale", "seed", "lr", "steps",
-    "record_every", "weights_every", "dtype", "widths", "depth", "spectrum", "basis",
-    "basis_seed", "level_tol",
+    "solver",
+    "init",
+    "k",
+    "construction",
+    "sigma0",
+    "init_scale",
+    "seed",
+    "lr",
+    "steps",
+    "record_every",
+    "weights_every",
+    "dtype",
+    "widths",
+    "depth",
+    "spectrum",
+    "basis",
+    "basis_seed",
+    "level_tol",
 ]
 FLAGS = ["in_grid", "in_lr_sweep", "in_flow", "in_precision", "in_depth", "in_gaussian"]
 METRICS = [
-    "predicted_k", "balanced", "final_loss", "final_level", "reached_global", "reached_predicted",
-    "diverged", "diverged_step", "first_level", "first_saddle", "n_visits", "plateau_start",
-    "escape_step", "stuck_steps", "eps_at_plateau", "escape_model_steps",
-    "notes_estimate_steps", "escape_ratio", "final_rate_fit", "final_rate_theory",
-    "final_rate_model", "growth_slope_fit", "growth_slope_theory", "origin_slope_fit",
-    "origin_slope_theory", "origin_exponent_fit", "origin_exponent_theory",
+    "predicted_k",
+    "balanced",
+    "final_loss",
+    "final_level",
+    "reached_global",
+    "reached_predicted",
+    "diverged",
+    "diverged_step",
+    "first_level",
+    "first_saddle",
+    "n_visits",
+    "plateau_start",
+    "escape_step",
+    "stuck_steps",
+    "eps_at_plateau",
+    "escape_model_steps",
+    "notes_estimate_steps",
+    "escape_ratio",
+    "final_rate_fit",
+    "final_rate_theory",
+    "final_rate_model",
+    "growth_slope_fit",
+    "growth_slope_theory",
+    "origin_slope_fit",
+    "origin_slope_theory",
+    "origin_exponent_fit",
+    "origin_exponent_theory",
 ]
 BOOL_METRICS = {"balanced", "reached_global", "reached_predicted", "diverged"}
 INT_METRICS = {"n_visits"}
@@ -41,21 +77,59 @@ INT_SETTINGS = {"seed", "steps", "record_every", "weights_every", "depth", "basi
 FLOAT_SETTINGS = {"k", "sigma0", "init_scale", "lr", "level_tol"}
 
 BASE = dict(
-    solver="gd", init="balanced", k=3.0, construction="orthogonal", sigma0=1e-3,
-    init_scale=NAN, seed=0, lr=5e-4, steps=100000, record_every=50, weights_every=1000,
-    dtype="float64", widths="8-3-5-10-1-4-5", depth=6, spectrum="linear", basis="random",
-    basis_seed=0, level_tol=1e-3,
-    in_grid=True, in_lr_sweep=False, in_flow=False, in_precision=False, in_depth=False,
+    solver="gd",
+    init="balanced",
+    k=3.0,
+    construction="orthogonal",
+    sigma0=1e-3,
+    init_scale=NAN,
+    seed=0,
+    lr=5e-4,
+    steps=100000,
+    record_every=50,
+    weights_every=1000,
+    dtype="float64",
+    widths="8-3-5-10-1-4-5",
+    depth=6,
+    spectrum="linear",
+    basis="random",
+    basis_seed=0,
+    level_tol=1e-3,
+    in_grid=True,
+    in_lr_sweep=False,
+    in_flow=False,
+    in_precision=False,
+    in_depth=False,
     in_gaussian=False,
 )
 BASE_METRICS = dict(
-    predicted_k=3.0, balanced=True, final_loss=0.25, final_level=3.0, reached_global=False,
-    reached_predicted=True, diverged=False, diverged_step=NAN, first_level=5.0, first_saddle=3.0,
-    n_visits=2, plateau_start=1000.0, escape_step=NAN, stuck_steps=12000.0,
-    eps_at_plateau=1e-4, escape_model_steps=11500.0, notes_estimate_steps=9000.0,
-    escape_ratio=1.0435, final_rate_fit=0.012, final_rate_theory=0.0125, final_rate_model=0.0124,
-    growth_slope_fit=2.01, growth_slope_theory=2.0, origin_slope_fit=-0.5,
-    origin_slope_theory=-0.5, origin_exponent_fit=4.9, origin_exponent_theory=5.0,
+    predicted_k=3.0,
+    balanced=True,
+    final_loss=0.25,
+    final_level=3.0,
+    reached_global=False,
+    reached_predicted=True,
+    diverged=False,
+    diverged_step=NAN,
+    first_level=5.0,
+    first_saddle=3.0,
+    n_visits=2,
+    plateau_start=1000.0,
+    escape_step=NAN,
+    stuck_steps=12000.0,
+    eps_at_plateau=1e-4,
+    escape_model_steps=11500.0,
+    notes_estimate_steps=9000.0,
+    escape_ratio=1.0435,
+    final_rate_fit=0.012,
+    final_rate_theory=0.0125,
+    final_rate_model=0.0124,
+    growth_slope_fit=2.01,
+    growth_slope_theory=2.0,
+    origin_slope_fit=-0.5,
+    origin_slope_theory=-0.5,
+    origin_exponent_fit=4.9,
+    origin_exponent_theory=5.0,
 )
 
 
@@ -69,22 +143,66 @@ def default_rows() -> list[dict]:
     """Six runs: k=1 and k=3 orthogonal (two seeds), a random construction, a larger step
     size, and one Gaussian start (k, sigma0 NaN, construction empty, stuck_steps NaN)."""
     return [
-        _row("gd-orthogonal-float64/k1/lr0.0005-seed0-aaaa0001", k=1.0, predicted_k=1.0,
-             final_level=1.0, stuck_steps=5000.0, escape_ratio=0.95, final_rate_fit=0.031,
-             first_saddle=1.0),
-        _row("gd-orthogonal-float64/k3/lr0.0005-seed0-aaaa0002", stuck_steps=12000.0,
-             escape_ratio=1.0435, final_rate_fit=0.012),
-        _row("gd-orthogonal-float64/k3/lr0.0005-seed1-aaaa0003", seed=1, stuck_steps=14000.0,
-             escape_ratio=1.25, final_rate_fit=0.014),
-        _row("gd-random-float64/k3/lr0.0005-seed0-aaaa0004", construction="random",
-             stuck_steps=20000.0, escape_ratio=2.5, final_rate_fit=0.02),
-        _row("gd-orthogonal-float64/k3/lr0.001-seed0-aaaa0005", lr=1e-3, in_grid=False,
-             in_lr_sweep=True, stuck_steps=6000.0, escape_ratio=1.1, final_rate_fit=0.024),
-        _row("gd-gaussian-float64/lr0.0005-seed0-aaaa0006", init="gaussian", k=NAN,
-             construction="", sigma0=NAN, init_scale=1e-3, in_grid=False, in_gaussian=True,
-             predicted_k=NAN, balanced=False, final_level=NAN, reached_predicted=False,
-             diverged=True, diverged_step=777.0, n_visits=0, stuck_steps=NAN,
-             escape_ratio=NAN, final_rate_fit=NAN, escape_model_steps=NAN),
+        _row(
+            "gd-orthogonal-float64/k1/lr0.0005-seed0-aaaa0001",
+            k=1.0,
+            predicted_k=1.0,
+            final_level=1.0,
+            stuck_steps=5000.0,
+            escape_ratio=0.95,
+            final_rate_fit=0.031,
+            first_saddle=1.0,
+        ),
+        _row(
+            "gd-orthogonal-float64/k3/lr0.0005-seed0-aaaa0002",
+            stuck_steps=12000.0,
+            escape_ratio=1.0435,
+            final_rate_fit=0.012,
+        ),
+        _row(
+            "gd-orthogonal-float64/k3/lr0.0005-seed1-aaaa0003",
+            seed=1,
+            stuck_steps=14000.0,
+            escape_ratio=1.25,
+            final_rate_fit=0.014,
+        ),
+        _row(
+            "gd-random-float64/k3/lr0.0005-seed0-aaaa0004",
+            construction="random",
+            stuck_steps=20000.0,
+            escape_ratio=2.5,
+            final_rate_fit=0.02,
+        ),
+        _row(
+            "gd-orthogonal-float64/k3/lr0.001-seed0-aaaa0005",
+            lr=1e-3,
+            in_grid=False,
+            in_lr_sweep=True,
+            stuck_steps=6000.0,
+            escape_ratio=1.1,
+            final_rate_fit=0.024,
+        ),
+        _row(
+            "gd-gaussian-float64/lr0.0005-seed0-aaaa0006",
+            init="gaussian",
+            k=NAN,
+            construction="",
+            sigma0=NAN,
+            init_scale=1e-3,
+            in_grid=False,
+            in_gaussian=True,
+            predicted_k=NAN,
+            balanced=False,
+            final_level=NAN,
+            reached_predicted=False,
+            diverged=True,
+            diverged_step=777.0,
+            n_visits=0,
+            stuck_steps=NAN,
+            escape_ratio=NAN,
+            final_rate_fit=NAN,
+            escape_model_steps=NAN,
+        ),
     ]
 
 
@@ -98,8 +216,9 @@ def _column(name: str, values: list):
     return np.array(values, dtype=object).astype(str)
 
 
-def aggregate_dataset(rows: list[dict] | None = None, experiment: str = "demo",
-                      config_hash: str = "c0ffee12") -> xr.Dataset:
+def aggregate_dataset(
+    rows: list[dict] | None = None, experiment: str = "demo", config_hash: str = "c0ffee12"
+) -> xr.Dataset:
     """An aggregate (dln_kind = "aggregate") of the given rows, with small 2-D variables."""
     rows = default_rows() if rows is None else rows
     n = len(rows)
@@ -107,8 +226,11 @@ def aggregate_dataset(rows: list[dict] | None = None, experiment: str = "demo",
     coords = {"run": ("run", _column("run", [r["run"] for r in rows]), {"long_name": "run id"})}
     for name in SETTINGS + flags:
         coords[name] = ("run", _column(name, [r[name] for r in rows]), {"long_name": name})
-    coords["t"] = (("run", "step"), np.tile(np.arange(N_STEPS, dtype=float), (n, 1)),
-                   {"long_name": "time lr x step"})
+    coords["t"] = (
+        ("run", "step"),
+        np.tile(np.arange(N_STEPS, dtype=float), (n, 1)),
+        {"long_name": "time lr x step"},
+    )
     coords["step"] = ("step", np.arange(N_STEPS) * 50, {"long_name": "GD step"})
     coords["level"] = ("level", np.arange(D + 1), {"long_name": "critical point index"})
     coords["mode"] = ("mode", np.arange(1, D + 1), {"long_name": "mode index"})
@@ -117,23 +239,46 @@ def aggregate_dataset(rows: list[dict] | None = None, experiment: str = "demo",
     for name in METRICS:
         data[name] = ("run", _column(name, [r[name] for r in rows]), {"long_name": name})
     rng = np.random.default_rng(0)
-    data["steps_at_level"] = (("run", "level"), rng.integers(0, 100, (n, D + 1)),
-                              {"long_name": "steps spent near each level"})
+    data["steps_at_level"] = (
+        ("run", "level"),
+        rng.integers(0, 100, (n, D + 1)),
+        {"long_name": "steps spent near each level"},
+    )
     for name in ("visit_level", "visit_entry_step", "visit_exit_step"):
         data[name] = (("run", "visit"), np.full((n, N_VISITS), NAN), {"long_name": name})
-    for name in ("loss", "loss_gap", "sigma1", "sigma2", "rho", "dist_to_limit",
-                 "dist_to_global", "balancedness", "grad_norm"):
+    for name in (
+        "loss",
+        "loss_gap",
+        "sigma1",
+        "sigma2",
+        "rho",
+        "dist_to_limit",
+        "dist_to_global",
+        "balancedness",
+        "grad_norm",
+    ):
         data[name] = (("run", "step"), rng.random((n, N_STEPS)), {"long_name": name, "units": "1"})
     for name in ("alpha", "beta", "p", "q"):
         data[name] = (("run", "step", "mode"), rng.random((n, N_STEPS, D)), {"long_name": name})
-    data["s"] = (("run", "mode"), np.tile(np.arange(D, 0, -1, dtype=float), (n, 1)),
-                 {"long_name": "singular values s_i of Phi"})
-    data["critical_level"] = (("run", "level"), np.tile(np.linspace(27.5, 0, D + 1), (n, 1)),
-                              {"long_name": "loss L_k at critical point k"})
+    data["s"] = (
+        ("run", "mode"),
+        np.tile(np.arange(D, 0, -1, dtype=float), (n, 1)),
+        {"long_name": "singular values s_i of Phi"},
+    )
+    data["critical_level"] = (
+        ("run", "level"),
+        np.tile(np.linspace(27.5, 0, D + 1), (n, 1)),
+        {"long_name": "loss L_k at critical point k"},
+    )
     attrs = {
-        "Conventions": "CF-1.11", "title": f"dln experiment {experiment}", "history": "synthetic",
-        "source": "tests/synthetic.py", "references": "Chen, Lin & Zhang, ICML 2022",
-        "experiment": experiment, "config_hash": config_hash, "n_runs": n,
+        "Conventions": "CF-1.11",
+        "title": f"dln experiment {experiment}",
+        "history": "synthetic",
+        "source": "tests/synthetic.py",
+        "references": "Chen, Lin & Zhang, ICML 2022",
+        "experiment": experiment,
+        "config_hash": config_hash,
+        "n_runs": n,
         "dln_kind": "aggregate",
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)
@@ -147,8 +292,12 @@ def runs_table(rows: list[dict]) -> pd.DataFrame:
     return df
 
 
-def write_aggregate(results: Path, experiment: str = "demo", rows: list[dict] | None = None,
-                    config_hash: str = "c0ffee12") -> Path:
+def write_aggregate(
+    results: Path,
+    experiment: str = "demo",
+    rows: list[dict] | None = None,
+    config_hash: str = "c0ffee12",
+) -> Path:
     """Write results/<experiment>/runs.nc and runs.csv; return the experiment directory."""
     rows = default_rows() if rows is None else rows
     exp = Path(results) / experiment
@@ -175,37 +324,63 @@ def run_dataset(row: dict | None = None) -> xr.Dataset:
     for name in METRICS:
         data[name] = ((), _column(name, [row[name]])[0], {"long_name": name})
     rng = np.random.default_rng(1)
-    for name in ("loss", "loss_gap", "sigma1", "sigma2", "rho", "dist_to_limit",
-                 "dist_to_global", "balancedness", "grad_norm"):
+    for name in (
+        "loss",
+        "loss_gap",
+        "sigma1",
+        "sigma2",
+        "rho",
+        "dist_to_limit",
+        "dist_to_global",
+        "balancedness",
+        "grad_norm",
+    ):
         data[name] = (("step",), rng.random(N_STEPS), {"long_name": name, "units": "1"})
     for name in ("alpha", "beta", "p", "q"):
         data[name] = (("step", "mode"), rng.random((N_STEPS, D)), {"long_name": name})
     for j in range(1, len(widths)):
-        data[f"W{j}"] = ((f"n{j}", f"n{j - 1}"), rng.random((widths[j], widths[j - 1])),
-                         {"long_name": f"layer weights W_{j}"})
+        data[f"W{j}"] = (
+            (f"n{j}", f"n{j - 1}"),
+            rng.random((widths[j], widths[j - 1])),
+            {"long_name": f"layer weights W_{j}"},
+        )
     last = len(widths) - 1
     data["Phi"] = ((f"n{last}", "n0"), rng.random((widths[-1], widths[0])), {"long_name": "Phi"})
     data["U"] = ((f"n{last}", "mode"), rng.random((widths[-1], D)), {"long_name": "U"})
     data["V"] = (("n0", "mode"), rng.random((widths[0], D)), {"long_name": "V"})
     data["s"] = (("mode",), np.arange(D, 0, -1, dtype=float), {"long_name": "s_i"})
     data["critical_level"] = (("level",), np.linspace(27.5, 0, D + 1), {"long_name": "L_k"})
-    data["steps_at_level"] = (("level",), np.array([0, 0, 0, 12000, 0, 3000]),
-                              {"long_name": "steps near each level"})
+    data["steps_at_level"] = (
+        ("level",),
+        np.array([0, 0, 0, 12000, 0, 3000]),
+        {"long_name": "steps near each level"},
+    )
     data["visit_level"] = (("visit",), np.array([5.0, 3.0, NAN]), {"long_name": "level visited"})
     data["visit_entry_step"] = (("visit",), np.array([0.0, 3050.0, NAN]), {"long_name": "entry"})
     data["visit_exit_step"] = (("visit",), np.array([3000.0, NAN, NAN]), {"long_name": "exit"})
-    settings = {name: (None if isinstance(row[name], float) and math.isnan(row[name])
-                       else row[name]) for name in SETTINGS}
+    settings = {
+        name: (None if isinstance(row[name], float) and math.isnan(row[name]) else row[name])
+        for name in SETTINGS
+    }
     attrs = {
-        "Conventions": "CF-1.11", "title": "dln run", "history": "synthetic",
-        "source": "tests/synthetic.py", "references": "Chen, Lin & Zhang, ICML 2022",
+        "Conventions": "CF-1.11",
+        "title": "dln run",
+        "history": "synthetic",
+        "source": "tests/synthetic.py",
+        "references": "Chen, Lin & Zhang, ICML 2022",
         "dln_kind": "run",
-        "command": (f"dln run --k {int(row['k']) if row['k'] == row['k'] else 0} "
-                    f"--seed {row['seed']} --lr {row['lr']} --steps {row['steps']} "
-                    "--out out.nc"),
+        "command": (
+            f"dln run --k {int(row['k']) if row['k'] == row['k'] else 0} "
+            f"--seed {row['seed']} --lr {row['lr']} --steps {row['steps']} "
+            "--out out.nc"
+        ),
         "settings_json": json.dumps(settings, sort_keys=True),
-        "run_key": "1a2b3c4d", "dln_version": "0.1.0", "kernel_backend": "c",
-        "code_fingerprint": "f00dfeed", "git_commit": "3fffe1c", "python_version": "3.11.2",
+        "run_key": "1a2b3c4d",
+        "dln_version": "0.1.0",
+        "kernel_backend": "c",
+        "code_fingerprint": "f00dfeed",
+        "git_commit": "3fffe1c",
+        "python_version": "3.11.2",
         "platform": "Linux-x86_64",
         "package_versions": json.dumps({"numpy": "2.4.6", "xarray": "2026.9.0"}),
     }

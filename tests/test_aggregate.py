@@ -107,8 +107,9 @@ def test_open_runs_says_why_architectures_do_not_combine(tmp_path):
     a = tmp_path / "a.nc"
     b = tmp_path / "b.nc"
     write_run_file(simulate(RunConfig(steps=200, record_every=50, weights_every=100)), a)
-    write_run_file(simulate(RunConfig(widths=(8, 1, 4, 5), steps=200, record_every=50,
-                                      weights_every=100)), b)
+    write_run_file(
+        simulate(RunConfig(widths=(8, 1, 4, 5), steps=200, record_every=50, weights_every=100)), b
+    )
     with pytest.raises(RunFileError, match="different architectures"):
         open_runs([a, b])
     both = open_runs([a, b], weights=False)  # without the weights any runs combine
@@ -125,11 +126,16 @@ def test_dln_commands_on_real_files(one_run, tmp_path):
     assert info.returncode == 0, info.stderr
     assert "reproduce with:" in info.stdout and "dln run" in info.stdout
     assert f"run_key             {cfg.key()}" in info.stdout
-    table = subprocess.run([*dln, "table", str(tmp_path / "runs.csv"), "--format", "csv"],
-                           capture_output=True, text=True)
+    table = subprocess.run(
+        [*dln, "table", str(tmp_path / "runs.csv"), "--format", "csv"],
+        capture_output=True,
+        text=True,
+    )
     assert table.returncode == 0, table.stderr
     assert len(table.stdout.strip().splitlines()) == 3  # header + 2 runs
     garbage = tmp_path / "garbage.nc"
     garbage.write_bytes(b"not a NetCDF file" * 10)
     bad = subprocess.run([*dln, "info", str(garbage)], capture_output=True, text=True)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+    )

@@ -45,8 +45,8 @@ def key_pattern(config: dict) -> re.Pattern:
     names = sorted(set(SECTIONS) | {str(k) for k in config}, key=len, reverse=True)
     return re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b[.\[= ']")
 
-MAX_SIM_STEPS = 2000
 
+MAX_SIM_STEPS = 2000
 
 
 def shown(node):
@@ -116,17 +116,58 @@ SECTION_STRATEGIES = {name: section_strategy(name) for name in SECTIONS}
 # Values at and beyond the edges of each range (and of relations the schema cannot express).
 BIG = [2**63 - 1, 2**63, 2**64, 10**12, 10**12 + 1]
 EDGE_VALUES = {
-    "problem.widths": [[], [5], [5, 1], [8, 2, 5], [8, 1, 0, 5], [0, 1, 5], [8.0, 1, 5],
-                       [8, 1.5, 5], [8, 1, 100000], [1, 1, 1], [1, 1, 5], [100000, 1, 2],
-                       [3, 1, 3, 1, 3], [8, 1, 100001]],
-    "problem.spectrum": [[], [1, 2, 3, 4, 5], [5, 5, 3, 2, 1], [5, 4, 3, 2], [5, 4, 3, 2, 0],
-                         [5, 4, 3, 2, -1], [1e300, 4, 3, 2, 1], [1e200, 4, 3, 2, 1],
-                         [5, 4, 3, 2, 1e-320], [1e-300, 1e-301, 1e-302, 1e-303, 1e-304],
-                         "quadratic", "linear", [5, 4, 3, 2, 1], [5.5, 4, 3, 2, 1]],
+    "problem.widths": [
+        [],
+        [5],
+        [5, 1],
+        [8, 2, 5],
+        [8, 1, 0, 5],
+        [0, 1, 5],
+        [8.0, 1, 5],
+        [8, 1.5, 5],
+        [8, 1, 100000],
+        [1, 1, 1],
+        [1, 1, 5],
+        [100000, 1, 2],
+        [3, 1, 3, 1, 3],
+        [8, 1, 100001],
+    ],
+    "problem.spectrum": [
+        [],
+        [1, 2, 3, 4, 5],
+        [5, 5, 3, 2, 1],
+        [5, 4, 3, 2],
+        [5, 4, 3, 2, 0],
+        [5, 4, 3, 2, -1],
+        [1e300, 4, 3, 2, 1],
+        [1e200, 4, 3, 2, 1],
+        [5, 4, 3, 2, 1e-320],
+        [1e-300, 1e-301, 1e-302, 1e-303, 1e-304],
+        "quadratic",
+        "linear",
+        [5, 4, 3, 2, 1],
+        [5.5, 4, 3, 2, 1],
+    ],
     "problem.basis": ["identity", "orthogonal"],
     "problem.basis_seed": [-1, 0, 1.0, 0.5, True, *BIG],
-    "start.sigma0": [0, -1, 1e-320, 5e-324, 1e-300, 1e-40, 1e-20, 1.0, 1e3, 1e154, 1e300, 10,
-                     10**400, math.nan, math.inf, -math.inf],
+    "start.sigma0": [
+        0,
+        -1,
+        1e-320,
+        5e-324,
+        1e-300,
+        1e-40,
+        1e-20,
+        1.0,
+        1e3,
+        1e154,
+        1e300,
+        10,
+        10**400,
+        math.nan,
+        math.inf,
+        -math.inf,
+    ],
     "start.construction": ["antisymmetric", "random"],
     "gd.steps": [0, -1, 1, 2, 1.0, 50, True, *BIG],
     "gd.record_every": [0, 1, 2, 1.0, 49, 100001, *BIG],
@@ -134,8 +175,19 @@ EDGE_VALUES = {
     "gd.dtype": ["float32", "float16"],
     "grid.k": [[], [0, 0], [-1], [0], [5], [6], [1.0], [2**63]],
     "grid.seed": [[], [0, 0], [-1], [2**63 - 1], [2**63], [2**64], [0.0]],
-    "grid.lr": [[0], [-1e-3], [1e-13], [1e-12], [1e3], [1.001e3], [1e300], [1e-320], [0.5],
-                [2**64], [10**400]],
+    "grid.lr": [
+        [0],
+        [-1e-3],
+        [1e-13],
+        [1e-12],
+        [1e3],
+        [1.001e3],
+        [1e300],
+        [1e-320],
+        [0.5],
+        [2**64],
+        [10**400],
+    ],
     "grid.construction": [["orthogonal", "orthogonal"], ["random"]],
     "grid.dtype": [["float32"], ["float64", "float32"]],
     "grid.sigma0": [[1e-320], [1e-40], [1e-30], [1e300], [1e-300]],
@@ -146,7 +198,12 @@ EDGE_VALUES = {
     "grid.record_every": [[1], [10**12], [3]],
     "grid.weights_every": [[1], [7]],
     "grid.widths": [[[8, 1, 5]], [[8, 2, 5]], [[5, 1, 8]], [[8, 1, 5], [8, 1, 5]], [[2, 1, 2]]],
-    "grid.spectrum": [[[1, 2, 3, 4, 5]], ["linear"], [[5, 4, 3, 2, 1]], [[1e300, 1, 0.5, 0.2, 0.1]]],
+    "grid.spectrum": [
+        [[1, 2, 3, 4, 5]],
+        ["linear"],
+        [[5, 4, 3, 2, 1]],
+        [[1e300, 1, 0.5, 0.2, 0.1]],
+    ],
     "grid.level_tol": [[1e-320], [1e300], [0], [math.nan]],
     "grid.basis_seed": [[2**63], [2**63 - 1]],
     "grid": [None, {}],
@@ -222,8 +279,9 @@ def check_and_plan(config: dict):
 
 def assert_refusal_names_a_key(message: str, config: dict) -> None:
     assert "\n" not in message, f"multi-line refusal:\n{message}\nconfig: {shown(config)!r}"
-    assert key_pattern(config).search(message), \
+    assert key_pattern(config).search(message), (
         f"refusal names no config key: {message!r}\nconfig: {shown(config)!r}"
+    )
 
 
 def assert_within_limits(runs: dict, config: dict) -> None:
@@ -243,8 +301,9 @@ def capped(cfg):
     weights_every = cfg.weights_every if record_every == cfg.record_every else record_every
     if weights_every > 100 * steps:  # keep the edge (weights_every > steps) but small numbers
         weights_every = record_every * (steps // record_every + 1)
-    return dataclasses.replace(cfg, steps=steps, record_every=record_every,
-                               weights_every=weights_every)
+    return dataclasses.replace(
+        cfg, steps=steps, record_every=record_every, weights_every=weights_every
+    )
 
 
 def run_to_the_end(cfg, tmp_path) -> None:
@@ -267,8 +326,7 @@ def run_to_the_end(cfg, tmp_path) -> None:
     out.unlink()
 
 
-def check_config(config: dict, simulate: bool, tmp_path=None, pick=0,
-                 only_planned=False) -> None:
+def check_config(config: dict, simulate: bool, tmp_path=None, pick=0, only_planned=False) -> None:
     """The rule for one config: refused with one line naming a key, or plans within the
     limits and (simulate=True) its pick-th planned run, capped, runs to the end.
     only_planned: a refused config is not an example (hypothesis draws another)."""
@@ -279,8 +337,10 @@ def check_config(config: dict, simulate: bool, tmp_path=None, pick=0,
         if only_planned:
             assume(False)
         if currently_in_test_context():
-            event("refused by " + ("the schema check" if message.startswith("config error")
-                                   else "the plan"))
+            event(
+                "refused by "
+                + ("the schema check" if message.startswith("config error") else "the plan")
+            )
         return
     if currently_in_test_context():
         event("planned")
@@ -320,8 +380,13 @@ FOUND_EXAMPLES = [
     {"grid": {"widths": [[30000, 1, 30000]], "k": [1], "seed": [0]}},
     # a grid of 6 x 1000 x 1000 points (max_runs 500): refused only after building and
     # validating 6 million RunConfigs (~30 min); now refused once the 501st distinct run appears
-    {"grid": {"k": [0, 1, 2, 3, 4, 5], "seed": list(range(1000)),
-              "lr": [1e-4 * i for i in range(1, 1001)]}},
+    {
+        "grid": {
+            "k": [0, 1, 2, 3, 4, 5],
+            "seed": list(range(1000)),
+            "lr": [1e-4 * i for i in range(1, 1001)],
+        }
+    },
     # unknown keys of mixed types (YAML `1:` or `~:` next to a misspelt name): the check
     # raised TypeError "'<' not supported between instances of 'NoneType' and 'int'"
     {"gd": {**BASE["gd"], 1: 2, None: 3}},
@@ -373,17 +438,27 @@ def test_default_config_passes_and_plans_within_limits():
     assert_within_limits(runs, BASE)
 
 
-@settings(max_examples=400, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow])  # the schema strategies draw big dicts
+@settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)  # the schema strategies draw big dicts
 @given(config=configs())
 def test_checked_or_planned_within_limits(config):
     check_config(config, simulate=False)
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, derandomize=True, database=None,
-          # one tmp_path for all examples: each run file is removed after reading it
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    # one tmp_path for all examples: each run file is removed after reading it
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(config=configs(max_sections=3, max_edges=2), pick=st.integers(min_value=0, max_value=10**6))
 def test_passing_config_runs_to_the_end(config, pick, tmp_path):
     """Only configs that pass the check count as examples: each simulates one run."""

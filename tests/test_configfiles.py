@@ -68,17 +68,24 @@ def test_yaml_merge_keys_and_aliases_pass_and_load_as_snakemake_loads_them(tmp_p
 
 
 def test_yaml_key_twice_is_refused_with_both_lines_and_the_section(tmp_path):
-    path = write(tmp_path, "config.yaml", """
+    path = write(
+        tmp_path,
+        "config.yaml",
+        """
         gd:
           steps: 2000
           lr: 0.001
           steps: 3000
-    """)
+    """,
+    )
     refusal(path, "steps", "gd", (2, 4), "YAML")
 
 
 def test_yaml_key_twice_beside_a_merge_is_still_refused(tmp_path):
-    path = write(tmp_path, "config.yml", """
+    path = write(
+        tmp_path,
+        "config.yml",
+        """
         base: &base
           steps: 2000
         gd:
@@ -86,16 +93,21 @@ def test_yaml_key_twice_beside_a_merge_is_still_refused(tmp_path):
           steps: 3000
           lr: 0.001
           steps: 4000
-    """)
+    """,
+    )
     refusal(path, "steps", "gd", (5, 7), "YAML")
 
 
 def test_yaml_key_twice_inside_an_anchored_mapping_is_refused(tmp_path):
-    path = write(tmp_path, "config.yaml", """
+    path = write(
+        tmp_path,
+        "config.yaml",
+        """
         base: &base {steps: 2000, steps: 3000}
         gd:
           <<: *base
-    """)
+    """,
+    )
     refusal(path, "steps", "base", (1, 1), "YAML")
 
 
@@ -113,12 +125,16 @@ def test_yaml_null_key_twice_is_refused(tmp_path):
 
 
 def test_yaml_keys_that_only_look_alike_pass(tmp_path):
-    path = write(tmp_path, "config.yaml", """
+    path = write(
+        tmp_path,
+        "config.yaml",
+        """
         1: int key
         "1": string key
         a.b: dotted
         a: {b: nested}
-    """)
+    """,
+    )
     check_config_files([path])
 
 

@@ -98,7 +98,9 @@ def test_gradient_matches_finite_differences(widths):
     for i in range(theta.size):
         e = np.zeros_like(theta)
         e[i] = h
-        fd[i] = (_loss(unflatten(theta + e, widths), phi) - _loss(unflatten(theta - e, widths), phi)) / (2 * h)
+        fd[i] = (
+            _loss(unflatten(theta + e, widths), phi) - _loss(unflatten(theta - e, widths), phi)
+        ) / (2 * h)
     assert np.max(np.abs(grad)) > 0.1  # a meaningful test point, not a near-critical one
     np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-7)
 
@@ -113,8 +115,9 @@ def test_gd_kernel_matches_numpy_reference(widths):
         snaps, rec, div = gd_run(flatten(w0), problem.Phi, widths, lr, steps, record_every=steps)
         assert div == -1 and list(rec) == [0, steps]
         np.testing.assert_array_equal(snaps[0], flatten(w0))
-        np.testing.assert_allclose(snaps[-1], flatten(gd_numpy(w0, problem.Phi, lr, steps)),
-                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            snaps[-1], flatten(gd_numpy(w0, problem.Phi, lr, steps)), rtol=0, atol=1e-12
+        )
     # records at every record_every-th step plus the last step
     _, rec, _ = gd_run(flatten(w0), problem.Phi, widths, lr, 1050, record_every=100)
     np.testing.assert_array_equal(rec, list(range(0, 1001, 100)) + [1050])
@@ -187,8 +190,9 @@ def test_predict_k_not_balanced_for_gaussian_starts():
                 assert predict_k(problem, w) == -1
                 assert predict_k(problem, [x.astype(np.float32) for x in w]) == -1
     # the docstring's second half: what a Gaussian run stores
-    ds = simulate_dataset(RunConfig(init="gaussian", init_scale=0.1, steps=100, record_every=50,
-                                    weights_every=50))
+    ds = simulate_dataset(
+        RunConfig(init="gaussian", init_scale=0.1, steps=100, record_every=50, weights_every=50)
+    )
     assert np.isnan(float(ds["predicted_k"])) and not bool(ds["balanced"])
 
 
@@ -295,8 +299,11 @@ def test_gf_k2_reaches_saddle_level_before_escape(runs):
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def small_run():
-    return simulate(RunConfig(k=2, construction="antisymmetric", steps=3000, record_every=50,
-                              weights_every=1000))
+    return simulate(
+        RunConfig(
+            k=2, construction="antisymmetric", steps=3000, record_every=50, weights_every=1000
+        )
+    )
 
 
 def test_run_file_format(small_run, tmp_path):
@@ -431,8 +438,16 @@ def test_float32_predicted_k_every_k(construction):
                 w = balanced_start(problem, k, 0.01, construction, seed)
                 assert predict_k(problem, [x.astype(np.float32) for x in w]) == k
     for k in range(6):  # and through simulate(), which stores it
-        ds = simulate_dataset(RunConfig(k=k, construction=construction, dtype="float32",
-                                steps=50, record_every=50, weights_every=50))
+        ds = simulate_dataset(
+            RunConfig(
+                k=k,
+                construction=construction,
+                dtype="float32",
+                steps=50,
+                record_every=50,
+                weights_every=50,
+            )
+        )
         assert ds["predicted_k"] == k
 
 
@@ -461,8 +476,9 @@ def test_float32_runs_converge(runs):
 def test_divergence_is_flagged_and_returns():
     """A far too large step size: the run stops, is flagged, and keeps its finite records."""
     for every in (1, 50):
-        ds = simulate_dataset(RunConfig(k=1, sigma0=1.0, lr=1.0, steps=1000, record_every=every,
-                                weights_every=every))
+        ds = simulate_dataset(
+            RunConfig(k=1, sigma0=1.0, lr=1.0, steps=1000, record_every=every, weights_every=every)
+        )
         assert bool(ds["diverged"])
         div = float(ds["diverged_step"])
         assert 0 <= div <= 1000
@@ -478,15 +494,33 @@ def test_divergence_is_flagged_and_returns():
 # --------------------------------------------------------------------------------------------
 def _cli(*args, cwd):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    return subprocess.run([sys.executable, "-m", "dln", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dln", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_cli_run_writes_file(tmp_path):
     """`python -m dln run --k 3 ...` writes a run file with predicted_k = 3."""
     out = tmp_path / "X.nc"
-    res = _cli("run", "--k", "3", "--seed", "0", "--lr", "5e-4", "--steps", "2000",
-               "--out", str(out), cwd=tmp_path)
+    res = _cli(
+        "run",
+        "--k",
+        "3",
+        "--seed",
+        "0",
+        "--lr",
+        "5e-4",
+        "--steps",
+        "2000",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     ds = read_run(out)
     assert int(ds["predicted_k"]) == 3
@@ -498,8 +532,21 @@ def test_cli_run_writes_file(tmp_path):
 def test_cli_help_lists_options(tmp_path):
     res = _cli("run", "--help", cwd=tmp_path)
     assert res.returncode == 0
-    for opt in ("--k", "--seed", "--lr", "--steps", "--out", "--record-every", "--weights-every",
-                "--widths", "--spectrum", "--construction", "--sigma0", "--dtype", "--solver"):
+    for opt in (
+        "--k",
+        "--seed",
+        "--lr",
+        "--steps",
+        "--out",
+        "--record-every",
+        "--weights-every",
+        "--widths",
+        "--spectrum",
+        "--construction",
+        "--sigma0",
+        "--dtype",
+        "--solver",
+    ):
         assert opt in res.stdout, opt
 
 

@@ -29,8 +29,10 @@ def test_readme_summary_block_is_refreshed_from_the_summary(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{SUMMARY_START}\nstale text\n{SUMMARY_END}\nrest\n")
     summary = tmp_path / "summary.md"
-    summary.write_text("# Reproduction summary\n\n**3 PASS, 1 FAIL** (x)\n\n## Limits\n\n"
-                       "- k = 2: plateau for 22,650 steps: **PASS**\n")
+    summary.write_text(
+        "# Reproduction summary\n\n**3 PASS, 1 FAIL** (x)\n\n## Limits\n\n"
+        "- k = 2: plateau for 22,650 steps: **PASS**\n"
+    )
     assert refresh_readme(readme, summary)
     text = readme.read_text()
     assert "stale text" not in text and "22,650 steps" in text and text.endswith("rest\n")
@@ -56,7 +58,8 @@ def test_readme_data_model_example_runs_as_written(tmp_path):
     blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
     example = next(b for b in blocks if "open_aggregate" in b)
     script = "import matplotlib\nmatplotlib.use('Agg')\n" + example
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Warning" not in proc.stderr, proc.stderr

@@ -40,8 +40,10 @@ def test_legend_over_dense_line():
     ax.legend(loc="center")
     labelled(ax)
     found = figcheck.problems(fig)
-    assert any(p.startswith("axes 'panel': legend overlaps ") and p.endswith(" data points of 'dense'")
-               for p in found), found
+    assert any(
+        p.startswith("axes 'panel': legend overlaps ") and p.endswith(" data points of 'dense'")
+        for p in found
+    ), found
     assert not any("'corner'" in p for p in found), found
 
 
@@ -53,8 +55,9 @@ def test_legend_over_scatter_points():
     ax.legend(loc="center")
     labelled(ax)
     found = figcheck.problems(fig)
-    assert any(p.startswith("axes 'scatter': legend overlaps ") and p.endswith("of 'seeds'")
-               for p in found), found
+    assert any(
+        p.startswith("axes 'scatter': legend overlaps ") and p.endswith("of 'seeds'") for p in found
+    ), found
 
 
 def test_steep_line_crossing_legend_without_a_vertex_inside():
@@ -64,8 +67,10 @@ def test_steep_line_crossing_legend_without_a_vertex_inside():
     ax.set_ylim(0, 1)
     ax.legend(loc="center")
     labelled(ax)
-    assert "axes 1 (untitled, y label 'y'): legend is crossed by the line of 'drop' (1 segment)" \
+    assert (
+        "axes 1 (untitled, y label 'y'): legend is crossed by the line of 'drop' (1 segment)"
         in figcheck.problems(fig)
+    )
 
 
 def test_unlabelled_data_named_after_its_legend_proxy():
@@ -76,8 +81,9 @@ def test_unlabelled_data_named_after_its_legend_proxy():
     ax.legend(loc="center")
     labelled(ax)
     found = figcheck.problems(fig)
-    assert any(p.endswith("data points of unlabelled line 1 (drawn like 'scale 0.2')")
-               for p in found), found
+    assert any(
+        p.endswith("data points of unlabelled line 1 (drawn like 'scale 0.2')") for p in found
+    ), found
 
 
 def test_legend_on_a_filled_area():
@@ -94,8 +100,8 @@ def test_legend_on_a_filled_area():
 
 def test_two_overlapping_legends():
     fig, ax = plt.subplots(figsize=(4, 3))
-    a, = ax.plot([0, 1], [0, 0.1], label="a")
-    b, = ax.plot([0, 1], [0, 0.2], label="b")
+    (a,) = ax.plot([0, 1], [0, 0.1], label="a")
+    (b,) = ax.plot([0, 1], [0, 0.2], label="b")
     ax.set_title("two")
     ax.add_artist(ax.legend(handles=[a], loc="center"))
     ax.legend(handles=[b], loc="center")
@@ -113,8 +119,9 @@ def test_legend_over_a_level_label_but_not_over_the_level_line():
     labelled(ax)
     assert figcheck.problems(fig) == []
     ax.text(0.5, 0.5, "$L_1 = 15$", transform=ax.transAxes, ha="center", va="center")
-    assert "axes 1 (untitled, y label 'y'): legend overlaps text '$L_1 = 15$'" \
-        in figcheck.problems(fig)
+    assert "axes 1 (untitled, y label 'y'): legend overlaps text '$L_1 = 15$'" in figcheck.problems(
+        fig
+    )
 
 
 def test_level_labels_running_into_each_other_and_a_note_over_tick_labels():
@@ -123,18 +130,37 @@ def test_level_labels_running_into_each_other_and_a_note_over_tick_labels():
     ax.set_title("levels")
     labelled(ax)
     for k, level in ((0, 27.5), (5, 27.0), (1, 15.0)):  # as plotting.level_lines labels them
-        ax.annotate(f"$L_{k}={level:g}$", xy=(1.0, level), xycoords=("axes fraction", "data"),
-                    xytext=(3, 0), textcoords="offset points", va="center", fontsize=7)
+        ax.annotate(
+            f"$L_{k}={level:g}$",
+            xy=(1.0, level),
+            xycoords=("axes fraction", "data"),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+        )
     assert figcheck.problems(fig) == []  # the figure is tall enough: labels apart
     fig.set_size_inches(4, 2)
     found = figcheck.problems(fig)
-    assert any(p.startswith("axes 'levels': text '$L_0=27.5$' overlaps text '$L_5=27$' (by ")
-               for p in found), found
-    ax.text(0.0, 20, "a note running over the tick labels", transform=ax.get_yaxis_transform(),
-            ha="center", va="center")  # on the tick label '20'
+    assert any(
+        p.startswith("axes 'levels': text '$L_0=27.5$' overlaps text '$L_5=27$' (by ")
+        for p in found
+    ), found
+    ax.text(
+        0.0,
+        20,
+        "a note running over the tick labels",
+        transform=ax.get_yaxis_transform(),
+        ha="center",
+        va="center",
+    )  # on the tick label '20'
     assert ax.get_yticks().tolist()[:3] == [10, 15, 20]
-    assert any(p.startswith("axes 'levels': text 'a note running over the tick labels' "
-                            "overlaps y tick label") for p in figcheck.problems(fig))
+    assert any(
+        p.startswith(
+            "axes 'levels': text 'a note running over the tick labels' overlaps y tick label"
+        )
+        for p in figcheck.problems(fig)
+    )
 
 
 def test_log_axis_tick_labels_running_together():
@@ -146,8 +172,10 @@ def test_log_axis_tick_labels_running_together():
     ax.set_title("lr")
     labelled(ax, "step size lr", "stuck")
     found = figcheck.problems(fig)
-    assert any(p.startswith("axes 'lr': x tick labels '0.00025' and '0.0005' overlap (gap -")
-               for p in found), found
+    assert any(
+        p.startswith("axes 'lr': x tick labels '0.00025' and '0.0005' overlap (gap -")
+        for p in found
+    ), found
 
 
 def test_axes_without_labels():
@@ -178,8 +206,10 @@ def test_squeezed_axes():
         labelled(axis).plot([0, 1], [0, 1])
     ax.set_position([0.1, 0.15, 0.05, 0.75])
     ax.set_title("thin")
-    assert ("axes 'thin': squeezed to 5% of the figure width (at least 22% expected in a grid "
-            "of 2 columns)") in figcheck.problems(fig)
+    assert (
+        "axes 'thin': squeezed to 5% of the figure width (at least 22% expected in a grid "
+        "of 2 columns)"
+    ) in figcheck.problems(fig)
 
 
 def test_constrained_layout_not_applied_is_a_problem():

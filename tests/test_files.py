@@ -68,8 +68,16 @@ def _parent_is_file(tmp_path):
     return str(tmp_path / "file" / "sub" / "run.nc"), "is not a directory (it is a regular file)"
 
 
-REFUSED = [_fifo, _directory, _device, _link_to_fifo, _trailing_slash, _empty, _dot,
-           _parent_is_file]
+REFUSED = [
+    _fifo,
+    _directory,
+    _device,
+    _link_to_fifo,
+    _trailing_slash,
+    _empty,
+    _dot,
+    _parent_is_file,
+]
 
 
 @pytest.mark.parametrize("make", REFUSED, ids=[f.__name__.strip("_") for f in REFUSED])
@@ -126,9 +134,25 @@ def test_cli_refuses_a_fifo_and_leaves_it(tmp_path):
     fifo = tmp_path / "f"
     os.mkfifo(fifo)
     proc = subprocess.run(
-        [sys.executable, "-m", "dln", "run", "--steps", "2000", "--record-every", "50",
-         "--weights-every", "1000", "--out", str(fifo)],
-        check=False, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "dln",
+            "run",
+            "--steps",
+            "2000",
+            "--record-every",
+            "50",
+            "--weights-every",
+            "1000",
+            "--out",
+            str(fifo),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
     )
     assert proc.returncode != 0
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
@@ -155,8 +179,13 @@ print("done", flush=True)
 
 def _start_held_writer(out: Path) -> tuple[subprocess.Popen, Path]:
     """A writer process blocked inside `with atomic_output(out)` after writing its temp file."""
-    proc = subprocess.Popen([sys.executable, "-c", HELD_WRITER, str(out)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HELD_WRITER, str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     name = proc.stdout.readline().strip()  # blocks until the child is inside its block
     if not name:
         raise AssertionError(f"writer did not start: {proc.communicate(timeout=60)}")
@@ -286,4 +315,3 @@ def test_disk_full_inside_the_block_gets_the_one_line_note(tmp_path):
     (note,) = info.value.__notes__
     assert "\n" not in note and "No space left on device" in note and "No half-written" in note
     assert list(tmp_path.iterdir()) == []
-

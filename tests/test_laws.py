@@ -26,8 +26,10 @@ TOL = {"rate_rel_tol": 0.02, "escape_factor": 2.0, "growth_rel_tol": 0.05}
 
 def laws_config() -> dict:
     cfg = small_config()
-    cfg["laws"] = [{"k": [1], "seed": [0, 1]},      # varies the seed
-                   {"k": [1, 2], "seed": [0]}]      # varies k; k = 1, seed 0 is in both
+    cfg["laws"] = [
+        {"k": [1], "seed": [0, 1]},  # varies the seed
+        {"k": [1, 2], "seed": [0]},
+    ]  # varies k; k = 1, seed 0 is in both
     return cfg
 
 
@@ -56,12 +58,15 @@ def test_a_single_grid_study_is_planned_as_before():
     assert plan_runs(cfg).keys() == single.keys()
 
 
-@pytest.mark.parametrize("laws, words", [
-    ([{"k": [1]}, {"kk": [1]}], "unknown key 'kk' in laws[1]"),
-    ([{"k": [1]}, 3], "laws[1] = 3 has the wrong type"),
-    ("all", "a list of such grids"),
-    ([], "too few values"),
-])
+@pytest.mark.parametrize(
+    "laws, words",
+    [
+        ([{"k": [1]}, {"kk": [1]}], "unknown key 'kk' in laws[1]"),
+        ([{"k": [1]}, 3], "laws[1] = 3 has the wrong type"),
+        ("all", "a list of such grids"),
+        ([], "too few values"),
+    ],
+)
 def test_a_bad_list_of_grids_gets_one_readable_message(laws, words):
     cfg = copy.deepcopy(small_config())
     cfg["laws"] = laws
@@ -93,7 +98,9 @@ def test_origin_exit_model_tends_to_the_small_start_limit():
     s0, rho = 1e-3, 2.0
     exact = (math.log(rho / 2 / s0) - math.log((rho - rho / 2) / (rho - s0))) / (2 * rho)
     assert origin_exit_model(s0, rho, 2) == pytest.approx(exact, rel=1e-6)
-    assert math.isnan(origin_exit_model(1.5, 2.0, 6)) and math.isnan(origin_exit_model(1e-3, -1.0, 6))
+    assert math.isnan(origin_exit_model(1.5, 2.0, 6)) and math.isnan(
+        origin_exit_model(1e-3, -1.0, 6)
+    )
 
 
 def test_origin_exit_time_of_a_real_run_matches_the_reduced_dynamics():
@@ -101,7 +108,9 @@ def test_origin_exit_time_of_a_real_run_matches_the_reduced_dynamics():
     assert cfg.depth == 6
     m = analysed(simulate(cfg))[1]
     assert np.isfinite(m["origin_exit_time"]) and np.isfinite(m["origin_exit_time_model"])
-    assert m["origin_exit_ratio"] == pytest.approx(m["origin_exit_time"] / m["origin_exit_time_model"])
+    assert m["origin_exit_ratio"] == pytest.approx(
+        m["origin_exit_time"] / m["origin_exit_time_model"]
+    )
     assert abs(m["origin_exit_ratio"] - 1) <= 0.10, m
 
 
@@ -113,21 +122,58 @@ def test_origin_exit_is_nan_for_a_k0_start():
 
 def laws_table() -> pd.DataFrame:
     """Six laws runs: four at saddle k = 2 (gaps 0.2..4), two k = 1 starts; all near the models."""
-    base = dict(solver="gd", init="balanced", in_laws=True, in_grid=False, construction="orthogonal",
-                dtype="float64", widths="8-3-5-10-1-4-5", depth=6, sigma0=0.01, seed=0, steps=50_000,
-                lr=2e-3, origin_exit_time_model=1.0,
-                plateau_start=1_000.0, final_rate_fit=np.nan, final_rate_model=np.nan,
-                growth_slope_fit=np.nan, origin_slope_fit=np.nan, notes_estimate_steps=2_300.0,
-                eps_at_plateau=1e-15)
+    base = dict(
+        solver="gd",
+        init="balanced",
+        in_laws=True,
+        in_grid=False,
+        construction="orthogonal",
+        dtype="float64",
+        widths="8-3-5-10-1-4-5",
+        depth=6,
+        sigma0=0.01,
+        seed=0,
+        steps=50_000,
+        lr=2e-3,
+        origin_exit_time_model=1.0,
+        plateau_start=1_000.0,
+        final_rate_fit=np.nan,
+        final_rate_model=np.nan,
+        growth_slope_fit=np.nan,
+        origin_slope_fit=np.nan,
+        notes_estimate_steps=2_300.0,
+        eps_at_plateau=1e-15,
+    )
     rows = []
     for s1, ratio in ((4.2, 1.01), (4.5, 0.98), (6, 1.05), (8, 1.2)):
-        rows.append(dict(base, k=2, predicted_k=2, spectrum=f"{s1:g},4,3,2,1", stuck_steps=2_000 * ratio,
-                         escape_model_steps=2_000.0, escape_ratio=ratio, origin_exit_ratio=0.95,
-                         origin_exit_time=0.95))
+        rows.append(
+            dict(
+                base,
+                k=2,
+                predicted_k=2,
+                spectrum=f"{s1:g},4,3,2,1",
+                stuck_steps=2_000 * ratio,
+                escape_model_steps=2_000.0,
+                escape_ratio=ratio,
+                origin_exit_ratio=0.95,
+                origin_exit_time=0.95,
+            )
+        )
     for sigma0, ratio in ((1e-4, 0.96), (1e-1, 0.65)):
-        rows.append(dict(base, k=1, predicted_k=1, spectrum="linear", sigma0=sigma0, stuck_steps=np.nan,
-                         escape_model_steps=np.nan, escape_ratio=np.nan, origin_exit_ratio=ratio,
-                         origin_exit_time=ratio))
+        rows.append(
+            dict(
+                base,
+                k=1,
+                predicted_k=1,
+                spectrum="linear",
+                sigma0=sigma0,
+                stuck_steps=np.nan,
+                escape_model_steps=np.nan,
+                escape_ratio=np.nan,
+                origin_exit_ratio=ratio,
+                origin_exit_time=ratio,
+            )
+        )
     return pd.DataFrame(rows, index=[f"r{i}" for i in range(len(rows))])
 
 
@@ -148,10 +194,13 @@ def test_laws_claims_count_runs_within_10_percent_and_a_factor_2():
     assert any(c.section == LAWS_SECTION for c in claims(laws_table(), TOL))
 
 
-@pytest.mark.parametrize("column, row, value, index", [
-    ("escape_ratio", "r3", 3.0, 0),          # an escape 3x the model
-    ("origin_exit_ratio", "r5", 0.3, 2),     # an exit 3x sooner than the reduced dynamics
-])
+@pytest.mark.parametrize(
+    "column, row, value, index",
+    [
+        ("escape_ratio", "r3", 3.0, 0),  # an escape 3x the model
+        ("origin_exit_ratio", "r5", 0.3, 2),  # an exit 3x sooner than the reduced dynamics
+    ],
+)
 def test_a_corrupted_value_turns_a_laws_pass_into_a_fail(column, row, value, index):
     table = laws_table()
     assert verdicts(table)[index] == "PASS"

@@ -67,22 +67,62 @@ def test_table_default_columns_are_run_varying_settings_and_default_metrics(caps
     code, out, err = run(capsys, "table", results)
     assert code == 0 and err == ""
     header = out.splitlines()[0].split()
-    assert header == ["run", "init", "k", "construction", "sigma0", "init_scale", "seed", "lr",
-                      "final_level", "stuck_steps", "escape_ratio", "final_rate_fit", "diverged"]
+    assert header == [
+        "run",
+        "init",
+        "k",
+        "construction",
+        "sigma0",
+        "init_scale",
+        "seed",
+        "lr",
+        "final_level",
+        "stuck_steps",
+        "escape_ratio",
+        "final_rate_fit",
+        "diverged",
+    ]
     assert line_of(out, K3_ORTHO_SEED0).split()[1:] == [
-        "balanced", "3", "orthogonal", "0.001", "-", "0", "0.0005", "3", "12000", "1.044",
-        "0.012", "false"]
+        "balanced",
+        "3",
+        "orthogonal",
+        "0.001",
+        "-",
+        "0",
+        "0.0005",
+        "3",
+        "12000",
+        "1.044",
+        "0.012",
+        "false",
+    ]
     # the Gaussian start: no k, no construction, no sigma0, metrics missing -> "-"
     assert line_of(out, GAUSSIAN).split()[1:] == [
-        "gaussian", "-", "-", "-", "0.001", "0", "0.0005", "-", "-", "-", "-", "true"]
+        "gaussian",
+        "-",
+        "-",
+        "-",
+        "0.001",
+        "0",
+        "0.0005",
+        "-",
+        "-",
+        "-",
+        "-",
+        "true",
+    ]
     assert "(6 runs, " in out and "runs.csv" in out
     assert max(len(line) for line in out.splitlines()) <= 180
 
 
 def test_table_reads_runs_nc_csv_and_experiment_dir_alike(capsys, results):
     outs = []
-    for path in (results, results / "demo", results / "demo" / "runs.csv",
-                 results / "demo" / "runs.nc"):
+    for path in (
+        results,
+        results / "demo",
+        results / "demo" / "runs.csv",
+        results / "demo" / "runs.nc",
+    ):
         code, out, _ = run(capsys, "table", path, "--format", "csv")
         assert code == 0
         outs.append(out)
@@ -99,8 +139,17 @@ def test_table_reads_runs_nc_when_no_csv(capsys, results):
 
 
 def test_where_selects_two_of_six_and_csv_parses(capsys, results):
-    code, out, _ = run(capsys, "table", results, "--where", "k=3", "construction=orthogonal",
-                       "lr=0.0005", "--format", "csv")
+    code, out, _ = run(
+        capsys,
+        "table",
+        results,
+        "--where",
+        "k=3",
+        "construction=orthogonal",
+        "lr=0.0005",
+        "--format",
+        "csv",
+    )
     assert code == 0
     df = csv_rows(out)
     assert len(df) == 2
@@ -110,21 +159,24 @@ def test_where_selects_two_of_six_and_csv_parses(capsys, results):
     assert list(df.columns) == ["run", "seed", *query.DEFAULT_METRICS]
 
 
-@pytest.mark.parametrize("terms, expected", [
-    (["k=3.0"], {2, 3, 4, 5}),
-    (["k!=3"], {1, 6}),  # a missing k is not 3
-    (["k=nan"], {6}),
-    (["k<3"], {1}),
-    (["stuck_steps>=12000"], {2, 3, 4}),
-    (["stuck_steps>12000", "stuck_steps<=20000"], {3, 4}),
-    (["lr<0.001"], {1, 2, 3, 4, 6}),
-    (["in_grid=true"], {1, 2, 3, 4}),
-    (["in_lr_sweep=True"], {5}),
-    (["diverged=false", "construction!=orthogonal"], {4}),
-    (["construction="], {6}),
-    (["init=gaussian"], {6}),
-    (["spectrum=linear", "seed==1"], {3}),
-])
+@pytest.mark.parametrize(
+    "terms, expected",
+    [
+        (["k=3.0"], {2, 3, 4, 5}),
+        (["k!=3"], {1, 6}),  # a missing k is not 3
+        (["k=nan"], {6}),
+        (["k<3"], {1}),
+        (["stuck_steps>=12000"], {2, 3, 4}),
+        (["stuck_steps>12000", "stuck_steps<=20000"], {3, 4}),
+        (["lr<0.001"], {1, 2, 3, 4, 6}),
+        (["in_grid=true"], {1, 2, 3, 4}),
+        (["in_lr_sweep=True"], {5}),
+        (["diverged=false", "construction!=orthogonal"], {4}),
+        (["construction="], {6}),
+        (["init=gaussian"], {6}),
+        (["spectrum=linear", "seed==1"], {3}),
+    ],
+)
 def test_where_operators(capsys, results, terms, expected):
     code, out, _ = run(capsys, "table", results, "--format", "csv", "--where", *terms)
     assert code == 0
@@ -133,8 +185,15 @@ def test_where_operators(capsys, results, terms, expected):
 
 
 def test_where_on_runs_nc_treats_empty_construction_as_missing(capsys, results):
-    code, out, _ = run(capsys, "table", results / "demo" / "runs.nc", "--format", "csv",
-                       "--where", "construction=nan")
+    code, out, _ = run(
+        capsys,
+        "table",
+        results / "demo" / "runs.nc",
+        "--format",
+        "csv",
+        "--where",
+        "construction=nan",
+    )
     assert code == 0 and list(csv_rows(out)["run"]) == [GAUSSIAN]
 
 
@@ -151,14 +210,25 @@ def test_where_on_all_empty_text_column(capsys, tmp_path):
     exp = synthetic.write_aggregate(tmp_path / "results", "gauss", rows)
     code, out, _ = run(capsys, "table", exp, "--where", "construction=orthogonal")
     assert code == 0 and "(0 of 1 runs" in out
-    code, out, _ = run(capsys, "table", exp, "--where", "construction!=orthogonal",
-                       "--format", "csv")
+    code, out, _ = run(
+        capsys, "table", exp, "--where", "construction!=orthogonal", "--format", "csv"
+    )
     assert list(csv_rows(out)["run"]) == [GAUSSIAN]
 
 
 def test_cols_and_sort(capsys, results):
-    code, out, _ = run(capsys, "table", results, "--cols", "k,stuck_steps", "--sort",
-                       "stuck_steps", "--desc", "--format", "csv")
+    code, out, _ = run(
+        capsys,
+        "table",
+        results,
+        "--cols",
+        "k,stuck_steps",
+        "--sort",
+        "stuck_steps",
+        "--desc",
+        "--format",
+        "csv",
+    )
     assert code == 0
     df = csv_rows(out)
     assert list(df.columns) == ["run", "k", "stuck_steps"]
@@ -167,8 +237,9 @@ def test_cols_and_sort(capsys, results):
 
 
 def test_csv_output_keeps_full_precision_and_empty_missing(capsys, results):
-    code, out, _ = run(capsys, "table", results, "--cols", "escape_ratio,construction",
-                       "--format", "csv")
+    code, out, _ = run(
+        capsys, "table", results, "--cols", "escape_ratio,construction", "--format", "csv"
+    )
     df = csv_rows(out)
     assert df.loc[df["run"] == K3_ORTHO_SEED0, "escape_ratio"].item() == 1.0435
     assert out.splitlines()[-1] == f"{GAUSSIAN},,"
@@ -182,7 +253,10 @@ def test_by_groups_counts_and_stats(capsys, results):
     k3 = df[(df["k"] == 3) & (df["construction"] == "orthogonal")].iloc[0]
     assert k3["runs"] == 3 and k3["stuck_steps_n"] == 3
     assert (k3["stuck_steps_median"], k3["stuck_steps_min"], k3["stuck_steps_max"]) == (
-        12000, 6000, 14000)
+        12000,
+        6000,
+        14000,
+    )
     assert k3["escape_ratio_max"] == 1.25
     gauss = df[df["k"].isna()].iloc[0]
     assert gauss["runs"] == 1 and gauss["stuck_steps_n"] == 0
@@ -195,15 +269,44 @@ def test_by_text_has_two_line_header_and_dash_for_missing(capsys, results):
     lines = out.splitlines()
     assert lines[0].split() == ["k", "runs", "stuck_steps", "escape_ratio", "final_rate_fit"]
     assert lines[1].split() == ["n", "median", "min", "max"] * 3
-    assert lines[3].split() == ["3", "4", "4", "13000", "6000", "20000", "4", "1.175", "1.044",
-                                "2.5", "4", "0.017", "0.012", "0.024"]
-    assert lines[4].split() == ["-", "1", "0", "-", "-", "-", "0", "-", "-", "-", "0", "-", "-",
-                                "-"]
+    assert lines[3].split() == [
+        "3",
+        "4",
+        "4",
+        "13000",
+        "6000",
+        "20000",
+        "4",
+        "1.175",
+        "1.044",
+        "2.5",
+        "4",
+        "0.017",
+        "0.012",
+        "0.024",
+    ]
+    assert lines[4].split() == [
+        "-",
+        "1",
+        "0",
+        "-",
+        "-",
+        "-",
+        "0",
+        "-",
+        "-",
+        "-",
+        "0",
+        "-",
+        "-",
+        "-",
+    ]
 
 
 def test_by_with_cols_and_bool_metric(capsys, results):
-    code, out, _ = run(capsys, "table", results, "--by", "init", "--cols", "diverged",
-                       "--format", "csv")
+    code, out, _ = run(
+        capsys, "table", results, "--by", "init", "--cols", "diverged", "--format", "csv"
+    )
     df = csv_rows(out).set_index("init")
     assert df.loc["gaussian", "diverged_median"] == 1 and df.loc["balanced", "diverged_max"] == 0
     assert df.loc["balanced", "runs"] == 5
@@ -308,12 +411,21 @@ def test_diff_aggregates(capsys, results):
     assert "bbbb0002" not in out  # matched by settings to aaaa0002
     assert "runs in both: 5; metrics differ in 1 of them (1 values)" in out
     assert tokens_of(out, K3_ORTHO_SEED0) == [
-        K3_ORTHO_SEED0, "stuck_steps", "12000", "13000", "+1000", "+8.33%"]
+        K3_ORTHO_SEED0,
+        "stuck_steps",
+        "12000",
+        "13000",
+        "+1000",
+        "+8.33%",
+    ]
     # medians grouped by the varying settings (seed excluded): k=3 orthogonal lr 0.0005
     medians = out.split("median by ")[1]
     assert medians.splitlines()[0].startswith("init, k, construction, sigma0, init_scale, lr")
-    row = [line for line in medians.splitlines()
-           if line.split()[:6] == ["balanced", "3", "orthogonal", "0.001", "-", "0.0005"]]
+    row = [
+        line
+        for line in medians.splitlines()
+        if line.split()[:6] == ["balanced", "3", "orthogonal", "0.001", "-", "0.0005"]
+    ]
     assert row[0].split()[6:12] == ["2", "3", "3", "3", "13000", "14000"]
     assert out.rstrip().endswith("different")
 
@@ -361,8 +473,13 @@ def test_diff_run_files(capsys, run_file, tmp_path):
     assert line_of(out, "git_commit").split() == ["git_commit", "3fffe1c", "abcdef0"]
     assert f"metrics: 2 of {len(synthetic.METRICS)} differ" in out  # lr aside, 2 changed
     assert line_of(out, "stuck_steps").split() == ["stuck_steps", "12000", "6000", "-6000", "-50%"]
-    assert line_of(out, "escape_ratio").split() == ["escape_ratio", "1.044", "1.1", "+0.0565",
-                                                    "+5.41%"]
+    assert line_of(out, "escape_ratio").split() == [
+        "escape_ratio",
+        "1.044",
+        "1.1",
+        "+0.0565",
+        "+5.41%",
+    ]
     assert "final_rate_fit" not in out  # equal metrics only with --all
     code, out, _ = run(capsys, "diff", run_file, other, "--all")
     assert line_of(out, "final_rate_fit").split() == ["final_rate_fit", "0.012", "0.012"]
@@ -398,63 +515,85 @@ def bad_files(tmp_path):
     corrupt_csv.write_bytes(b"\xff\xfe" + rng.bytes(4096))
     foreign = tmp_path / "foreign.nc"
     xr.Dataset({"a": ("x", [1.0, 2.0])}, attrs={"title": "not ours"}).to_netcdf(
-        foreign, engine="netcdf4")
+        foreign, engine="netcdf4"
+    )
     other_kind = tmp_path / "other_kind.nc"
     xr.Dataset({"a": ("x", [1.0])}, attrs={"dln_kind": "figure"}).to_netcdf(
-        other_kind, engine="netcdf4")
+        other_kind, engine="netcdf4"
+    )
     foreign_csv = tmp_path / "table.csv"
     pd.DataFrame({"a": [1, 2]}).to_csv(foreign_csv, index=False)
-    return dict(corrupt=corrupt, corrupt_csv=corrupt_csv, foreign=foreign,
-                other_kind=other_kind, foreign_csv=foreign_csv, missing=tmp_path / "nope.nc")
+    return dict(
+        corrupt=corrupt,
+        corrupt_csv=corrupt_csv,
+        foreign=foreign,
+        other_kind=other_kind,
+        foreign_csv=foreign_csv,
+        missing=tmp_path / "nope.nc",
+    )
 
 
 @pytest.mark.parametrize("command", ["table", "info"])
-@pytest.mark.parametrize("which, reason", [
-    ("missing", "no such file"),
-    ("corrupt", "not a readable NetCDF file"),
-    ("foreign", "not a dln run file or aggregate (no dln_kind attribute)"),
-    ("other_kind", "dln_kind = 'figure'"),
-])
+@pytest.mark.parametrize(
+    "which, reason",
+    [
+        ("missing", "no such file"),
+        ("corrupt", "not a readable NetCDF file"),
+        ("foreign", "not a dln run file or aggregate (no dln_kind attribute)"),
+        ("other_kind", "dln_kind = 'figure'"),
+    ],
+)
 def test_bad_input_files(capsys, bad_files, command, which, reason):
     path = bad_files[which]
     check_error(capsys, [command, path], str(path), reason)
 
 
-@pytest.mark.parametrize("which, reason", [
-    ("corrupt_csv", "not a readable CSV table"),
-    ("foreign_csv", "no 'run' column"),
-])
+@pytest.mark.parametrize(
+    "which, reason",
+    [
+        ("corrupt_csv", "not a readable CSV table"),
+        ("foreign_csv", "no 'run' column"),
+    ],
+)
 def test_bad_csv(capsys, bad_files, which, reason):
     check_error(capsys, ["table", bad_files[which]], str(bad_files[which]), reason)
 
 
 def test_diff_errors(capsys, bad_files, run_file, results):
-    check_error(capsys, ["diff", run_file, bad_files["corrupt"]], str(bad_files["corrupt"]),
-                "not a readable NetCDF file")
+    check_error(
+        capsys,
+        ["diff", run_file, bad_files["corrupt"]],
+        str(bad_files["corrupt"]),
+        "not a readable NetCDF file",
+    )
     check_error(capsys, ["diff", bad_files["missing"], run_file], str(bad_files["missing"]))
     check_error(capsys, ["diff", run_file, results], str(run_file), "is a run file")
     check_error(capsys, ["diff", results, results, "--by", "final_loss"], "'final_loss'")
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["--where", "kk=3"], ["no such column 'kk' in --where", "did you mean k?"]),
-    (["--cols", "k,zzz"], ["no such column 'zzz' in --cols", "columns: run, solver"]),
-    (["--by", "constructoin"], ["no such column 'constructoin' in --by"]),
-    (["--sort", "nope"], ["no such column 'nope' in --sort"]),
-    (["--where", "k=three"], ["bad --where expression 'k=three'", "not a number"]),
-    (["--where", "k"], ["bad --where expression 'k'"]),
-    (["--where", "construction<z"], ["bad --where expression", "only = and !="]),
-    (["--where", "in_grid=maybe"], ["bad --where expression", "true/false"]),
-    (["--by", "k", "--cols", "solver"], ["'solver' is not numeric"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--where", "kk=3"], ["no such column 'kk' in --where", "did you mean k?"]),
+        (["--cols", "k,zzz"], ["no such column 'zzz' in --cols", "columns: run, solver"]),
+        (["--by", "constructoin"], ["no such column 'constructoin' in --by"]),
+        (["--sort", "nope"], ["no such column 'nope' in --sort"]),
+        (["--where", "k=three"], ["bad --where expression 'k=three'", "not a number"]),
+        (["--where", "k"], ["bad --where expression 'k'"]),
+        (["--where", "construction<z"], ["bad --where expression", "only = and !="]),
+        (["--where", "in_grid=maybe"], ["bad --where expression", "true/false"]),
+        (["--by", "k", "--cols", "solver"], ["'solver' is not numeric"]),
+    ],
+)
 def test_bad_table_options(capsys, results, args, needles):
     check_error(capsys, ["table", results, *args], "runs.csv", *needles)
 
 
 def test_results_dir_with_two_experiments(capsys, results):
     synthetic.write_aggregate(results, "second")
-    line = check_error(capsys, ["table", results], str(results), "2 experiments",
-                       "demo, second", "choose one")
+    line = check_error(
+        capsys, ["table", results], str(results), "2 experiments", "demo, second", "choose one"
+    )
     assert "Traceback" not in line
     # naming one of them works
     assert run(capsys, "table", results / "second")[0] == 0
@@ -476,13 +615,16 @@ def test_default_path_is_results(capsys, results, monkeypatch):
 # ----------------------------------------------------------------------------- parsers
 
 
-@pytest.mark.parametrize("command, example", [
-    ("table", "dln table results/main --where k=3 construction=orthogonal"),
-    ("table", "dln table results/main --by k,construction --cols stuck_steps,escape_ratio"),
-    ("info", "dln info results/main/runs.nc"),
-    ("diff", "dln diff results/main results/main-float32"),
-    ("diff", "0 identical, 1 different, 2 error"),
-])
+@pytest.mark.parametrize(
+    "command, example",
+    [
+        ("table", "dln table results/main --where k=3 construction=orthogonal"),
+        ("table", "dln table results/main --by k,construction --cols stuck_steps,escape_ratio"),
+        ("info", "dln info results/main/runs.nc"),
+        ("diff", "dln diff results/main results/main-float32"),
+        ("diff", "0 identical, 1 different, 2 error"),
+    ],
+)
 def test_help_shows_examples(capsys, command, example):
     with pytest.raises(SystemExit) as exit_:
         query.main([command, "--help"])
@@ -504,7 +646,9 @@ def test_add_parsers_sets_handlers():
 
 
 def test_import_is_lazy():
-    code = ("import sys, dln.query; "
-            "print(sorted(m for m in ('pandas', 'xarray', 'netCDF4') if m in sys.modules))")
+    code = (
+        "import sys, dln.query; "
+        "print(sorted(m for m in ('pandas', 'xarray', 'netCDF4') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

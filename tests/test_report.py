@@ -35,10 +35,21 @@ CHROMIUM = Path("/usr/bin/chromium")
 # the report, relative to the workflow's directory; the screenshot goes beside it
 REPORT = Path("results/paper/report.html")
 FIGURES = {  # subcategory -> figure files in the order a reader should see them
-    PAPER_SUBCATEGORY: ["fig1_loss_by_k", "fig2_rate_stages", "fig3_alignments",
-                        "fig4_stuck_vs_lr", "fig5_gd_vs_flow"],
-    BEYOND_PAPER_SUBCATEGORY: ["fig6_escape_model", "fig7_precision", "fig8_gaussian",
-                               "fig9_depth", "fig10_rates", "fig11_laws"],
+    PAPER_SUBCATEGORY: [
+        "fig1_loss_by_k",
+        "fig2_rate_stages",
+        "fig3_alignments",
+        "fig4_stuck_vs_lr",
+        "fig5_gd_vs_flow",
+    ],
+    BEYOND_PAPER_SUBCATEGORY: [
+        "fig6_escape_model",
+        "fig7_precision",
+        "fig8_gaussian",
+        "fig9_depth",
+        "fig10_rates",
+        "fig11_laws",
+    ],
 }
 TIMEOUT_MS = 30_000
 
@@ -90,8 +101,7 @@ def _rows(page) -> list[list[str]]:
     """The label cells of the results table in the sidebar, row by row."""
     rows = page.locator("nav table tbody tr")
     expect(rows.first).to_be_visible()
-    return [[td.strip() for td in row.locator("td").all_inner_texts()[:-1]]
-            for row in rows.all()]
+    return [[td.strip() for td in row.locator("td").all_inner_texts()[:-1]] for row in rows.all()]
 
 
 def _shown_image(page, data_uri: str) -> dict:
@@ -104,26 +114,37 @@ def _shown_image(page, data_uri: str) -> dict:
             return {naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
                     width: box.width, height: box.height};
         }""",
-        arg=data_uri, timeout=TIMEOUT_MS)
+        arg=data_uri,
+        timeout=TIMEOUT_MS,
+    )
     return handle.json_value()
 
 
 def test_figure_entries_sort_in_figure_order():
     """The report sorts names as strings: the numbered names must sort as the numbers do."""
-    args = [figure_report_args(f"fig{n}", n, f"title {n}", beyond_paper=n > 5)
-            for n in range(1, 12)]
+    args = [
+        figure_report_args(f"fig{n}", n, f"title {n}", beyond_paper=n > 5) for n in range(1, 12)
+    ]
     assert sorted(args, key=lambda a: a["labels"]["Figure"]) == args
-    assert [a["subcategory"] for a in args] == [PAPER_SUBCATEGORY] * 5 + [BEYOND_PAPER_SUBCATEGORY] * 6
-    assert sorted([PAPER_SUBCATEGORY, BEYOND_PAPER_SUBCATEGORY]) == [PAPER_SUBCATEGORY,
-                                                                     BEYOND_PAPER_SUBCATEGORY]
+    assert [a["subcategory"] for a in args] == [PAPER_SUBCATEGORY] * 5 + [
+        BEYOND_PAPER_SUBCATEGORY
+    ] * 6
+    assert sorted([PAPER_SUBCATEGORY, BEYOND_PAPER_SUBCATEGORY]) == [
+        PAPER_SUBCATEGORY,
+        BEYOND_PAPER_SUBCATEGORY,
+    ]
     cats = [SUMMARY_CATEGORY, FIGURES_CATEGORY, DATA_CATEGORY]
     assert sorted(cats) == cats
-    assert args[9] == {"category": FIGURES_CATEGORY, "subcategory": BEYOND_PAPER_SUBCATEGORY,
-                       "labels": {"Figure": "10", "Title": "title 10"}}
+    assert args[9] == {
+        "category": FIGURES_CATEGORY,
+        "subcategory": BEYOND_PAPER_SUBCATEGORY,
+        "labels": {"Figure": "10", "Title": "title 10"},
+    }
 
 
-@pytest.mark.parametrize("number, title", [(0, "t"), (100, "t"), (True, "t"), (1, " "),
-                                           (1, "rate s^{1-2/N}")])
+@pytest.mark.parametrize(
+    "number, title", [(0, "t"), (100, "t"), (True, "t"), (1, " "), (1, "rate s^{1-2/N}")]
+)
 def test_figure_entries_reject_bad_labels(number, title):
     with pytest.raises(ValueError):
         figure_report_args("fig", number, title, beyond_paper=False)
@@ -180,7 +201,9 @@ def test_report_reads_well_offline_in_chromium(chromium, report):
                 for i, name in enumerate(names):
                     path = f"results/paper/figures/{name}.png"
                     assert results[path]["labels"]["Figure"] == expected_numbers[i]
-                    page.locator("nav table tbody tr").nth(i).locator("a[type=button]").first.click()
+                    page.locator("nav table tbody tr").nth(i).locator(
+                        "a[type=button]"
+                    ).first.click()
                     shown = _shown_image(page, results[path]["data_uri"])
                     assert shown["naturalWidth"] > 0 and shown["naturalHeight"] > 0, (name, shown)
                     assert shown["width"] > 0 and shown["height"] > 0, (name, shown)
@@ -188,7 +211,9 @@ def test_report_reads_well_offline_in_chromium(chromium, report):
                 if subcat == PAPER_SUBCATEGORY:
                     # what the screenshot shows: figure 1 beside the paper's figures
                     page.locator("nav table tbody tr").first.locator("a[type=button]").first.click()
-                    _shown_image(page, results["results/paper/figures/fig1_loss_by_k.png"]["data_uri"])
+                    _shown_image(
+                        page, results["results/paper/figures/fig1_loss_by_k.png"]["data_uri"]
+                    )
                     page.screenshot(path=report.with_name("report.png"), full_page=True)
                 _click(page, FIGURES_CATEGORY)  # back up one level (breadcrumb)
 
@@ -200,8 +225,13 @@ def test_report_reads_well_offline_in_chromium(chromium, report):
             browser.close()
 
     assert not errors, errors
-    foreign = [url for url in requests
-               if url.split("#")[0] != own_url and not url.startswith(("data:", "blob:"))]
+    foreign = [
+        url
+        for url in requests
+        if url.split("#")[0] != own_url and not url.startswith(("data:", "blob:"))
+    ]
     assert not foreign, foreign
     assert report.with_name("report.png").stat().st_size > 10_000
-    print(f"browser checks {time.monotonic() - t0:.1f} s; screenshot {report.with_name('report.png')}")
+    print(
+        f"browser checks {time.monotonic() - t0:.1f} s; screenshot {report.with_name('report.png')}"
+    )

@@ -27,7 +27,9 @@ def metrics_of(cfg: RunConfig) -> dict:
 @pytest.fixture(scope="module")
 def escapes():
     """Orthogonal float64 starts at lr 5e-4 for k = 1..5, the paper's budget."""
-    return {k: simulate(RunConfig(k=k, construction="orthogonal", steps=100_000)) for k in range(1, 6)}
+    return {
+        k: simulate(RunConfig(k=k, construction="orthogonal", steps=100_000)) for k in range(1, 6)
+    }
 
 
 @pytest.mark.parametrize("k", range(6))
@@ -92,8 +94,9 @@ def test_summary_lines_come_from_the_data(tmp_path, escapes, monkeypatch):
     snaps = traj.snaps.copy()
     plateau = int(np.searchsorted(traj.steps, analysed(traj)[1]["plateau_start"]))
     snaps[plateau:] = snaps[plateau]
-    bad[3] = type(traj)(traj.cfg, traj.problem, traj.steps, snaps, traj.diverged_at,
-                        traj.predicted_k)
+    bad[3] = type(traj)(
+        traj.cfg, traj.problem, traj.steps, snaps, traj.diverged_at, traj.predicted_k
+    )
     (tmp_path / "bad").mkdir()
     worse = claims(_table(tmp_path / "bad", bad, monkeypatch), TOL)
     k3 = next(c for c in worse if c.text.startswith("k = 3, orthogonal"))

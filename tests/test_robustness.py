@@ -105,70 +105,114 @@ def _text(old: str, new: str):
 
 # (id, edit, fragments the message must contain: the key, the bad value, what is allowed)
 BAD_CONFIGS = [
-    ("unknown-key-typo", _set("gd.stpes", 5),
-     ["unknown key 'stpes' in gd", "allowed keys: dtype, record_every, steps, weights_every"]),
-    ("wrong-type-text-for-int", _set("gd.steps", "many"),
-     ["gd.steps = 'many'", "expected integer"]),
-    ("wrong-type-scalar-for-list", _set("grid.seed", 0),
-     ["grid.seed = 0", "expected array"]),
-    ("yaml-1e-2-is-text", _text("sigma0: 0.01", "sigma0: 1e-2"),
-     ["start.sigma0 = '1e-2'", "expected number", "write 1.0e-3"]),
-    ("empty-grid-list", _set("grid.k", []),
-     ["grid.k = []", "at least 1 value"]),
-    ("duplicate-grid-values", _set("grid.seed", [0, 0]),
-     ["grid.seed = [0, 0]", "duplicate values", "each value may appear once"]),
-    ("duplicate-lr-spelled-differently", _set("grid.lr", [5.0e-4, 0.0005]),
-     ["grid.lr = [0.0005, 0.0005]", "duplicate values"]),
-    ("k-above-d", _set("grid.k", [1, 6]),
-     ["grid.k=6", "allowed are 0..5"]),
-    ("k-above-d-in-a-study", _set("lr_sweep", {"k": [9]}),
-     ["lr_sweep.k=9", "allowed are 0..5"]),
-    ("new-axis-bad-value", _set("grid.sigma0", [0.01, -1.0]),
-     ["grid.sigma0[1] = -1.0", "allowed: > 0"]),
-    ("unknown-axis", _set("grid.sigma", [0.01]),
-     ["unknown key 'sigma' in grid", "sigma0"]),
-    ("k-negative", _set("grid.k", [-1]),
-     ["grid.k[0] = -1", "allowed: >= 0"]),
-    ("lr-zero", _set("grid.lr", [0.0]),
-     ["grid.lr[0] = 0.0", "allowed: > 0"]),
-    ("lr-negative", _set("grid.lr", [-1.0e-3]),
-     ["grid.lr[0] = -0.001", "allowed: > 0"]),
-    ("steps-zero", _set("gd.steps", 0),
-     ["gd.steps = 0", "allowed: >= 1"]),
-    ("stride-zero", _set("gd.record_every", 0),
-     ["gd.record_every = 0", "allowed: >= 1"]),
-    ("sigma0-negative", _set("start.sigma0", -0.01),
-     ["start.sigma0 = -0.01", "allowed: > 0"]),
-    ("stride-above-steps", _set("gd.record_every", 5000),
-     ["gd.record_every=5000", "must not exceed steps=2000"]),
-    ("weights-stride-not-multiple", _set("gd.weights_every", 75),
-     ["gd.weights_every=75", "multiple of record_every=50"]),
-    ("widths-without-width-1", _set("problem.widths", [8, 3, 5, 4, 5]),
-     ["problem.widths=[8, 3, 5, 4, 5]", "hidden width (d_1..d_{N-1}) must be 1"]),
-    ("widths-one-layer", _set("problem.widths", [8, 1]),
-     ["problem.widths = [8, 1]", "at least 3 values"]),
-    ("spectrum-increasing", _set("problem.spectrum", [1, 2, 3, 4, 5]),
-     ["problem.spectrum=[1, 2, 3, 4, 5]", "positive and strictly decreasing"]),
-    ("spectrum-zero", _set("problem.spectrum", [5, 4, 3, 2, 0]),
-     ["problem.spectrum[4] = 0", "allowed: > 0"]),
-    ("spectrum-length-not-d", _set("problem.spectrum", [5, 4, 3, 2]),
-     ["problem.spectrum=[5, 4, 3, 2]", "exactly d = 5 values"]),
-    ("unknown-construction", _set("start.construction", "orthogonl"),
-     ["start.construction = 'orthogonl'", "allowed: 'orthogonal', 'antisymmetric'"]),
-    ("unknown-dtype", _set("gd.dtype", "float16"),
-     ["gd.dtype = 'float16'", "allowed: 'float64', 'float32'"]),
-    ("grid-above-max-runs", _set("limits.max_runs", 1),
-     ["plans 2 runs", "limits.max_runs=1", "limits.allow_large_grid: true"]),
-    ("experiment-name-with-slash", _set("experiment", "a/b"),
-     ["experiment = 'a/b'"]),
-    ("nan", _text("sigma0: 0.01", "sigma0: .nan"),
-     ["start.sigma0 = nan", "not a finite number", "finite numbers only"]),
-    ("inf-in-list", _set("grid.lr", [float("inf")]),
-     ["grid.lr[0] = inf", "not a finite number"]),
-    ("yaml-key-twice", _text("  steps: 2000\n", "  steps: 2000\n  steps: 3000\n"),
-     ["key 'steps' appears twice", "allowed: each key once"]),
-    ("main-seed-not-in-grid", _set("figures.main_seed", 5),
-     ["figures.main_seed = 5", "grid.seed = [0]"]),
+    (
+        "unknown-key-typo",
+        _set("gd.stpes", 5),
+        ["unknown key 'stpes' in gd", "allowed keys: dtype, record_every, steps, weights_every"],
+    ),
+    (
+        "wrong-type-text-for-int",
+        _set("gd.steps", "many"),
+        ["gd.steps = 'many'", "expected integer"],
+    ),
+    ("wrong-type-scalar-for-list", _set("grid.seed", 0), ["grid.seed = 0", "expected array"]),
+    (
+        "yaml-1e-2-is-text",
+        _text("sigma0: 0.01", "sigma0: 1e-2"),
+        ["start.sigma0 = '1e-2'", "expected number", "write 1.0e-3"],
+    ),
+    ("empty-grid-list", _set("grid.k", []), ["grid.k = []", "at least 1 value"]),
+    (
+        "duplicate-grid-values",
+        _set("grid.seed", [0, 0]),
+        ["grid.seed = [0, 0]", "duplicate values", "each value may appear once"],
+    ),
+    (
+        "duplicate-lr-spelled-differently",
+        _set("grid.lr", [5.0e-4, 0.0005]),
+        ["grid.lr = [0.0005, 0.0005]", "duplicate values"],
+    ),
+    ("k-above-d", _set("grid.k", [1, 6]), ["grid.k=6", "allowed are 0..5"]),
+    ("k-above-d-in-a-study", _set("lr_sweep", {"k": [9]}), ["lr_sweep.k=9", "allowed are 0..5"]),
+    (
+        "new-axis-bad-value",
+        _set("grid.sigma0", [0.01, -1.0]),
+        ["grid.sigma0[1] = -1.0", "allowed: > 0"],
+    ),
+    ("unknown-axis", _set("grid.sigma", [0.01]), ["unknown key 'sigma' in grid", "sigma0"]),
+    ("k-negative", _set("grid.k", [-1]), ["grid.k[0] = -1", "allowed: >= 0"]),
+    ("lr-zero", _set("grid.lr", [0.0]), ["grid.lr[0] = 0.0", "allowed: > 0"]),
+    ("lr-negative", _set("grid.lr", [-1.0e-3]), ["grid.lr[0] = -0.001", "allowed: > 0"]),
+    ("steps-zero", _set("gd.steps", 0), ["gd.steps = 0", "allowed: >= 1"]),
+    ("stride-zero", _set("gd.record_every", 0), ["gd.record_every = 0", "allowed: >= 1"]),
+    ("sigma0-negative", _set("start.sigma0", -0.01), ["start.sigma0 = -0.01", "allowed: > 0"]),
+    (
+        "stride-above-steps",
+        _set("gd.record_every", 5000),
+        ["gd.record_every=5000", "must not exceed steps=2000"],
+    ),
+    (
+        "weights-stride-not-multiple",
+        _set("gd.weights_every", 75),
+        ["gd.weights_every=75", "multiple of record_every=50"],
+    ),
+    (
+        "widths-without-width-1",
+        _set("problem.widths", [8, 3, 5, 4, 5]),
+        ["problem.widths=[8, 3, 5, 4, 5]", "hidden width (d_1..d_{N-1}) must be 1"],
+    ),
+    (
+        "widths-one-layer",
+        _set("problem.widths", [8, 1]),
+        ["problem.widths = [8, 1]", "at least 3 values"],
+    ),
+    (
+        "spectrum-increasing",
+        _set("problem.spectrum", [1, 2, 3, 4, 5]),
+        ["problem.spectrum=[1, 2, 3, 4, 5]", "positive and strictly decreasing"],
+    ),
+    (
+        "spectrum-zero",
+        _set("problem.spectrum", [5, 4, 3, 2, 0]),
+        ["problem.spectrum[4] = 0", "allowed: > 0"],
+    ),
+    (
+        "spectrum-length-not-d",
+        _set("problem.spectrum", [5, 4, 3, 2]),
+        ["problem.spectrum=[5, 4, 3, 2]", "exactly d = 5 values"],
+    ),
+    (
+        "unknown-construction",
+        _set("start.construction", "orthogonl"),
+        ["start.construction = 'orthogonl'", "allowed: 'orthogonal', 'antisymmetric'"],
+    ),
+    (
+        "unknown-dtype",
+        _set("gd.dtype", "float16"),
+        ["gd.dtype = 'float16'", "allowed: 'float64', 'float32'"],
+    ),
+    (
+        "grid-above-max-runs",
+        _set("limits.max_runs", 1),
+        ["plans 2 runs", "limits.max_runs=1", "limits.allow_large_grid: true"],
+    ),
+    ("experiment-name-with-slash", _set("experiment", "a/b"), ["experiment = 'a/b'"]),
+    (
+        "nan",
+        _text("sigma0: 0.01", "sigma0: .nan"),
+        ["start.sigma0 = nan", "not a finite number", "finite numbers only"],
+    ),
+    ("inf-in-list", _set("grid.lr", [float("inf")]), ["grid.lr[0] = inf", "not a finite number"]),
+    (
+        "yaml-key-twice",
+        _text("  steps: 2000\n", "  steps: 2000\n  steps: 3000\n"),
+        ["key 'steps' appears twice", "allowed: each key once"],
+    ),
+    (
+        "main-seed-not-in-grid",
+        _set("figures.main_seed", 5),
+        ["figures.main_seed = 5", "grid.seed = [0]"],
+    ),
 ]
 
 
@@ -197,8 +241,9 @@ def bad_config_results(tmp_path_factory):
         return {cid: (works[cid], f.result()) for cid, f in futures.items()}
 
 
-@pytest.mark.parametrize("case_id, fragments", [(c, f) for c, _, f in BAD_CONFIGS],
-                         ids=[c for c, _, _ in BAD_CONFIGS])
+@pytest.mark.parametrize(
+    "case_id, fragments", [(c, f) for c, _, f in BAD_CONFIGS], ids=[c for c, _, _ in BAD_CONFIGS]
+)
 def test_bad_config_is_refused_before_any_job(bad_config_results, case_id, fragments):
     work, proc = bad_config_results[case_id]
     out = proc.stdout + proc.stderr
@@ -244,8 +289,14 @@ def _start_snakemake(work: Path, *args):
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(work), *args]
     # a session of its own: the job processes share its process group (killpg reaches all)
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, start_new_session=True)
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _wait_for_job(proc, out_path: str, timeout=90.0) -> int:
@@ -276,10 +327,16 @@ def kill_work(kill_base, tmp_path):
     return work
 
 
-@pytest.mark.parametrize("target, sig", [
-    ("job", signal.SIGTERM), ("job", signal.SIGKILL),
-    ("all", signal.SIGTERM), ("all", signal.SIGKILL),
-], ids=["job-SIGTERM", "job-SIGKILL", "snakemake+job-SIGTERM", "snakemake+job-SIGKILL"])
+@pytest.mark.parametrize(
+    "target, sig",
+    [
+        ("job", signal.SIGTERM),
+        ("job", signal.SIGKILL),
+        ("all", signal.SIGTERM),
+        ("all", signal.SIGKILL),
+    ],
+    ids=["job-SIGTERM", "job-SIGKILL", "snakemake+job-SIGTERM", "snakemake+job-SIGKILL"],
+)
 def test_killed_simulation_leaves_no_output_and_only_it_reruns(kill_work, target, sig):
     """Kill a real simulation mid-run: the job process alone (OOM killer, `kill`), or Snakemake
     and the job together (a scheduler cancelling the allocation, a crash). No file may appear at
@@ -300,7 +357,9 @@ def test_killed_simulation_leaves_no_output_and_only_it_reruns(kill_work, target
     except subprocess.TimeoutExpired:
         # Snakemake 9's SIGTERM handler can deadlock on its scheduler lock (seen ~1 in 3 when it
         # arrives at an unlucky moment); the files are what this test is about, so end it here.
-        warnings.warn("snakemake did not exit within 60 s of SIGTERM (upstream deadlock)", stacklevel=2)
+        warnings.warn(
+            "snakemake did not exit within 60 s of SIGTERM (upstream deadlock)", stacklevel=2
+        )
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         sig = signal.SIGKILL
@@ -316,7 +375,9 @@ def test_killed_simulation_leaves_no_output_and_only_it_reruns(kill_work, target
         snakemake(work, "--unlock")
         # ... and then recomputes only the killed run
         rerun = snakemake(work, "--cores", "1", killed)
-        assert re.findall(r"output: (results/runs/\S+\.nc)", rerun.stdout + rerun.stderr) == [killed]
+        assert re.findall(r"output: (results/runs/\S+\.nc)", rerun.stdout + rerun.stderr) == [
+            killed
+        ]
         assert not read_run(work / killed)["diverged"]
         assert (done.stat().st_mtime_ns, done.read_bytes()) == before
 
@@ -356,9 +417,27 @@ def held(fd):  # the file is written, not yet renamed: wait here until the test'
 os.fsync = held
 sys.exit(cli.main(sys.argv[1:]))
 """
-    proc = subprocess.Popen([sys.executable, "-c", script, "run", "--k", "1", "--steps", "2000",
-                             "--record-every", "50", "--weights-every", "1000", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            script,
+            "run",
+            "--k",
+            "1",
+            "--steps",
+            "2000",
+            "--record-every",
+            "50",
+            "--weights-every",
+            "1000",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     start = time.monotonic()
     while not marker.exists():
         assert proc.poll() is None, proc.communicate()
@@ -394,7 +473,9 @@ def test_disk_full_gives_a_clear_error_and_no_partial_file(tmp_path):
         assert proc.returncode != 0
         assert "Error in rule simulate" in out
         assert not (work / target).exists()
-        assert [p for p in (work / "results").rglob("*") if p.is_file() and p.suffix != ".log"] == []
+        assert [
+            p for p in (work / "results").rglob("*") if p.is_file() and p.suffix != ".log"
+        ] == []
         log = work / target.replace("results/runs/", "results/logs/runs/").replace(".nc", ".log")
         text = log.read_text()
         assert f"error: {target}: could not write the file" in text
@@ -523,7 +604,7 @@ def test_diverged_runs_are_recorded_and_flow_through(diverged_wf):
     flagged = {f"results/runs/{rid}.nc" for rid in table.index[table["diverged"]]}
     assert flagged == set(diverged_paths(cfg))
     for path in diverged_paths(cfg):
-        row = table.loc[path[len("results/runs/"):-3]]
+        row = table.loc[path[len("results/runs/") : -3]]
         assert row["diverged_step"] > 0 and np.isnan(row["final_level"])
         assert not row["reached_global"]
     with xr.open_dataset(work / f"{OUT}/runs.nc", engine="netcdf4") as agg:
@@ -585,8 +666,23 @@ def test_bad_run_file_stops_aggregation_naming_it(diverged_wf, tmp_path, damage)
         path.write_bytes(b"this is not a NetCDF file\n" * 100)
         expect = "not a readable NetCDF run file"
     else:
-        args = ["run", "--k", "1", "--lr", "5e-4", "--steps", "2000", "--record-every", "50",
-                "--weights-every", "1000", "--sigma0", "0.02", "--out", str(path)]
+        args = [
+            "run",
+            "--k",
+            "1",
+            "--lr",
+            "5e-4",
+            "--steps",
+            "2000",
+            "--record-every",
+            "50",
+            "--weights-every",
+            "1000",
+            "--sigma0",
+            "0.02",
+            "--out",
+            str(path),
+        ]
         subprocess.run([sys.executable, "-m", "dln", *args], check=True, capture_output=True)
         expect = "not the planned run"
     proc = snakemake(work, "--cores", "1", f"{OUT}/runs.nc", check=False)

@@ -66,8 +66,12 @@ def grid_config(steps=2000, k=(1, 2, 3), seeds=(0, 1)) -> dict:
     """Only the main grid: len(k) x len(seeds) simulations of `steps` GD steps."""
     cfg = small_config()
     cfg["gd"].update(steps=steps, record_every=steps // 40, weights_every=steps // 2)
-    cfg["grid"] = {"k": list(k), "seed": list(seeds), "lr": [5.0e-4],
-                   "construction": ["orthogonal"]}
+    cfg["grid"] = {
+        "k": list(k),
+        "seed": list(seeds),
+        "lr": [5.0e-4],
+        "construction": ["orthogonal"],
+    }
     for study in OPTIONAL_STUDIES:
         cfg.pop(study, None)
     return cfg
@@ -75,9 +79,15 @@ def grid_config(steps=2000, k=(1, 2, 3), seeds=(0, 1)) -> dict:
 
 def profile_args(*extra) -> list[str]:
     # a command-line --group-components replaces the profile's list: repeat its postprocess entry
-    return ["--workflow-profile", str(PROFILE), "--group-components", f"simulations={B}",
-            "postprocess=20",
-            *FAST_CHECKS, *extra]
+    return [
+        "--workflow-profile",
+        str(PROFILE),
+        "--group-components",
+        f"simulations={B}",
+        "postprocess=20",
+        *FAST_CHECKS,
+        *extra,
+    ]
 
 
 def env() -> dict:
@@ -112,7 +122,10 @@ def sacct_jobs(name: str, since: str) -> dict[str, str]:
     plugin names every job of one Snakemake run after the run's id)."""
     proc = subprocess.run(
         ["sacct", "-X", "-n", "-P", "--name", name, "-S", since, "-o", "JobIDRaw,State"],
-        capture_output=True, text=True, check=True)
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return dict(line.split("|", 1) for line in proc.stdout.splitlines() if line)
 
 
@@ -203,16 +216,21 @@ def test_every_job_runs_as_a_slurm_job_and_simulations_are_grouped(grid_on_slurm
     assert planned_jobs(work) == {}
     assert (work / f"{OUT}/.strict_check.ok").exists()
     ungrouped_jobs = sum(n for rule, n in planned.items() if rule not in ("all", "plan"))
-    report("Slurm submissions, whole workflow, grouped (B=3)",
-           f"{len(subs)} ({kinds.count('group_simulations')} simulation groups, 1 postprocess, "
-           f"1 strict_check); one Slurm job per rule job would be {ungrouped_jobs}")
+    report(
+        "Slurm submissions, whole workflow, grouped (B=3)",
+        f"{len(subs)} ({kinds.count('group_simulations')} simulation groups, 1 postprocess, "
+        f"1 strict_check); one Slurm job per rule job would be {ungrouped_jobs}",
+    )
 
 
 def test_simulations_without_grouping(grid_on_slurm, cluster, tmp_path):
     """The same simulations, one Slurm job each (B = 1): more submissions."""
     write_config(tmp_path, grid_config())
-    proc, wall = timed_snakemake(tmp_path, *profile_args(
-        "--group-components", "simulations=1", *SIMULATIONS_ONLY), check=False)
+    proc, wall = timed_snakemake(
+        tmp_path,
+        *profile_args("--group-components", "simulations=1", *SIMULATIONS_ONLY),
+        check=False,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     subs = submissions(out)
@@ -220,8 +238,9 @@ def test_simulations_without_grouping(grid_on_slurm, cluster, tmp_path):
     states = sacct_jobs(run_uuid(out), cluster)
     assert set(states) == {jobid for jobid, _ in subs}
     assert set(states.values()) == {"COMPLETED"}, states
-    report("Slurm submissions, simulations only, B=1 vs B=3",
-           f"{len(subs)} vs {math.ceil(SIMS / B)}")
+    report(
+        "Slurm submissions, simulations only, B=1 vs B=3", f"{len(subs)} vs {math.ceil(SIMS / B)}"
+    )
     report("wall time, simulations only through Slurm, B=1", f"{wall:.1f} s")
     assert_same_trajectories(grid_on_slurm[0], tmp_path)
 
@@ -246,11 +265,13 @@ SURVIVOR = run_file(KILL_CONFIG, k=1)
 def _slurm_job_of(path: str) -> str | None:
     """The queued or running Slurm job whose command targets the simulation of `path`."""
     run = path.removeprefix("results/runs/").removesuffix(".nc")
-    ids = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True,
-                         check=True).stdout.split()
+    ids = subprocess.run(
+        ["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True
+    ).stdout.split()
     for jobid in ids:
-        script = subprocess.run(["scontrol", "write", "batch_script", jobid, "-"],
-                                capture_output=True, text=True).stdout
+        script = subprocess.run(
+            ["scontrol", "write", "batch_script", jobid, "-"], capture_output=True, text=True
+        ).stdout
         if re.search(rf"run={re.escape(run)}\b", script):
             return jobid
     return None
@@ -263,12 +284,12 @@ def test_killed_job_fails_the_run_and_the_rerun_completes_it(cluster, tmp_path):
     recognise: Snakemake would wait for that job forever, see tests/slurm/README-fragment.md.)
     """
     write_config(tmp_path, KILL_CONFIG)
-    args = profile_args("--group-components", "simulations=1", "--retries", "0",
-                        *SIMULATIONS_ONLY)
+    args = profile_args("--group-components", "simulations=1", "--retries", "0", *SIMULATIONS_ONLY)
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), *args]
     log = tmp_path / "snakemake.out"
     sim_log = tmp_path / KILLED.replace("results/runs/", "results/logs/runs/").replace(
-        ".nc", ".log")
+        ".nc", ".log"
+    )
     t0 = time.monotonic()
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, text=True, env=env())

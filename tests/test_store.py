@@ -17,15 +17,19 @@ def _store(tmp_path):
         (logs / f"{name}.log").write_text("log")
     for experiment, keep in (("a", "aaaaaaaaaa"), ("b", "cccc")):
         (tmp_path / f"results/{experiment}").mkdir()
-        rid = f"gd-orthogonal-float64/N6-k1/lr0.{'0005' if experiment == 'a' else '001'}-seed0-{keep}"
+        rid = (
+            f"gd-orthogonal-float64/N6-k1/lr0.{'0005' if experiment == 'a' else '001'}-seed0-{keep}"
+        )
         (tmp_path / f"results/{experiment}/plan.csv").write_text(
-            f"run,path\n{rid},results/runs/{rid}.nc\n")
+            f"run,path\n{rid},results/runs/{rid}.nc\n"
+        )
     return runs, logs
 
 
 def _dln(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "dln", "store", *args], cwd=tmp_path,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "dln", "store", *args], cwd=tmp_path, capture_output=True, text=True
+    )
 
 
 def test_list_and_prune_keep_what_experiments_use(tmp_path):
@@ -38,12 +42,18 @@ def test_list_and_prune_keep_what_experiments_use(tmp_path):
     assert "would remove" in dry.stdout and (runs / "lr0.0005-seed0-bbbbbbbbbb.nc").exists()
     pruned = _dln(tmp_path, "prune")
     assert pruned.returncode == 0, pruned.stderr
-    assert sorted(p.name for p in runs.iterdir()) == ["lr0.0005-seed0-aaaaaaaaaa.nc",
-                                                      "lr0.001-seed0-cccc.nc"]
+    assert sorted(p.name for p in runs.iterdir()) == [
+        "lr0.0005-seed0-aaaaaaaaaa.nc",
+        "lr0.001-seed0-cccc.nc",
+    ]
     assert not (logs / "lr0.0005-seed0-bbbbbbbbbb.log").exists()
     assert (logs / "lr0.0005-seed0-aaaaaaaaaa.log").exists()
 
 
 def test_no_store_is_one_error_line(tmp_path):
     proc = _dln(tmp_path, "list")
-    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 2
+        and proc.stderr.startswith("error: ")
+        and "Traceback" not in proc.stderr
+    )

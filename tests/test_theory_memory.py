@@ -23,9 +23,12 @@ def dense_reference(weights):
     weights = [np.broadcast_to(w, batch + w.shape[-2:]) for w in weights]
     out = np.empty(batch)
     for i in np.ndindex(batch):
-        out[i] = max(np.linalg.norm(weights[j + 1][i].T @ weights[j + 1][i]
-                                    - weights[j][i] @ weights[j][i].T)
-                     for j in range(len(weights) - 1))
+        out[i] = max(
+            np.linalg.norm(
+                weights[j + 1][i].T @ weights[j + 1][i] - weights[j][i] @ weights[j][i].T
+            )
+            for j in range(len(weights) - 1)
+        )
     return out
 
 
@@ -52,11 +55,18 @@ def test_batched_and_unbatched_layers_broadcast_like_the_dense_formula():
 def test_narrow_architectures_give_the_same_bits_as_before():
     """Up to width 64 the dense formula is kept: stored runs stay bit-identical."""
     w = random_weights((8, 3, 5, 10, 1, 4, 5), (41,))
-    before = np.max(np.stack([  # the implementation before issue 13, verbatim
-        np.linalg.norm(np.swapaxes(w[j + 1], -1, -2) @ w[j + 1]
-                       - w[j] @ np.swapaxes(w[j], -1, -2), axis=(-2, -1))
-        for j in range(len(w) - 1)
-    ]), axis=0)
+    before = np.max(
+        np.stack(
+            [  # the implementation before issue 13, verbatim
+                np.linalg.norm(
+                    np.swapaxes(w[j + 1], -1, -2) @ w[j + 1] - w[j] @ np.swapaxes(w[j], -1, -2),
+                    axis=(-2, -1),
+                )
+                for j in range(len(w) - 1)
+            ]
+        ),
+        axis=0,
+    )
     assert np.array_equal(balancedness_error(w), before)
 
 
@@ -77,8 +87,9 @@ def test_balanced_wide_start_stays_at_round_off(construction, sigma0):
 def _expanded_gap_norm(a, b):
     """||A^T A - B B^T||_F from ||A A^T||^2 - 2 ||A B||^2 + ||B^T B||^2 (the Gram of each
     matrix on its smaller side): as cheap as the QR form and exact in exact arithmetic."""
-    sq = (np.linalg.norm(a @ a.T) ** 2 - 2 * np.linalg.norm(a @ b) ** 2
-          + np.linalg.norm(b.T @ b) ** 2)
+    sq = (
+        np.linalg.norm(a @ a.T) ** 2 - 2 * np.linalg.norm(a @ b) ** 2 + np.linalg.norm(b.T @ b) ** 2
+    )
     return np.sqrt(max(sq, 0.0))
 
 
@@ -92,8 +103,9 @@ def test_expanded_identity_cancels_where_balancedness_error_does_not():
         for k in range(1, problem.d + 1):
             w = balanced_start(problem, k, 30.0, construction, seed=k)
             scale = 30.0 ** (2.0 / problem.depth)
-            expanded.append(max(_expanded_gap_norm(w[j + 1], w[j])
-                                for j in range(len(w) - 1)) / scale)
+            expanded.append(
+                max(_expanded_gap_norm(w[j + 1], w[j]) for j in range(len(w) - 1)) / scale
+            )
             ours.append(balancedness_error(w) / scale)
     assert max(expanded) > 1e-9  # the trap is real on these inputs
     assert max(ours) < 1e-14

@@ -55,7 +55,9 @@ def test_dag_has_one_simulation_per_planned_run(workdir):
     assert jobs["aggregate"] == 1 and jobs["plan"] == 1
     assert jobs["figure"] == len(FIGURES)
     assert planned_runs(workdir) == {
-        run_file(cfg, k=1, lr=5e-4), run_file(cfg, k=2, lr=5e-4), run_file(cfg, k=2, lr=1e-3),
+        run_file(cfg, k=1, lr=5e-4),
+        run_file(cfg, k=2, lr=5e-4),
+        run_file(cfg, k=2, lr=1e-3),
         run_file(cfg, solver="gf", k=2),
     }
 
@@ -71,10 +73,10 @@ def test_end_to_end_outputs(built):
         assert np.all(np.isfinite(ds["loss"].values))
     table = pd.read_csv(work / f"{OUT}/runs.csv", index_col="run")
     assert len(table) == 4
-    k1 = table.loc[run_file(cfg, k=1, lr=5e-4)[len("results/runs/"):-3]]
+    k1 = table.loc[run_file(cfg, k=1, lr=5e-4)[len("results/runs/") : -3]]
     assert k1["final_level"] == 1 and k1["reached_global"]
     # 6000 steps are too few to leave saddle 2: the run is reported at L_2, no escape (NaN)
-    k2 = table.loc[run_file(cfg, k=2, lr=5e-4)[len("results/runs/"):-3]]
+    k2 = table.loc[run_file(cfg, k=2, lr=5e-4)[len("results/runs/") : -3]]
     assert k2["final_level"] == 2 and np.isnan(k2["escape_step"])
     for name in FIGURES:
         png = work / f"{OUT}/figures/{name}.png"
@@ -195,11 +197,20 @@ def test_two_experiments_coexist_and_switching_back_reruns_nothing(tmp_path):
     write_config(tmp_path, a)
     assert planned_jobs(tmp_path) == {}
     # the store: both experiments use their files; nothing is unused
-    out = subprocess.run([str(BIN / "dln"), "store", "list"], cwd=tmp_path, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [str(BIN / "dln"), "store", "list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "a: 2 runs planned, 2 run files present" in out and "unused run files: 0" in out
-    diff = subprocess.run([str(BIN / "dln"), "diff", "results/a", "results/b"], cwd=tmp_path,
-                          capture_output=True, text=True)
+    diff = subprocess.run(
+        [str(BIN / "dln"), "diff", "results/a", "results/b"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert diff.returncode == 1 and "steps" in diff.stdout, diff.stdout + diff.stderr
 
 
@@ -229,13 +240,19 @@ def test_plan_file_lists_runs_and_study_flags(built):
 
 
 def test_lint_is_clean():
-    proc = subprocess.run([str(BIN / "snakemake"), "--lint"], cwd=REPO, capture_output=True,
-                          text=True, env={"PATH": f"{BIN}:/usr/bin:/bin"})
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), "--lint"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{BIN}:/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
 
 
 def test_snakefmt_check_passes():
-    proc = subprocess.run([str(BIN / "snakefmt"), "--check", "."], cwd=REPO, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", "."], cwd=REPO, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

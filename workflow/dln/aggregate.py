@@ -19,8 +19,17 @@ from .columns import ARRAYS, MAX_VISITS, METRICS, SETTINGS, attrs
 from .io import RunFileError, atomic_output
 
 # Per-step variables carried into the aggregate (the weights stay in the run files).
-TRAJECTORY_VARS = ("loss", "loss_gap", "sigma1", "sigma2", "rho", "dist_to_limit",
-                   "dist_to_global", "balancedness", "grad_norm")
+TRAJECTORY_VARS = (
+    "loss",
+    "loss_gap",
+    "sigma1",
+    "sigma2",
+    "rho",
+    "dist_to_limit",
+    "dist_to_global",
+    "balancedness",
+    "grad_norm",
+)
 MODE_VARS = ("alpha", "beta", "p", "q")
 TITLE = "Deep linear network with a width-1 layer: all runs of one experiment"
 
@@ -63,14 +72,18 @@ def _open_run(path, run_id: str):
     try:
         nc = netCDF4.Dataset(path)
     except OSError as err:
-        raise RunFileError(f"{path}: not a readable NetCDF run file ({err}); delete it and "
-                           f"rerun Snakemake to recreate it") from None
+        raise RunFileError(
+            f"{path}: not a readable NetCDF run file ({err}); delete it and "
+            f"rerun Snakemake to recreate it"
+        ) from None
     key = run_id.rsplit("-", 1)[-1]
     found = getattr(nc, "run_key", None)
     if getattr(nc, "dln_kind", None) != "run" or found != key:
         nc.close()
-        raise RunFileError(f"{path}: holds {'run ' + found if found else 'no dln run'}, not the "
-                           f"planned run {key}; delete it and rerun Snakemake to recreate it")
+        raise RunFileError(
+            f"{path}: holds {'run ' + found if found else 'no dln run'}, not the "
+            f"planned run {key}; delete it and rerun Snakemake to recreate it"
+        )
     return nc
 
 
@@ -80,23 +93,50 @@ class _Writer:
     def __init__(self, nc, steps: np.ndarray, n_levels: int):
         self.nc, self.steps = nc, steps
         d = n_levels - 1
-        for dim, size in (("run", None), ("step", len(steps)), ("level", n_levels),
-                          ("mode", d), ("visit", MAX_VISITS)):
+        for dim, size in (
+            ("run", None),
+            ("step", len(steps)),
+            ("level", n_levels),
+            ("mode", d),
+            ("visit", MAX_VISITS),
+        ):
             nc.createDimension(dim, size)
         self._var("run", str, ("run",), {"long_name": "run id: the run file below results/runs/"})
         self._var("step", "i8", ("step",), {"long_name": "GD iteration"})[:] = steps
-        self._var("level", "i8", ("level",), {"long_name": "critical point index k (0 = origin)"})[:] = np.arange(n_levels)
-        self._var("mode", "i8", ("mode",), {"long_name": "singular index i"})[:] = np.arange(1, d + 1)
+        self._var("level", "i8", ("level",), {"long_name": "critical point index k (0 = origin)"})[
+            :
+        ] = np.arange(n_levels)
+        self._var("mode", "i8", ("mode",), {"long_name": "singular index i"})[:] = np.arange(
+            1, d + 1
+        )
         for name, (kind, _, _) in {**SETTINGS, **METRICS}.items():
             self._scalar_var(name, kind)
         for name, (dims, _, _) in ARRAYS.items():
             self._var(name, "f8", ("run", *dims), attrs(name), fill=True)
         chunk = dict(zlib=True, complevel=4, shuffle=True)
-        self._var("t", "f8", ("run", "step"), {"long_name": "time t = lr x step", "units": "1"},
-                  fill=True, chunksizes=(1, len(steps)), **chunk)
-        self._var("s", "f8", ("run", "mode"), {"long_name": "singular values s_i of Phi", "units": "1"}, fill=True)
-        self._var("critical_level", "f8", ("run", "level"),
-                  {"long_name": "loss L_k at critical point k (k = 0: origin)", "units": "1"}, fill=True)
+        self._var(
+            "t",
+            "f8",
+            ("run", "step"),
+            {"long_name": "time t = lr x step", "units": "1"},
+            fill=True,
+            chunksizes=(1, len(steps)),
+            **chunk,
+        )
+        self._var(
+            "s",
+            "f8",
+            ("run", "mode"),
+            {"long_name": "singular values s_i of Phi", "units": "1"},
+            fill=True,
+        )
+        self._var(
+            "critical_level",
+            "f8",
+            ("run", "level"),
+            {"long_name": "loss L_k at critical point k (k = 0: origin)", "units": "1"},
+            fill=True,
+        )
         self.flags: list[str] = []
 
     def _var(self, name, dtype, dims, var_attrs, fill=False, **kw):
@@ -111,9 +151,13 @@ class _Writer:
 
     def add_flags(self, names):
         for name in names:
-            study = name[len("in_"):]
-            self._var(name, "i1", ("run",), {"long_name": f"the run belongs to the study {study}",
-                                              "dtype": "bool"})
+            study = name[len("in_") :]
+            self._var(
+                name,
+                "i1",
+                ("run",),
+                {"long_name": f"the run belongs to the study {study}", "dtype": "bool"},
+            )
             self.flags.append(name)
 
     def add(self, i: int, run_id: str, src, flags: dict) -> dict:
@@ -123,7 +167,9 @@ class _Writer:
         row = {"run": run_id}
         for name, (kind, _, _) in {**SETTINGS, **METRICS}.items():
             value = src[name][...]
-            value = str(value) if kind == "str" else (value.item() if hasattr(value, "item") else value)
+            value = (
+                str(value) if kind == "str" else (value.item() if hasattr(value, "item") else value)
+            )
             if kind == "bool":
                 value = bool(value)
             nc[name][i] = int(value) if kind in ("bool", "int") else value
@@ -136,14 +182,31 @@ class _Writer:
         nc["t"][i, pos] = src["t"][:]
         for name in TRAJECTORY_VARS:
             if name not in nc.variables:
-                self._var(name, "f8", ("run", "step"), _attrs_of(src[name]), fill=True,
-                          chunksizes=(1, len(self.steps)), zlib=True, complevel=4, shuffle=True)
+                self._var(
+                    name,
+                    "f8",
+                    ("run", "step"),
+                    _attrs_of(src[name]),
+                    fill=True,
+                    chunksizes=(1, len(self.steps)),
+                    zlib=True,
+                    complevel=4,
+                    shuffle=True,
+                )
             nc[name][i, pos] = src[name][:]
         for name in MODE_VARS:
             if name not in nc.variables:
-                self._var(name, "f8", ("run", "step", "mode"), _attrs_of(src[name]), fill=True,
-                          chunksizes=(1, len(self.steps), len(nc.dimensions["mode"])),
-                          zlib=True, complevel=4, shuffle=True)
+                self._var(
+                    name,
+                    "f8",
+                    ("run", "step", "mode"),
+                    _attrs_of(src[name]),
+                    fill=True,
+                    chunksizes=(1, len(self.steps), len(nc.dimensions["mode"])),
+                    zlib=True,
+                    complevel=4,
+                    shuffle=True,
+                )
             nc[name][i, pos, :d] = src[name][:]
         nc["s"][i, :d] = src["s"][:]
         nc["critical_level"][i, : d + 1] = src["critical_level"][:]
@@ -176,11 +239,19 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
     from .runfile import cf_attrs
 
     steps, n_levels, flag_names, n_runs = plan_shape(plan_path)
-    columns = ["run", *SETTINGS, *flag_names, *METRICS,
-               *(f"steps_at_L{lev}" for lev in range(n_levels))]
+    columns = [
+        "run",
+        *SETTINGS,
+        *flag_names,
+        *METRICS,
+        *(f"steps_at_L{lev}" for lev in range(n_levels)),
+    ]
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with atomic_output(dataset_path) as tmp_nc, atomic_output(table_path) as tmp_csv, \
-            open(tmp_csv, "w") as table:
+    with (
+        atomic_output(dataset_path) as tmp_nc,
+        atomic_output(table_path) as tmp_csv,
+        open(tmp_csv, "w") as table,
+    ):
         table.write(",".join(columns) + "\n")
         out = netCDF4.Dataset(tmp_nc, "w", format="NETCDF4")
         try:
@@ -193,18 +264,23 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
                     row = writer.add(i, entry["run"], src, flags)
                 finally:
                     src.close()
-                table.write(",".join(_csv_quote(_cell(row.get(c, math.nan))) for c in columns)
-                            + "\n")
+                table.write(
+                    ",".join(_csv_quote(_cell(row.get(c, math.nan))) for c in columns) + "\n"
+                )
                 if i % 10 == 9:  # netCDF4's closed Datasets sit in reference cycles until a
                     gc.collect(0)  # collection: collect the young ones, so memory stays flat
-            out.setncatts({
-                **cf_attrs(TITLE, f"{now}: aggregated {n_runs} runs of experiment {experiment}"),
-                "dln_kind": "aggregate",
-                "experiment": experiment,
-                "config_hash": config_hash,
-                "n_runs": n_runs,
-                "coordinates": " ".join(["t", *SETTINGS, *flag_names]),
-            })
+            out.setncatts(
+                {
+                    **cf_attrs(
+                        TITLE, f"{now}: aggregated {n_runs} runs of experiment {experiment}"
+                    ),
+                    "dln_kind": "aggregate",
+                    "experiment": experiment,
+                    "config_hash": config_hash,
+                    "n_runs": n_runs,
+                    "coordinates": " ".join(["t", *SETTINGS, *flag_names]),
+                }
+            )
         finally:
             out.close()
     return n_runs
@@ -212,4 +288,3 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
 
 def _csv_quote(text: str) -> str:
     return f'"{text}"' if ("," in text or '"' in text) else text
-

@@ -23,8 +23,9 @@ def level_index(loss: np.ndarray, levels: np.ndarray, tol: float) -> np.ndarray:
 MIN_STAY = 3  # records: a stay shorter than this is a transit through the band, not a visit
 
 
-def visits(steps: np.ndarray, loss: np.ndarray, levels: np.ndarray, tol: float,
-           min_records: int = MIN_STAY):
+def visits(
+    steps: np.ndarray, loss: np.ndarray, levels: np.ndarray, tol: float, min_records: int = MIN_STAY
+):
     """Stays of at least min_records consecutive records near a critical level:
     list of (level, entry_step, exit_step)."""
     idx = level_index(loss, levels, tol)
@@ -88,9 +89,14 @@ def polynomial_stage(rec: dict, problem: Problem, k_pred: int) -> dict:
     """
     N = problem.depth
     t, sigma, rho = rec["t"], rec["sigma1"], rec["rho"]
-    out = dict(growth_slope_fit=np.nan, growth_slope_theory=np.nan,
-               origin_slope_fit=np.nan, origin_slope_theory=np.nan,
-               origin_exponent_fit=np.nan, origin_exponent_theory=np.nan)
+    out = dict(
+        growth_slope_fit=np.nan,
+        growth_slope_theory=np.nan,
+        origin_slope_fit=np.nan,
+        origin_slope_theory=np.nan,
+        origin_exponent_fit=np.nan,
+        origin_exponent_theory=np.nan,
+    )
     if N < 3 or len(t) < 5:
         return out
     p = 1 - 2 / N
@@ -109,7 +115,9 @@ def polynomial_stage(rec: dict, problem: Problem, k_pred: int) -> dict:
         late = (t >= t[-1] / 2) & (sigma > 0) & (t > 0)
         if late.sum() >= 5:
             out["origin_slope_fit"], out["origin_slope_theory"] = slopes(late)
-            out["origin_exponent_fit"] = float(np.polyfit(np.log(t[late]), np.log(sigma[late]), 1)[0])
+            out["origin_exponent_fit"] = float(
+                np.polyfit(np.log(t[late]), np.log(sigma[late]), 1)[0]
+            )
             out["origin_exponent_theory"] = float(-N / (N - 2))
     return out
 
@@ -153,12 +161,19 @@ def _nan_if(cond: bool, value) -> float:
     return float("nan") if cond else float(value)
 
 
-def plateau_and_escape(rec: dict, problem: Problem, levels, k_pred: int, lr: float, tol: float,
-                       seq) -> dict:
+def plateau_and_escape(
+    rec: dict, problem: Problem, levels, k_pred: int, lr: float, tol: float, seq
+) -> dict:
     """The plateau at the predicted saddle k >= 2 and its escape, against the escape model
     ln(p_exit/eps) / ((s_1 - s_k) s_k^{1-2/N} lr) and the notes' ln(1/eps) estimate."""
-    out = dict(plateau_start=np.nan, escape_step=np.nan, stuck_steps=np.nan,
-               eps_at_plateau=np.nan, escape_model_steps=np.nan, notes_estimate_steps=np.nan)
+    out = dict(
+        plateau_start=np.nan,
+        escape_step=np.nan,
+        stuck_steps=np.nan,
+        eps_at_plateau=np.nan,
+        escape_model_steps=np.nan,
+        notes_estimate_steps=np.nan,
+    )
     stays = [(a, b) for lev, a, b in seq if lev == k_pred]
     if k_pred < 2 or not stays:
         return out
@@ -174,8 +189,9 @@ def plateau_and_escape(rec: dict, problem: Problem, levels, k_pred: int, lr: flo
         # notes' ln(1/eps) counts the growth to p_1 ~ 1 instead
         sk, s1 = problem.s[k_pred - 1], problem.s[0]
         p_exit = np.sqrt(4 * tol / (sk * (s1 - sk)))
-        out["escape_model_steps"] = (float(escape_steps(problem, k_pred, eps / p_exit, lr))
-                                     if eps < p_exit else 0.0)
+        out["escape_model_steps"] = (
+            float(escape_steps(problem, k_pred, eps / p_exit, lr)) if eps < p_exit else 0.0
+        )
     if np.any(loss[i_entry:] < levels[k_pred] - tol):
         out["escape_step"] = float(exit_)
         out["stuck_steps"] = float(exit_ - entry)
@@ -196,14 +212,23 @@ def final_stage(rec: dict, problem: Problem, levels, final_idx: int, dtype: str)
     stretch = final_stretch(gap, lo, hi)
     if stretch is not None:
         a, b = stretch  # the model starts from the alignments where the fit starts
-        model = final_gap_model(problem, final_idx, rec["alpha"][a], rec["beta"][a],
-                                t[a : b + 1] - t[a])
+        model = final_gap_model(
+            problem, final_idx, rec["alpha"][a], rec["beta"][a], t[a : b + 1] - t[a]
+        )
         out["final_rate_model"] = fit_rate(t[a : b + 1], model, 0.0, np.inf)
     return out
 
 
-def analyse(rec: dict, problem: Problem, levels, k_pred: int, diverged_at: int, lr: float,
-            dtype: str, tol: float) -> tuple[dict, dict]:
+def analyse(
+    rec: dict,
+    problem: Problem,
+    levels,
+    k_pred: int,
+    diverged_at: int,
+    lr: float,
+    dtype: str,
+    tol: float,
+) -> tuple[dict, dict]:
     """(metrics, arrays) of one run from its records: scalar metrics named as in
     dln.columns.METRICS and the per-run arrays of dln.columns.ARRAYS. Missing values are NaN."""
     steps, loss = rec["step"], rec["loss"]
@@ -220,8 +245,10 @@ def analyse(rec: dict, problem: Problem, levels, k_pred: int, diverged_at: int, 
         "final_level": _nan_if(final_idx < 0, final_idx),
         "reached_global": final_idx == 1,
         # the theorem's prediction: the flow (and GD, before any escape) reaches L_k first
-        "reached_predicted": bool((k_pred == 0 and first_level == 0 and first_saddle == -1)
-                                  or (k_pred >= 1 and first_saddle == k_pred)),
+        "reached_predicted": bool(
+            (k_pred == 0 and first_level == 0 and first_saddle == -1)
+            or (k_pred >= 1 and first_saddle == k_pred)
+        ),
         "diverged": diverged,
         "diverged_step": _nan_if(not diverged, diverged_at),
         "first_level": _nan_if(first_level < 0, first_level),
@@ -229,7 +256,11 @@ def analyse(rec: dict, problem: Problem, levels, k_pred: int, diverged_at: int, 
         "n_visits": len(seq),
     }
     metrics.update(plateau_and_escape(rec, problem, levels, k_pred, lr, tol, seq))
-    ratio = metrics["stuck_steps"] / metrics["escape_model_steps"] if metrics["escape_model_steps"] else np.nan
+    ratio = (
+        metrics["stuck_steps"] / metrics["escape_model_steps"]
+        if metrics["escape_model_steps"]
+        else np.nan
+    )
     metrics["escape_ratio"] = float(ratio)
     metrics.update(final_stage(rec, problem, levels, final_idx, dtype))
     metrics.update(polynomial_stage(rec, problem, k_pred))
@@ -241,8 +272,11 @@ def analyse(rec: dict, problem: Problem, levels, k_pred: int, diverged_at: int, 
     for i, stay in enumerate(seq[:MAX_VISITS]):
         visit[:, i] = stay
     arrays = {
-        "steps_at_level": np.array([dstep[idx == lev].sum() for lev in range(len(levels))],
-                                   dtype=np.int64),
-        "visit_level": visit[0], "visit_entry_step": visit[1], "visit_exit_step": visit[2],
+        "steps_at_level": np.array(
+            [dstep[idx == lev].sum() for lev in range(len(levels))], dtype=np.int64
+        ),
+        "visit_level": visit[0],
+        "visit_entry_step": visit[1],
+        "visit_exit_step": visit[2],
     }
     return metrics, arrays

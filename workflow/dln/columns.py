@@ -11,9 +11,16 @@ from __future__ import annotations
 SETTINGS = {
     "solver": ("str", "solver: gd (gradient descent) or gf (gradient-flow reference)", None),
     "init": ("str", "start: balanced rank-one or unbalanced Gaussian", None),
-    "k": ("float", "target critical point of a balanced start (0 = origin); NaN for Gaussian", None),
-    "construction": ("str", "balanced start's construction: orthogonal or antisymmetric; "
-                     "empty for Gaussian", None),
+    "k": (
+        "float",
+        "target critical point of a balanced start (0 = origin); NaN for Gaussian",
+        None,
+    ),
+    "construction": (
+        "str",
+        "balanced start's construction: orthogonal or antisymmetric; empty for Gaussian",
+        None,
+    ),
     "sigma0": ("float", "start scale sigma(0) of a balanced start; NaN for Gaussian", "1"),
     "init_scale": ("float", "entry scale of a Gaussian start; NaN for balanced", "1"),
     "seed": ("int", "seed of the start's random directions", None),
@@ -31,41 +38,112 @@ SETTINGS = {
 }
 
 METRICS = {
-    "predicted_k": ("float", "Theorem 3.1's k from W(0) alone; NaN when the start is not balanced", None),
+    "predicted_k": (
+        "float",
+        "Theorem 3.1's k from W(0) alone; NaN when the start is not balanced",
+        None,
+    ),
     "balanced": ("bool", "the start is balanced (the theorem applies)", None),
     "final_loss": ("float", "loss at the last recorded step", "1"),
-    "final_level": ("float", "critical level k the run ends at (within level_tol); NaN: none or diverged", None),
+    "final_level": (
+        "float",
+        "critical level k the run ends at (within level_tol); NaN: none or diverged",
+        None,
+    ),
     "reached_global": ("bool", "ends at L_1, the global minimum", None),
-    "reached_predicted": ("bool", "the first level reached after leaving L_0 is L_k of predicted_k "
-                          "(k = 0: stays at L_0)", None),
+    "reached_predicted": (
+        "bool",
+        "the first level reached after leaving L_0 is L_k of predicted_k (k = 0: stays at L_0)",
+        None,
+    ),
     "diverged": ("bool", "the loss became non-finite; records stop before that step", None),
     "diverged_step": ("float", "first iteration with a non-finite loss; NaN if none", None),
-    "first_level": ("float", "first critical level visited (at least 3 consecutive records); NaN: none", None),
+    "first_level": (
+        "float",
+        "first critical level visited (at least 3 consecutive records); NaN: none",
+        None,
+    ),
     "first_saddle": ("float", "first level visited other than L_0; NaN: none", None),
     "n_visits": ("int", "number of stays at critical levels", None),
-    "plateau_start": ("float", "iteration the run enters the plateau at saddle predicted_k >= 2; NaN: none", None),
-    "escape_step": ("float", "iteration the run leaves that plateau downwards; NaN: no escape", None),
-    "stuck_steps": ("float", "escape_step - plateau_start: iterations stuck at the saddle; NaN: no escape", None),
+    "plateau_start": (
+        "float",
+        "iteration the run enters the plateau at saddle predicted_k >= 2; NaN: none",
+        None,
+    ),
+    "escape_step": (
+        "float",
+        "iteration the run leaves that plateau downwards; NaN: no escape",
+        None,
+    ),
+    "stuck_steps": (
+        "float",
+        "escape_step - plateau_start: iterations stuck at the saddle; NaN: no escape",
+        None,
+    ),
     "eps_at_plateau": ("float", "|p_1| when the plateau starts: the seed of the escape", "1"),
-    "escape_model_steps": ("float", "escape model: ln(p_exit/eps) / ((s_1 - s_k) s_k^(1-2/N) lr) "
-                           "iterations, p_exit where the loss leaves the level_tol band", None),
-    "notes_estimate_steps": ("float", "notes' estimate: ln(1/eps) / ((s_1 - s_k) s_k^(1-2/N) lr) "
-                             "iterations (growth of p_1 to ~1)", None),
+    "escape_model_steps": (
+        "float",
+        "escape model: ln(p_exit/eps) / ((s_1 - s_k) s_k^(1-2/N) lr) "
+        "iterations, p_exit where the loss leaves the level_tol band",
+        None,
+    ),
+    "notes_estimate_steps": (
+        "float",
+        "notes' estimate: ln(1/eps) / ((s_1 - s_k) s_k^(1-2/N) lr) "
+        "iterations (growth of p_1 to ~1)",
+        None,
+    ),
     "escape_ratio": ("float", "stuck_steps / escape_model_steps", "1"),
-    "final_rate_fit": ("float", "fitted exponential rate (in t = lr x step) of the final loss gap", "1"),
-    "final_rate_theory": ("float", "notes' final rate 2 (s_k - s_{k+1}) s_k^(1-2/N) at the final level", "1"),
-    "final_rate_model": ("float", "final-stage mode model's rate, fed with the alignments at entry", "1"),
-    "growth_slope_fit": ("float", "fitted slope in t of sigma^-(1-2/N) while growing from a small start", "1"),
-    "growth_slope_theory": ("float", "reduced dynamics: -(N-2) <rho - sigma> over the same records", "1"),
-    "origin_slope_fit": ("float", "fitted slope in t of sigma^-(1-2/N) on the origin plateau (k = 0)", "1"),
-    "origin_slope_theory": ("float", "reduced dynamics: -(N-2) <rho - sigma> over the same records", "1"),
+    "final_rate_fit": (
+        "float",
+        "fitted exponential rate (in t = lr x step) of the final loss gap",
+        "1",
+    ),
+    "final_rate_theory": (
+        "float",
+        "notes' final rate 2 (s_k - s_{k+1}) s_k^(1-2/N) at the final level",
+        "1",
+    ),
+    "final_rate_model": (
+        "float",
+        "final-stage mode model's rate, fed with the alignments at entry",
+        "1",
+    ),
+    "growth_slope_fit": (
+        "float",
+        "fitted slope in t of sigma^-(1-2/N) while growing from a small start",
+        "1",
+    ),
+    "growth_slope_theory": (
+        "float",
+        "reduced dynamics: -(N-2) <rho - sigma> over the same records",
+        "1",
+    ),
+    "origin_slope_fit": (
+        "float",
+        "fitted slope in t of sigma^-(1-2/N) on the origin plateau (k = 0)",
+        "1",
+    ),
+    "origin_slope_theory": (
+        "float",
+        "reduced dynamics: -(N-2) <rho - sigma> over the same records",
+        "1",
+    ),
     "origin_exponent_fit": ("float", "fitted d log sigma / d log t on the origin plateau", "1"),
     "origin_exponent_theory": ("float", "-N/(N-2): the origin plateau's asymptotic exponent", "1"),
-    "origin_exit_time": ("float", "time t = lr x step of the first record with sigma1 >= rho(0)/2 "
-                         "(growth from a small start, k >= 1); NaN: not applicable or not reached", "1"),
-    "origin_exit_time_model": ("float", "reduced dynamics at fixed rho = rho(0): integral from "
-                               "sigma(0) to rho(0)/2 of d sigma / (N sigma^(2-2/N) (rho(0) - sigma)); "
-                               "NaN unless k >= 1 and 0 < sigma(0) < rho(0)/2", "1"),
+    "origin_exit_time": (
+        "float",
+        "time t = lr x step of the first record with sigma1 >= rho(0)/2 "
+        "(growth from a small start, k >= 1); NaN: not applicable or not reached",
+        "1",
+    ),
+    "origin_exit_time_model": (
+        "float",
+        "reduced dynamics at fixed rho = rho(0): integral from "
+        "sigma(0) to rho(0)/2 of d sigma / (N sigma^(2-2/N) (rho(0) - sigma)); "
+        "NaN unless k >= 1 and 0 < sigma(0) < rho(0)/2",
+        "1",
+    ),
     "origin_exit_ratio": ("float", "origin_exit_time / origin_exit_time_model", "1"),
 }
 
@@ -94,8 +172,11 @@ def attrs(name: str) -> dict:
 
 def markdown_table() -> str:
     """The column dictionary of runs.csv as a Markdown table (results/README.md)."""
-    lines = ["| column | meaning | units |", "| --- | --- | --- |",
-             "| `run` | run id: the run file's path below results/runs/, without .nc | |"]
+    lines = [
+        "| column | meaning | units |",
+        "| --- | --- | --- |",
+        "| `run` | run id: the run file's path below results/runs/, without .nc | |",
+    ]
     for name, (_, long_name, units) in {**SETTINGS, **METRICS}.items():
         lines.append(f"| `{name}` | {long_name.replace('|', '/')} | {units or ''} |")
     lines.append("| `in_<study>` | the run belongs to that study of the config (true/false) | |")

@@ -56,7 +56,9 @@ def _message(err: jsonschema.ValidationError) -> str:
     if kind == "required":
         return f"{where} is missing the key {err.message.split()[0]} (required: {', '.join(err.validator_value)})"
     if kind == "enum":
-        return f"{where} = {v!r} is not allowed (allowed: {', '.join(map(repr, err.validator_value))})"
+        return (
+            f"{where} = {v!r} is not allowed (allowed: {', '.join(map(repr, err.validator_value))})"
+        )
     if kind == "type":
         hint = ""
         if isinstance(v, str) and err.validator_value in ("number", "integer"):
@@ -72,12 +74,16 @@ def _message(err: jsonschema.ValidationError) -> str:
     if kind == "uniqueItems":
         return f"{where} = {v!r} contains duplicate values (each value may appear once)"
     if kind in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[kind]
+        op = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}[
+            kind
+        ]
         return f"{where} = {v!r} is out of range (allowed: {op} {err.validator_value})"
     if kind == "oneOf" and any(o.get("$ref") == "#/$defs/study_grid" for o in err.validator_value):
-        return (f"{where} = {v!r} is not allowed (allowed: a grid, i.e. a mapping of run settings "
-                f"to lists of values; a list of such grids (their union); or null to switch the "
-                f"study off)")
+        return (
+            f"{where} = {v!r} is not allowed (allowed: a grid, i.e. a mapping of run settings "
+            f"to lists of values; a list of such grids (their union); or null to switch the "
+            f"study off)"
+        )
     if kind == "oneOf":
         options = " or ".join(_describe(s) for s in err.validator_value)
         return f"{where} = {v!r} is not allowed (allowed: {options} of positive numbers)"
@@ -115,9 +121,12 @@ def check_workflow_config(config: dict, schema_path) -> None:
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"config error: {_message(best)}")
-    seed, seeds = config["figures"]["main_seed"], (config["grid"] or {}).get("seed", [0]) \
-        if not isinstance(config["grid"], list) else \
-        sorted({s for g in config["grid"] for s in g.get("seed", [0])})  # a list of grids
+    seed, seeds = (
+        config["figures"]["main_seed"],
+        (config["grid"] or {}).get("seed", [0])
+        if not isinstance(config["grid"], list)
+        else sorted({s for g in config["grid"] for s in g.get("seed", [0])}),
+    )  # a list of grids
     if seed not in seeds:
         raise ConfigError(
             f"config error: figures.main_seed = {seed} is not one of grid.seed = {seeds} "
@@ -158,13 +167,17 @@ class _StrictLoader(yaml.SafeLoader):
                 continue
             visited.add(id(node))
             if isinstance(node, yaml.SequenceNode):
-                todo.extend((item, (*where, i)) for i, item in reversed(list(enumerate(node.value))))
+                todo.extend(
+                    (item, (*where, i)) for i, item in reversed(list(enumerate(node.value)))
+                )
             elif isinstance(node, yaml.MappingNode):
                 seen, children = {}, []
                 for key_node, value_node in node.value:
                     key = self._plain_key(key_node)
                     label = "<<" if key_node.tag == _MERGE_TAG else key
-                    children.append((value_node, (*where, "?" if label is _NOT_COMPARED else label)))
+                    children.append(
+                        (value_node, (*where, "?" if label is _NOT_COMPARED else label))
+                    )
                     if key is _NOT_COMPARED:
                         continue
                     line = key_node.start_mark.line + 1

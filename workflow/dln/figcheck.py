@@ -184,8 +184,11 @@ def _is_reference_line(line: Line2D, ax: Axes) -> bool:
     if xy.size == 0:
         return False
     for in_data, along, across in ((x_data, 0, 1), (y_data, 1, 0)):
-        if (not in_data and np.ptp(xy[:, along]) >= REFERENCE_LINE_SPAN
-                and np.ptp(xy[:, across]) == 0):
+        if (
+            not in_data
+            and np.ptp(xy[:, along]) >= REFERENCE_LINE_SPAN
+            and np.ptp(xy[:, across]) == 0
+        ):
             return True
     return False
 
@@ -255,13 +258,17 @@ def _squeezed(ax: Axes, fig: Figure) -> list[str]:
     nrows, ncols = spec.get_gridspec().get_geometry()
     pos = ax.get_position()
     out = []
-    for size, n, span, what, cells in ((pos.width, ncols, spec.colspan, "width", "column"),
-                                       (pos.height, nrows, spec.rowspan, "height", "row")):
+    for size, n, span, what, cells in (
+        (pos.width, ncols, spec.colspan, "width", "column"),
+        (pos.height, nrows, spec.rowspan, "height", "row"),
+    ):
         least = MIN_CELL_SHARE * len(span) / n
         if n <= MAX_GRID_CELLS and size < least:
-            out.append(f"{_axes_name(ax)}: squeezed to {size:.0%} of the figure {what} "
-                       f"(at least {least:.0%} expected in a grid of {n} {cells}"
-                       f"{'s' * (n > 1)})")
+            out.append(
+                f"{_axes_name(ax)}: squeezed to {size:.0%} of the figure {what} "
+                f"(at least {least:.0%} expected in a grid of {n} {cells}"
+                f"{'s' * (n > 1)})"
+            )
     return out
 
 
@@ -313,8 +320,10 @@ def _tick_label_collisions(ax: Axes, renderer) -> list[str]:
                     across = 1.0
                 if across > 0 and gap < gap_min:
                     verb = "overlap" if gap < 0 else "run together"
-                    out.append(f"{_axes_name(ax)}: {which} tick labels {ta.get_text()!r} and "
-                               f"{tb.get_text()!r} {verb} (gap {gap * 72 / fig.dpi:.1f} pt)")
+                    out.append(
+                        f"{_axes_name(ax)}: {which} tick labels {ta.get_text()!r} and "
+                        f"{tb.get_text()!r} {verb} (gap {gap * 72 / fig.dpi:.1f} pt)"
+                    )
     return out
 
 
@@ -332,8 +341,12 @@ def _legends(fig: Figure, axes):
 
 
 def _inside(points: np.ndarray, box: Bbox) -> np.ndarray:
-    return ((points[:, 0] >= box.x0) & (points[:, 0] <= box.x1)
-            & (points[:, 1] >= box.y0) & (points[:, 1] <= box.y1))
+    return (
+        (points[:, 0] >= box.x0)
+        & (points[:, 0] <= box.x1)
+        & (points[:, 1] >= box.y0)
+        & (points[:, 1] <= box.y1)
+    )
 
 
 def _segments_crossing(points: np.ndarray, box: Bbox) -> int:
@@ -348,8 +361,12 @@ def _segments_crossing(points: np.ndarray, box: Bbox) -> int:
     t0 = np.zeros(len(p0))
     t1 = np.ones(len(p0))
     hit = np.ones(len(p0), dtype=bool)
-    for p, q in ((-d[:, 0], p0[:, 0] - box.x0), (d[:, 0], box.x1 - p0[:, 0]),
-                 (-d[:, 1], p0[:, 1] - box.y0), (d[:, 1], box.y1 - p0[:, 1])):
+    for p, q in (
+        (-d[:, 0], p0[:, 0] - box.x0),
+        (d[:, 0], box.x1 - p0[:, 0]),
+        (-d[:, 1], p0[:, 1] - box.y0),
+        (d[:, 1], box.y1 - p0[:, 1]),
+    ):
         with np.errstate(divide="ignore", invalid="ignore"):
             r = q / p
         hit &= ~((p == 0) & (q < 0))
@@ -375,8 +392,11 @@ def _describe(artist, kind: str, index: int, legend=None) -> str:
     if legend is not None and isinstance(artist, Line2D):
         style = (to_rgba(artist.get_color()), artist.get_linestyle())
         for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=False):
-            if isinstance(handle, Line2D) and _visible_text(text) and \
-                    (to_rgba(handle.get_color()), handle.get_linestyle()) == style:
+            if (
+                isinstance(handle, Line2D)
+                and _visible_text(text)
+                and (to_rgba(handle.get_color()), handle.get_linestyle()) == style
+            ):
                 return f"unlabelled {kind} {index} (drawn like {text.get_text()!r})"
     return f"unlabelled {kind} {index}"
 
@@ -400,12 +420,17 @@ def _data_under(legend, box: Bbox, ax: Axes, renderer) -> list[str]:
         if n >= MIN_POINTS_UNDER_LEGEND:
             out.append(f"legend overlaps {n} data point{'s' * (n > 1)} of {name}")
         elif line.get_linestyle() not in ("None", "", " "):
-            clipped = disp if not line.get_clip_on() else np.where(
-                _inside(disp, ax.bbox)[:, None], disp, np.nan)
+            clipped = (
+                disp
+                if not line.get_clip_on()
+                else np.where(_inside(disp, ax.bbox)[:, None], disp, np.nan)
+            )
             crossing = _segments_crossing(clipped, box)
             if crossing >= MIN_SEGMENTS_THROUGH_LEGEND:
-                out.append(f"legend is crossed by the line of {name} "
-                           f"({crossing} segment{'s' * (crossing > 1)})")
+                out.append(
+                    f"legend is crossed by the line of {name} "
+                    f"({crossing} segment{'s' * (crossing > 1)})"
+                )
     for i, coll in enumerate(ax.collections):
         if not coll.get_visible():
             continue
@@ -422,10 +447,19 @@ def _data_under(legend, box: Bbox, ax: Axes, renderer) -> list[str]:
         out += _collection_under(coll, name, box, ax)
     # bars and other patches in data coordinates; axvspan/axhspan (a coordinate in axes
     # units) mark a region of the whole axes, like reference lines, and do not count
-    patches = [p for p in ax.patches if p.get_visible()
-               and all(p.get_transform().contains_branch_seperately(ax.transData))]
-    n = sum(bool(_overlap(Bbox.intersection(p.get_window_extent(renderer), ax.bbox)
-                          or Bbox.null(), box, 0.0)) for p in patches)
+    patches = [
+        p
+        for p in ax.patches
+        if p.get_visible() and all(p.get_transform().contains_branch_seperately(ax.transData))
+    ]
+    n = sum(
+        bool(
+            _overlap(
+                Bbox.intersection(p.get_window_extent(renderer), ax.bbox) or Bbox.null(), box, 0.0
+            )
+        )
+        for p in patches
+    )
     if n:
         out.append(f"legend overlaps {n} bar{'s' * (n > 1)} or patch{'es' * (n > 1)}")
     return out
@@ -451,7 +485,7 @@ def _collection_under(coll: Collection, name: str, box: Bbox, ax: Axes) -> list[
             covered = np.zeros(len(grid), dtype=bool)
             for p in paths:
                 covered |= p.contains_points(grid)
-            share = covered.mean() * len(grid) / _FILL_SAMPLES ** 2
+            share = covered.mean() * len(grid) / _FILL_SAMPLES**2
             if share > MAX_LEGEND_ON_FILL:
                 out.append(f"legend lies {share:.0%} on the filled area of {name}")
     return out
@@ -467,7 +501,7 @@ def _legend_problems(fig: Figure, axes, renderer) -> list[str]:
         for ax in axes:
             for p in _data_under(leg, box, ax, renderer):
                 out.append(f"{where}: {p}" + ("" if ax is owner else f" in {_axes_name(ax)}"))
-        for other, other_owner in legends[i + 1:]:
+        for other, other_owner in legends[i + 1 :]:
             if _overlap(box, other.get_tightbbox(renderer), tol):
                 who = _axes_name(other_owner) if other_owner is not None else "figure legend"
                 out.append(f"{where}: legend overlaps the legend of {who}")
@@ -520,7 +554,9 @@ def _text_collisions(fig: Figure, axes, renderer) -> list[str]:
             if size > tol:
                 ax = owner.get(id(text))
                 where = _axes_name(ax) if ax is not None else "figure"
-                out.append(f"{where}: text {_short(text.get_text())!r} overlaps "
-                           f"{whose} {_short(other.get_text())!r} "
-                           f"(by {size * 72 / fig.dpi:.1f} pt)")
+                out.append(
+                    f"{where}: text {_short(text.get_text())!r} overlaps "
+                    f"{whose} {_short(other.get_text())!r} "
+                    f"(by {size * 72 / fig.dpi:.1f} pt)"
+                )
     return out

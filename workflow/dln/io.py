@@ -134,7 +134,7 @@ def remove_dead_writers_temp_files(path, suffix: str = "") -> list[Path]:
     for entry in entries:
         if not entry.name.startswith(prefix):
             continue
-        match = _TEMP_TAIL.fullmatch(entry.name[len(prefix):])
+        match = _TEMP_TAIL.fullmatch(entry.name[len(prefix) :])
         if not match or match["rest"] != tag + suffix or not _pid_is_dead(int(match["pid"])):
             continue
         try:
@@ -180,7 +180,9 @@ def atomic_output(path, suffix: str = ""):
     except BaseException as err:
         if isinstance(err, (OSError, RuntimeError)):  # netCDF4 reports ENOSPC as RuntimeError
             err.add_note(write_failure(path, err))  # (free space measured before the cleanup)
-        with suppress(OSError):  # frees the space at once even if a library still holds the file open
+        with suppress(
+            OSError
+        ):  # frees the space at once even if a library still holds the file open
             os.truncate(tmp, 0)
         tmp.unlink(missing_ok=True)
         raise
@@ -219,8 +221,10 @@ def _open(path, kind: str):
         with xr.open_dataset(path, engine=ENGINE) as ds:
             ds = ds.load()
     except Exception as err:  # netCDF4 raises OSError/RuntimeError for corrupt files
-        raise RunFileError(f"{path}: not a readable NetCDF file ({err}); delete it and rerun "
-                           f"Snakemake to recreate it") from err
+        raise RunFileError(
+            f"{path}: not a readable NetCDF file ({err}); delete it and rerun "
+            f"Snakemake to recreate it"
+        ) from err
     found = ds.attrs.get("dln_kind")
     if found != kind:
         what = f"a dln {found} file" if found else "not a dln file (no dln_kind attribute)"
@@ -246,8 +250,9 @@ def open_aggregate(path, index: bool = True):
     if not index or ds.sizes.get("run", 0) == 0:
         return ds
     varying = [n for n in SETTINGS if n in ds.coords and ds[n].ndim == 1]
-    levels = pd.MultiIndex.from_arrays([ds["run"].values, *(ds[n].values for n in varying)],
-                                       names=["run_id", *varying])
+    levels = pd.MultiIndex.from_arrays(
+        [ds["run"].values, *(ds[n].values for n in varying)], names=["run_id", *varying]
+    )
     coords = xr.Coordinates.from_pandas_multiindex(levels, "run")
     return ds.drop_vars(["run", *varying]).assign_coords(coords)
 
@@ -264,14 +269,21 @@ def open_runs(paths, weights: bool = True):
     if not runs:
         raise RunFileError("open_runs: no run files given")
     if not weights:
-        runs = [ds.drop_vars([v for v in ds.variables if v[0] == "W" or v in ("Phi", "U", "V")]
-                             + [d for d in ds.dims if d[0] == "n" and d[1:].isdigit()],
-                             errors="ignore") for ds in runs]
+        runs = [
+            ds.drop_vars(
+                [v for v in ds.variables if v[0] == "W" or v in ("Phi", "U", "V")]
+                + [d for d in ds.dims if d[0] == "n" and d[1:].isdigit()],
+                errors="ignore",
+            )
+            for ds in runs
+        ]
     widths = {str(ds["widths"].values) for ds in runs}
     if weights and len(widths) > 1:
-        raise RunFileError(f"open_runs: the run files have different architectures "
-                           f"(widths {sorted(widths)}): their weight dimensions n0..nN differ; "
-                           f"open each architecture separately")
+        raise RunFileError(
+            f"open_runs: the run files have different architectures "
+            f"(widths {sorted(widths)}): their weight dimensions n0..nN differ; "
+            f"open each architecture separately"
+        )
     problem = {(ds["spectrum"].item(), ds["basis"].item(), int(ds["basis_seed"])) for ds in runs}
     ids = [str(Path(p).with_suffix("").as_posix()).split("runs/", 1)[-1] for p in paths]
     pieces = []
@@ -281,8 +293,15 @@ def open_runs(paths, weights: bool = True):
         # every setting becomes a `run` coordinate, also where all runs agree on it
         ds = ds.assign_coords({c: ("run", [ds[c].item()], ds[c].attrs) for c in scalars})
         pieces.append(ds.expand_dims(run=[rid]) if "run" not in ds.dims else ds)
-    combined = xr.concat(pieces, dim="run", data_vars="all", join="outer", coords="different",
-                         compat="equals", combine_attrs="drop_conflicts")
+    combined = xr.concat(
+        pieces,
+        dim="run",
+        data_vars="all",
+        join="outer",
+        coords="different",
+        compat="equals",
+        combine_attrs="drop_conflicts",
+    )
     if weights and len(problem) == 1:  # one target matrix: keep it once
         for name in ("Phi", "U", "V"):
             combined[name] = runs[0][name]
@@ -296,8 +315,12 @@ def problem_from_dataset(ds):
     from .problem import Problem
 
     widths = tuple(int(w) for w in str(ds["widths"].values).split("-"))
-    return Problem(widths=widths, s=np.asarray(ds["s"].values), U=np.asarray(ds["U"].values),
-                   V=np.asarray(ds["V"].values))
+    return Problem(
+        widths=widths,
+        s=np.asarray(ds["s"].values),
+        U=np.asarray(ds["U"].values),
+        V=np.asarray(ds["V"].values),
+    )
 
 
 def simulate_dataset(cfg, path=None):

@@ -99,12 +99,23 @@ def gd_run(theta0: np.ndarray, phi: np.ndarray, widths, lr: float, steps: int, r
     rec_steps = np.empty(n_rec, dtype=np.int64)
     work = np.empty(4 * int(layout.voff[-1]) + layout.n_params, dtype=dtype)
     if _LIB is None:
-        return _gd_numpy_recorded(theta, phi.reshape(int(layout.widths[-1]), -1), layout, lr,
-                                  steps, every)
+        return _gd_numpy_recorded(
+            theta, phi.reshape(int(layout.widths[-1]), -1), layout, lr, steps, every
+        )
     diverged = ctypes.c_int64(-1)
     gd = getattr(_LIB, f"dln_gd_{_SUFFIX[dtype]}")
-    n = gd(_p(theta), _p(phi), *layout.args(), dtype.type(lr), steps, every, _p(work),
-           _p(snaps), _p(rec_steps), ctypes.byref(diverged))
+    n = gd(
+        _p(theta),
+        _p(phi),
+        *layout.args(),
+        dtype.type(lr),
+        steps,
+        every,
+        _p(work),
+        _p(snaps),
+        _p(rec_steps),
+        ctypes.byref(diverged),
+    )
     return snaps[:n], rec_steps[:n], int(diverged.value)
 
 
@@ -115,7 +126,8 @@ def make_gradient(widths, phi: np.ndarray, dtype=np.float64):
     phi = np.ascontiguousarray(phi, dtype=dtype).ravel()
     if _LIB is None:
         return lambda theta: _loss_grad_numpy(
-            _checked(np.asarray(theta, dtype=dtype), layout), phi.reshape(int(layout.widths[-1]), -1),
+            _checked(np.asarray(theta, dtype=dtype), layout),
+            phi.reshape(int(layout.widths[-1]), -1),
             layout.widths,
         )
     work = np.empty(4 * int(layout.voff[-1]), dtype=dtype)
@@ -128,8 +140,12 @@ def make_gradient(widths, phi: np.ndarray, dtype=np.float64):
     def loss_grad(theta):
         theta = _checked(np.asarray(theta, dtype=dtype), layout)
         grad = np.empty_like(theta)
-        loss = fn(ctypes.c_void_p(theta.ctypes.data), *fixed_before, fixed_work,
-                  ctypes.c_void_p(grad.ctypes.data))
+        loss = fn(
+            ctypes.c_void_p(theta.ctypes.data),
+            *fixed_before,
+            fixed_work,
+            ctypes.c_void_p(grad.ctypes.data),
+        )
         return loss, grad
 
     return loss_grad

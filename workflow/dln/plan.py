@@ -22,10 +22,17 @@ STUDIES = ("grid", "lr_sweep", "flow", "precision", "depth", "gaussian", "laws")
 AXES = tuple(f.name for f in dataclasses.fields(RunConfig))
 # where a setting's base value comes from (for error messages and the README)
 BASE_KEYS = {
-    "widths": "problem.widths", "spectrum": "problem.spectrum", "basis": "problem.basis",
-    "basis_seed": "problem.basis_seed", "sigma0": "start.sigma0",
-    "construction": "start.construction", "steps": "gd.steps", "record_every": "gd.record_every",
-    "weights_every": "gd.weights_every", "dtype": "gd.dtype", "level_tol": "analysis.level_tol",
+    "widths": "problem.widths",
+    "spectrum": "problem.spectrum",
+    "basis": "problem.basis",
+    "basis_seed": "problem.basis_seed",
+    "sigma0": "start.sigma0",
+    "construction": "start.construction",
+    "steps": "gd.steps",
+    "record_every": "gd.record_every",
+    "weights_every": "gd.weights_every",
+    "dtype": "gd.dtype",
+    "level_tol": "analysis.level_tol",
 }
 # settings a study fixes: the flow is a float64 reference; Gaussian starts are not balanced
 DEFAULT_MAX_RUN_MEM_MB = 8000  # limits.max_run_mem_mb when a config does not set it
@@ -51,10 +58,16 @@ class PlannedRun:
 def base_settings(config: dict) -> dict:
     problem, start, gd = config["problem"], config["start"], config["gd"]
     return dict(
-        widths=tuple(problem["widths"]), spectrum=problem["spectrum"], basis=problem["basis"],
-        basis_seed=problem["basis_seed"], sigma0=start["sigma0"],
-        construction=start["construction"], steps=gd["steps"], record_every=gd["record_every"],
-        weights_every=gd["weights_every"], dtype=gd["dtype"],
+        widths=tuple(problem["widths"]),
+        spectrum=problem["spectrum"],
+        basis=problem["basis"],
+        basis_seed=problem["basis_seed"],
+        sigma0=start["sigma0"],
+        construction=start["construction"],
+        steps=gd["steps"],
+        record_every=gd["record_every"],
+        weights_every=gd["weights_every"],
+        dtype=gd["dtype"],
         level_tol=config["analysis"]["level_tol"],
     )
 
@@ -107,8 +120,10 @@ def _grid_runs(config: dict, study: str, label: str, axes: dict):
         fixed = STUDY_FIXED.get(study, {})
         for name, value in fixed.items():  # an axis the study fixes: only its fixed value
             if name in chosen and chosen[name] != value:
-                raise ConfigError(f"{label}.{name}={axes[name]!r}: the {study} study fixes "
-                                  f"{name} = {value!r} (allowed: leave the axis out)")
+                raise ConfigError(
+                    f"{label}.{name}={axes[name]!r}: the {study} study fixes "
+                    f"{name} = {value!r} (allowed: leave the axis out)"
+                )
         settings = {**base, **chosen, **fixed}
         if study == "flow":  # on the main grid's time axis t = lr x step
             settings.setdefault("lr", (first_grid(config, "grid").get("lr") or [5e-4])[0])
@@ -116,12 +131,15 @@ def _grid_runs(config: dict, study: str, label: str, axes: dict):
         try:
             cfg = RunConfig(**settings)
         except MemoryError:  # limits above what this machine has: the problem does not fit
-            raise ConfigError(f"{_key_of('widths=', label, axes, settings)}: the problem's "
-                              f"matrices do not fit in this machine's memory") from None
+            raise ConfigError(
+                f"{_key_of('widths=', label, axes, settings)}: the problem's "
+                f"matrices do not fit in this machine's memory"
+            ) from None
         except ConfigError as err:
             msg = str(err)
-            raise ConfigError(f"{_key_of(msg, label, axes, settings)}: "
-                              f"{msg.split(':', 1)[-1].strip()}") from None
+            raise ConfigError(
+                f"{_key_of(msg, label, axes, settings)}: {msg.split(':', 1)[-1].strip()}"
+            ) from None
         yield cfg
 
 
@@ -129,14 +147,19 @@ def _check_size(settings: dict, limits: dict, study: str, axes: dict) -> None:
     """Refuse a run above the memory limit before RunConfig validates it: validating builds
     the problem's d_N x d_0 matrices, tens of GB for the widths the schema allows (10^5)."""
     cap = limits.get("max_run_mem_mb", DEFAULT_MAX_RUN_MEM_MB)
-    mem, _ = estimate_resources(settings["widths"], settings["steps"],
-                                settings["record_every"], settings.get("solver", "gd"))
+    mem, _ = estimate_resources(
+        settings["widths"],
+        settings["steps"],
+        settings["record_every"],
+        settings.get("solver", "gd"),
+    )
     if mem > cap:
         raise ConfigError(
             f"limits.max_run_mem_mb={cap}: a {study} run with "
             f"{_key_of('widths=', study, axes, settings)}, steps={settings['steps']:,}, "
             f"record_every={settings['record_every']:,} needs about {mem:,} MB; record less "
-            f"often (gd.record_every), use fewer steps or narrower layers, or raise the limit")
+            f"often (gd.record_every), use fewer steps or narrower layers, or raise the limit"
+        )
 
 
 def plan_runs(config: dict) -> dict[str, PlannedRun]:
@@ -147,17 +170,25 @@ def plan_runs(config: dict) -> dict[str, PlannedRun]:
     # grid points of all studies (shared runs counted in each): an upper bound of the runs.
     # Each run is validated (~0.3 ms), so a grid far above the cap is refused once the cap is
     # passed instead of after building millions of runs; small grids are counted exactly.
-    points = sum(math.prod(len(v) for a, v in grid.items() if a in AXES)
-                 for s in STUDIES for grid in study_grids(config, s))
+    points = sum(
+        math.prod(len(v) for a, v in grid.items() if a in AXES)
+        for s in STUDIES
+        for grid in study_grids(config, s)
+    )
     for study in STUDIES:
         for cfg in study_runs(config, study):
             rid = cfg.run_id()
-            if (rid not in configs and len(configs) >= cap and points > MAX_COUNTED_POINTS
-                    and not config["limits"]["allow_large_grid"]):
+            if (
+                rid not in configs
+                and len(configs) >= cap
+                and points > MAX_COUNTED_POINTS
+                and not config["limits"]["allow_large_grid"]
+            ):
                 raise ConfigError(
                     f"limits.max_runs={cap}: the config plans more than {cap} runs ({points:,} "
                     f"grid points; one file each); raise limits.max_runs or set "
-                    f"limits.allow_large_grid: true to run it anyway")
+                    f"limits.allow_large_grid: true to run it anyway"
+                )
             configs.setdefault(rid, cfg)
             if study not in studies.setdefault(rid, []):
                 studies[rid].append(study)
@@ -176,18 +207,22 @@ def check_resources(configs: dict[str, RunConfig], limits: dict) -> None:
     time_cap = limits.get("max_run_minutes", DEFAULT_MAX_RUN_MINUTES)
     for rid, cfg in configs.items():
         mem, minutes = cfg.resources()
-        what = (f"{cfg.n_records:,} records (steps={cfg.steps:,} / record_every="
-                f"{cfg.record_every:,}) x {cfg.n_params:,} parameters")
+        what = (
+            f"{cfg.n_records:,} records (steps={cfg.steps:,} / record_every="
+            f"{cfg.record_every:,}) x {cfg.n_params:,} parameters"
+        )
         if mem > mem_cap:
             raise ConfigError(
                 f"limits.max_run_mem_mb={mem_cap}: run {rid} needs about {mem:,} MB for {what}; "
                 f"record less often (gd.record_every), use fewer steps or narrower layers, or "
-                f"raise the limit if the machine or the cluster's nodes have the memory")
+                f"raise the limit if the machine or the cluster's nodes have the memory"
+            )
         if minutes > time_cap:
             raise ConfigError(
                 f"limits.max_run_minutes={time_cap}: run {rid} needs about {minutes:,} min for "
                 f"{cfg.steps:,} steps x {cfg.n_params:,} parameters; use fewer steps or raise "
-                f"the limit")
+                f"the limit"
+            )
 
 
 def plan_digest(runs: dict[str, PlannedRun]) -> str:
@@ -201,10 +236,17 @@ def plan_digest(runs: dict[str, PlannedRun]) -> str:
 
 def plan_rows(runs: dict[str, PlannedRun]) -> list[dict]:
     """The plan as a table: run id, run file, study flags (in_<study>)."""
-    return [{"run": rid, "path": run.path, "steps": run.config.steps,
-             "record_every": run.config.record_every,
-             "d": min(run.config.widths[0], run.config.widths[-1]),
-             **{f"in_{s}": s in run.studies for s in STUDIES}} for rid, run in runs.items()]
+    return [
+        {
+            "run": rid,
+            "path": run.path,
+            "steps": run.config.steps,
+            "record_every": run.config.record_every,
+            "d": min(run.config.widths[0], run.config.widths[-1]),
+            **{f"in_{s}": s in run.studies for s in STUDIES},
+        }
+        for rid, run in runs.items()
+    ]
 
 
 def select(runs: dict[str, PlannedRun], study: str | None = None, **settings) -> list[PlannedRun]:
@@ -227,8 +269,7 @@ def write_plan(runs: dict[str, PlannedRun], path) -> None:
 
     rows = plan_rows(runs)
     buf = _io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["run"],
-                            lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["run"], lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in row.items()})

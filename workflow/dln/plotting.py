@@ -19,18 +19,40 @@ K_PALETTE = "viridis"
 # seaborn's "paper" context with its "ticks" style, as plain rcParams: importing seaborn costs
 # a figure job ~0.8 s (it imports scipy.stats), more than drawing the figure
 STYLE = {
-    "font.size": 9.6, "axes.labelsize": 9.6, "axes.titlesize": 9.6, "xtick.labelsize": 8.8,
-    "ytick.labelsize": 8.8, "legend.fontsize": 8.8, "legend.title_fontsize": 9.6,
-    "axes.linewidth": 1.0, "grid.linewidth": 0.8, "lines.linewidth": 1.2,
-    "lines.markersize": 4.8, "patch.linewidth": 0.8, "xtick.major.width": 1.0,
-    "ytick.major.width": 1.0, "xtick.minor.width": 0.8, "ytick.minor.width": 0.8,
-    "xtick.major.size": 4.8, "ytick.major.size": 4.8, "xtick.minor.size": 3.2,
-    "ytick.minor.size": 3.2, "axes.edgecolor": ".15", "axes.labelcolor": ".15",
-    "text.color": ".15", "xtick.color": ".15", "ytick.color": ".15",
-    "xtick.direction": "out", "ytick.direction": "out", "axes.facecolor": "white",
-    "figure.facecolor": "white", "font.family": ["sans-serif"],
+    "font.size": 9.6,
+    "axes.labelsize": 9.6,
+    "axes.titlesize": 9.6,
+    "xtick.labelsize": 8.8,
+    "ytick.labelsize": 8.8,
+    "legend.fontsize": 8.8,
+    "legend.title_fontsize": 9.6,
+    "axes.linewidth": 1.0,
+    "grid.linewidth": 0.8,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4.8,
+    "patch.linewidth": 0.8,
+    "xtick.major.width": 1.0,
+    "ytick.major.width": 1.0,
+    "xtick.minor.width": 0.8,
+    "ytick.minor.width": 0.8,
+    "xtick.major.size": 4.8,
+    "ytick.major.size": 4.8,
+    "xtick.minor.size": 3.2,
+    "ytick.minor.size": 3.2,
+    "axes.edgecolor": ".15",
+    "axes.labelcolor": ".15",
+    "text.color": ".15",
+    "xtick.color": ".15",
+    "ytick.color": ".15",
+    "xtick.direction": "out",
+    "ytick.direction": "out",
+    "axes.facecolor": "white",
+    "figure.facecolor": "white",
+    "font.family": ["sans-serif"],
     "font.sans-serif": ["Arial", "DejaVu Sans", "Liberation Sans", "sans-serif"],
-    "axes.axisbelow": True, "grid.color": ".8", "patch.edgecolor": "w",
+    "axes.axisbelow": True,
+    "grid.color": ".8",
+    "patch.edgecolor": "w",
 }
 
 
@@ -54,8 +76,15 @@ def setup(sm=None):
 
         warnings.simplefilter("error")
     plt.rcParams.update(STYLE)
-    plt.rcParams.update({"figure.constrained_layout.use": True, "savefig.bbox": "tight",
-                         "legend.frameon": False, "axes.grid": True, "grid.alpha": 0.3})
+    plt.rcParams.update(
+        {
+            "figure.constrained_layout.use": True,
+            "savefig.bbox": "tight",
+            "legend.frameon": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+        }
+    )
 
 
 def k_colors(ks) -> dict:
@@ -140,9 +169,16 @@ def level_lines(ax, levels, label=True, **kw):
             groups.append([k])
     for group in groups:
         text = ", ".join(f"$L_{k}={levels[k]:g}$" for k in group)
-        ax.annotate(text, xy=(1.0, float(np.mean(levels[group]))),
-                    xycoords=("axes fraction", "data"), xytext=(3, 0),
-                    textcoords="offset points", va="center", fontsize=7, color="0.3")
+        ax.annotate(
+            text,
+            xy=(1.0, float(np.mean(levels[group]))),
+            xycoords=("axes fraction", "data"),
+            xytext=(3, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+            color="0.3",
+        )
 
 
 def save(fig, outputs, dpi: int) -> None:
@@ -152,7 +188,9 @@ def save(fig, outputs, dpi: int) -> None:
     for out in outputs:
         out = Path(out)
         with atomic_output(out, suffix=out.suffix) as tmp:  # savefig infers the format
-            fig.savefig(tmp, dpi=dpi, metadata={"CreationDate": None} if out.suffix == ".pdf" else None)
+            fig.savefig(
+                tmp, dpi=dpi, metadata={"CreationDate": None} if out.suffix == ".pdf" else None
+            )
     plt.close(fig)
 
 
@@ -160,8 +198,16 @@ def note(ax, text):
     """Say on the axes why a panel is empty, instead of leaving it blank."""
     import textwrap
 
-    ax.text(0.5, 0.5, textwrap.fill(text, 32), transform=ax.transAxes, ha="center",
-            va="center", fontsize=8, color="0.35")
+    ax.text(
+        0.5,
+        0.5,
+        textwrap.fill(text, 32),
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=8,
+        color="0.35",
+    )
 
 
 def is_diverged(run) -> bool:
@@ -185,8 +231,16 @@ def note_diverged(ax, ds, what="not shown") -> None:
     """Say in a corner how many of the runs in `ds` diverged (and so are not drawn)."""
     n = int(np.sum(ds["diverged"].values.astype(bool))) if "diverged" in ds.variables else 0
     if n:
-        ax.text(0.02, 0.02, f"{n} diverged run{'s' * (n > 1)} {what}", transform=ax.transAxes,
-                fontsize=7, color="0.35", ha="left", va="bottom")
+        ax.text(
+            0.02,
+            0.02,
+            f"{n} diverged run{'s' * (n > 1)} {what}",
+            transform=ax.transAxes,
+            fontsize=7,
+            color="0.35",
+            ha="left",
+            va="bottom",
+        )
 
 
 def fmt_k(value) -> str:

@@ -69,15 +69,12 @@ def make_spectrum(spectrum, d: int) -> np.ndarray:
     """'linear' gives the paper's s_i = d + 1 - i; a list must be strictly decreasing and positive."""
     if isinstance(spectrum, str):
         if spectrum != "linear":
-            raise ConfigError(
-                f"spectrum={spectrum!r}: allowed are 'linear' or a list of numbers"
-            )
+            raise ConfigError(f"spectrum={spectrum!r}: allowed are 'linear' or a list of numbers")
         return np.arange(d, 0, -1, dtype=float)
     s = np.asarray(spectrum, dtype=float)
     if s.ndim != 1 or len(s) != d:
         raise ConfigError(
-            f"spectrum={np.atleast_1d(s).tolist()}: need exactly d = {d} values "
-            f"(d = min(d_0, d_N))"
+            f"spectrum={np.atleast_1d(s).tolist()}: need exactly d = {d} values (d = min(d_0, d_N))"
         )
     if not np.all(np.isfinite(s)) or np.any(s <= 0) or np.any(np.diff(s) >= 0):
         raise ConfigError(

@@ -25,22 +25,50 @@ from pathlib import Path
 
 # Settings columns of runs.csv / coordinates along `run`, in the spec's order.
 SETTINGS = [
-    "solver", "init", "k", "construction", "sigma0", "init_scale", "seed", "lr", "steps",
-    "record_every", "weights_every", "dtype", "widths", "depth", "spectrum", "basis",
-    "basis_seed", "level_tol",
+    "solver",
+    "init",
+    "k",
+    "construction",
+    "sigma0",
+    "init_scale",
+    "seed",
+    "lr",
+    "steps",
+    "record_every",
+    "weights_every",
+    "dtype",
+    "widths",
+    "depth",
+    "spectrum",
+    "basis",
+    "basis_seed",
+    "level_tol",
 ]
 # settings that hold text even where a CSV column is all-empty (read back as float NaN)
 TEXT_SETTINGS = {"solver", "init", "construction", "dtype", "widths", "spectrum", "basis"}
 DEFAULT_METRICS = ["final_level", "stuck_steps", "escape_ratio", "final_rate_fit", "diverged"]
 DEFAULT_BY_METRICS = ["stuck_steps", "escape_ratio", "final_rate_fit"]
 INFO_METRICS = [
-    "predicted_k", "final_level", "reached_predicted", "stuck_steps", "escape_model_steps",
-    "escape_ratio", "final_rate_fit", "final_rate_theory", "final_rate_model", "diverged",
+    "predicted_k",
+    "final_level",
+    "reached_predicted",
+    "stuck_steps",
+    "escape_model_steps",
+    "escape_ratio",
+    "final_rate_fit",
+    "final_rate_theory",
+    "final_rate_model",
+    "diverged",
     "diverged_step",
 ]
 PROVENANCE = [
-    "dln_version", "kernel_backend", "code_fingerprint", "git_commit", "python_version",
-    "platform", "package_versions",
+    "dln_version",
+    "kernel_backend",
+    "code_fingerprint",
+    "git_commit",
+    "python_version",
+    "platform",
+    "package_versions",
 ]
 # settings left out of the grouping of `dln diff` by default: medians are taken over them
 REPLICATE_SETTINGS = ["seed"]
@@ -74,8 +102,9 @@ def _open_netcdf(path: Path):
     except Exception as err:  # netCDF4 reports bad files as OSError, xarray as ValueError
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         reason = reason.replace(f": {str(path.resolve())!r}", "").replace(f": {str(path)!r}", "")
-        raise QueryError(path, f"not a readable NetCDF file (corrupt or another format: "
-                               f"{reason})") from None
+        raise QueryError(
+            path, f"not a readable NetCDF file (corrupt or another format: {reason})"
+        ) from None
 
 
 def _kind(ds, path: Path) -> str:
@@ -101,10 +130,14 @@ def _aggregate_frame(ds, path: Path):
 
     if "run" not in ds.dims:
         raise QueryError(path, "aggregate without a 'run' dimension")
-    names = [n for n in list(ds.coords) + list(ds.data_vars)
-             if n != "run" and ds[n].dims == ("run",)]
-    order = ([n for n in SETTINGS if n in names] + [n for n in names if n.startswith("in_")]
-             + [n for n in names if n not in SETTINGS and not n.startswith("in_")])
+    names = [
+        n for n in list(ds.coords) + list(ds.data_vars) if n != "run" and ds[n].dims == ("run",)
+    ]
+    order = (
+        [n for n in SETTINGS if n in names]
+        + [n for n in names if n.startswith("in_")]
+        + [n for n in names if n not in SETTINGS and not n.startswith("in_")]
+    )
     cols = {"run": [str(_decode(v)) for v in ds["run"].values]}
     for name in order:
         values = ds[name].values
@@ -132,8 +165,11 @@ def _read_csv(path: Path):
 
 
 def _experiment_dirs(results: Path) -> list[Path]:
-    return sorted(p for p in results.iterdir()
-                  if p.is_dir() and ((p / "runs.csv").exists() or (p / "runs.nc").exists()))
+    return sorted(
+        p
+        for p in results.iterdir()
+        if p.is_dir() and ((p / "runs.csv").exists() or (p / "runs.nc").exists())
+    )
 
 
 class Table:
@@ -158,8 +194,10 @@ def load_table(path) -> Table:
             raise QueryError(path, "no runs.csv or runs.nc here, nor in any subdirectory")
         if len(exps) > 1:
             names = ", ".join(p.name for p in exps)
-            raise QueryError(path, f"holds {len(exps)} experiments ({names}); choose one, "
-                                   f"e.g. {path / exps[0].name}")
+            raise QueryError(
+                path,
+                f"holds {len(exps)} experiments ({names}); choose one, e.g. {path / exps[0].name}",
+            )
         return load_table(exps[0])
     experiment = path.parent.name or path.stem
     if path.suffix.lower() == ".csv":
@@ -168,8 +206,9 @@ def load_table(path) -> Table:
         kind = _kind(ds, path)
         attrs = dict(ds.attrs)
         if kind == "aggregate":
-            return Table(_aggregate_frame(ds, path), path, attrs,
-                         str(attrs.get("experiment", experiment)))
+            return Table(
+                _aggregate_frame(ds, path), path, attrs, str(attrs.get("experiment", experiment))
+            )
         return Table(_run_frame(ds, path), path, attrs, experiment)
 
 
@@ -208,16 +247,29 @@ def _run_record(ds, path: Path) -> dict:
     visits = []
     if "visit_level" in ds:
         levels = ds["visit_level"].values
-        entry, exit_ = (ds[n].values if n in ds else [math.nan] * len(levels)
-                        for n in ("visit_entry_step", "visit_exit_step"))
-        visits = [(float(lv), float(a), float(b)) for lv, a, b in zip(levels, entry, exit_, strict=False)
-                  if not _isnan(lv)]
+        entry, exit_ = (
+            ds[n].values if n in ds else [math.nan] * len(levels)
+            for n in ("visit_entry_step", "visit_exit_step")
+        )
+        visits = [
+            (float(lv), float(a), float(b))
+            for lv, a, b in zip(levels, entry, exit_, strict=False)
+            if not _isnan(lv)
+        ]
     steps_at_level = None
     if "steps_at_level" in ds and ds["steps_at_level"].dims == ("level",):
-        steps_at_level = [(int(lv), _decode(v)) for lv, v in
-                          zip(ds["level"].values, ds["steps_at_level"].values, strict=False)]
-    return {"path": path, "attrs": dict(ds.attrs), "settings": settings, "metrics": metrics,
-            "visits": visits, "steps_at_level": steps_at_level}
+        steps_at_level = [
+            (int(lv), _decode(v))
+            for lv, v in zip(ds["level"].values, ds["steps_at_level"].values, strict=False)
+        ]
+    return {
+        "path": path,
+        "attrs": dict(ds.attrs),
+        "settings": settings,
+        "metrics": metrics,
+        "visits": visits,
+        "steps_at_level": steps_at_level,
+    }
 
 
 # --------------------------------------------------------------------------- formatting
@@ -238,8 +290,11 @@ def fmt(value) -> str:
     digits, bools as true/false."""
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
-    if value is None or type(value).__name__ == "NAType" or (isinstance(value, str)
-                                                             and value == ""):
+    if (
+        value is None
+        or type(value).__name__ == "NAType"
+        or (isinstance(value, str) and value == "")
+    ):
         return MISSING
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -277,8 +332,9 @@ def render(df, fmt_name: str, header: dict | None = None) -> str:
         try:
             import tabulate  # noqa: F401  (pandas' to_markdown needs it)
         except ImportError:
-            raise QueryError(None, "--format markdown needs the 'tabulate' package "
-                                   "(pip install tabulate)") from None
+            raise QueryError(
+                None, "--format markdown needs the 'tabulate' package (pip install tabulate)"
+            ) from None
         return shown.to_markdown(index=False, disable_numparse=True)
     if not len(shown):
         return "  ".join(str(c) for c in shown.columns) + "\n(no rows)"
@@ -294,8 +350,11 @@ def _check_columns(df, names, option: str, source) -> None:
         import difflib
 
         close = difflib.get_close_matches(unknown[0], list(map(str, df.columns)), n=3)
-        hint = (f"did you mean {' or '.join(close)}?" if close
-                else f"columns: {', '.join(map(str, df.columns))}")
+        hint = (
+            f"did you mean {' or '.join(close)}?"
+            if close
+            else f"columns: {', '.join(map(str, df.columns))}"
+        )
         raise QueryError(source, f"no such column {unknown[0]!r} in {option} ({hint})")
 
 
@@ -332,8 +391,11 @@ def parse_where(terms, df, source):
     for term in terms or []:
         m = WHERE_RE.match(term)
         if not m:
-            raise QueryError(source, f"bad --where expression {term!r}: expected COL=VALUE "
-                                     "(or !=, <, <=, >, >=), e.g. k=3 (give PATH before --where)")
+            raise QueryError(
+                source,
+                f"bad --where expression {term!r}: expected COL=VALUE "
+                "(or !=, <, <=, >, >=), e.g. k=3 (give PATH before --where)",
+            )
         col, op, raw = m.groups()
         op = "=" if op == "==" else op
         _check_columns(df, [col], "--where", source)
@@ -341,16 +403,21 @@ def parse_where(terms, df, source):
         kind = _column_kind(series)
         if raw.lower() in MISSING_WORDS:
             if op not in ("=", "!="):
-                raise QueryError(source, f"bad --where expression {term!r}: only = and != "
-                                         "compare with a missing value")
+                raise QueryError(
+                    source,
+                    f"bad --where expression {term!r}: only = and != compare with a missing value",
+                )
             hit = series.isna() | (series.astype(object) == "")
             mask &= hit if op == "=" else ~hit
             continue
         if kind == "bool":
             want = _as_bool(raw)
             if want is None or op not in ("=", "!="):
-                raise QueryError(source, f"bad --where expression {term!r}: {col} is true/false,"
-                                         f" use {col}=true or {col}=false")
+                raise QueryError(
+                    source,
+                    f"bad --where expression {term!r}: {col} is true/false,"
+                    f" use {col}=true or {col}=false",
+                )
             values = series.map(_as_bool)
             hit = values.map(lambda v, want=want: v is want)
             mask &= hit if op == "=" else ~hit
@@ -358,16 +425,27 @@ def parse_where(terms, df, source):
             try:
                 want = float(raw)
             except ValueError:
-                raise QueryError(source, f"bad --where expression {term!r}: {col} is numeric "
-                                         f"and {raw!r} is not a number") from None
+                raise QueryError(
+                    source,
+                    f"bad --where expression {term!r}: {col} is numeric "
+                    f"and {raw!r} is not a number",
+                ) from None
             values = series.astype(float)
-            hit = {"=": values == want, "!=": values != want, "<": values < want,
-                   "<=": values <= want, ">": values > want, ">=": values >= want}[op]
+            hit = {
+                "=": values == want,
+                "!=": values != want,
+                "<": values < want,
+                "<=": values <= want,
+                ">": values > want,
+                ">=": values >= want,
+            }[op]
             mask &= hit.fillna(False).astype(bool)
         else:
             if op not in ("=", "!="):
-                raise QueryError(source, f"bad --where expression {term!r}: {col} holds text, "
-                                         "only = and != apply")
+                raise QueryError(
+                    source,
+                    f"bad --where expression {term!r}: {col} holds text, only = and != apply",
+                )
             values = series.astype(object)
             hit = values.map(lambda v, raw=raw: (not _isnan(v)) and str(v) == raw)
             mask &= hit if op == "=" else ~hit
@@ -417,8 +495,11 @@ def group_stats(df, by: list[str], metrics: list[str], source):
 
     for name in metrics:
         if _column_kind(df[name]) == "str":
-            raise QueryError(source, f"column {name!r} is not numeric; --by summarises numeric "
-                                     "columns (choose them with --cols)")
+            raise QueryError(
+                source,
+                f"column {name!r} is not numeric; --by summarises numeric "
+                "columns (choose them with --cols)",
+            )
     numeric = {m: _numeric(df[m]) for m in metrics}
     rows = []
     for key, index in _groups(df, by):
@@ -431,8 +512,14 @@ def group_stats(df, by: list[str], metrics: list[str], source):
             row[f"{m}_min"] = vals.min() if len(vals) else math.nan
             row[f"{m}_max"] = vals.max() if len(vals) else math.nan
         rows.append(row)
-    out = pd.DataFrame(rows, columns=[*by, "runs", *[f"{m}_{s}" for m in metrics
-                                                   for s in ("n", "median", "min", "max")]])
+    out = pd.DataFrame(
+        rows,
+        columns=[
+            *by,
+            "runs",
+            *[f"{m}_{s}" for m in metrics for s in ("n", "median", "min", "max")],
+        ],
+    )
     sortable = out.copy()
     for b in by:
         sortable[b] = out[b].map(lambda v: (1, "") if _isnan(v) else (0, v))
@@ -497,8 +584,11 @@ def cmd_table(args) -> int:
             shown = cols if "run" in cols else ["run", *cols]
         else:
             settings = [c for c in SETTINGS if c in df.columns]
-            shown = ["run", *varying(df, settings),
-                     *[m for m in DEFAULT_METRICS if m in df.columns]]
+            shown = [
+                "run",
+                *varying(df, settings),
+                *[m for m in DEFAULT_METRICS if m in df.columns],
+            ]
         out = _sort(df, args.sort, args.desc, source)[shown]
         metrics = []
     header = {f"{m}_{st}": (m, st) for m in metrics for st in ("n", "median", "min", "max")}
@@ -512,8 +602,12 @@ def cmd_table(args) -> int:
 def _info_run(rec: dict) -> list[str]:
     attrs, s, m = rec["attrs"], rec["settings"], rec["metrics"]
     width = max(len(n) for n in [*s, *PROVENANCE, *INFO_METRICS, "run_key"]) + 2
-    lines = [f"run file: {rec['path']}", f"  {'run_key':<{width}}{attrs.get('run_key', MISSING)}",
-             "", "settings:"]
+    lines = [
+        f"run file: {rec['path']}",
+        f"  {'run_key':<{width}}{attrs.get('run_key', MISSING)}",
+        "",
+        "settings:",
+    ]
     lines += [f"  {n:<{width}}{fmt(v)}" for n, v in s.items()]
     lines += ["", "provenance:"]
     for name in PROVENANCE:
@@ -530,8 +624,10 @@ def _info_run(rec: dict) -> list[str]:
     lines += ["", f"levels visited{n_visits}:"]
     if rec["visits"]:
         for level, entry, exit_ in rec["visits"]:
-            lines.append(f"  level {fmt(level)}: steps {fmt(entry)} .. "
-                         f"{fmt(exit_) if not _isnan(exit_) else 'end'}")
+            lines.append(
+                f"  level {fmt(level)}: steps {fmt(entry)} .. "
+                f"{fmt(exit_) if not _isnan(exit_) else 'end'}"
+            )
     elif rec["steps_at_level"]:
         near = [(lv, n) for lv, n in rec["steps_at_level"] if not _isnan(n) and n > 0]
         lines += [f"  level {lv}: {fmt(n)} steps" for lv, n in near] or ["  none"]
@@ -544,10 +640,17 @@ def _info_run(rec: dict) -> list[str]:
 def _info_aggregate(table: Table) -> list[str]:
     df, attrs = table.df, table.attrs
     n_attr = attrs.get("n_runs")
-    n_runs = f"{len(df)}" + ("" if n_attr is None or int(n_attr) == len(df)
-                             else f" (n_runs attribute says {n_attr})")
-    lines = [f"experiment: {table.experiment}", f"source: {table.source}", f"runs: {n_runs}",
-             f"config hash: {attrs.get('config_hash', MISSING)}", "", "settings that vary:"]
+    n_runs = f"{len(df)}" + (
+        "" if n_attr is None or int(n_attr) == len(df) else f" (n_runs attribute says {n_attr})"
+    )
+    lines = [
+        f"experiment: {table.experiment}",
+        f"source: {table.source}",
+        f"runs: {n_runs}",
+        f"config hash: {attrs.get('config_hash', MISSING)}",
+        "",
+        "settings that vary:",
+    ]
     settings = [c for c in SETTINGS if c in df.columns]
     vary = varying(df, settings)
     for name in vary:
@@ -596,8 +699,9 @@ def _same(a, b, rtol: float) -> bool:
 
 
 def _change(a, b) -> tuple[str, str]:
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) and not _isnan(v)
-                  for v in (a, b))
+    numeric = all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and not _isnan(v) for v in (a, b)
+    )
     if not numeric:
         return MISSING, MISSING
     delta = b - a
@@ -610,18 +714,26 @@ def _diff_runs(a: dict, b: dict, args) -> tuple[list[str], bool]:
 
     lines = [f"A: {a['path']}", f"B: {b['path']}", ""]
     names = list(dict.fromkeys([*a["settings"], *b["settings"]]))
-    rows = [(n, fmt(a["settings"].get(n)), fmt(b["settings"].get(n))) for n in names
-            if not _same(a["settings"].get(n), b["settings"].get(n), 0.0)]
+    rows = [
+        (n, fmt(a["settings"].get(n)), fmt(b["settings"].get(n)))
+        for n in names
+        if not _same(a["settings"].get(n), b["settings"].get(n), 0.0)
+    ]
     lines.append("settings that differ:" if rows else "settings: identical")
     if rows:
-        lines.append(_indent(pd.DataFrame(rows, columns=["setting", "A", "B"]).to_string(
-            index=False)))
-    prov = [(n, fmt(a["attrs"].get(n)), fmt(b["attrs"].get(n))) for n in PROVENANCE
-            if a["attrs"].get(n) != b["attrs"].get(n)]
+        lines.append(
+            _indent(pd.DataFrame(rows, columns=["setting", "A", "B"]).to_string(index=False))
+        )
+    prov = [
+        (n, fmt(a["attrs"].get(n)), fmt(b["attrs"].get(n)))
+        for n in PROVENANCE
+        if a["attrs"].get(n) != b["attrs"].get(n)
+    ]
     if prov:
         lines += ["", "provenance that differs:"]
-        lines.append(_indent(pd.DataFrame(prov, columns=["attribute", "A", "B"]).to_string(
-            index=False)))
+        lines.append(
+            _indent(pd.DataFrame(prov, columns=["attribute", "A", "B"]).to_string(index=False))
+        )
     names = list(dict.fromkeys([*a["metrics"], *b["metrics"]]))
     table, changed = [], 0
     for n in names:
@@ -631,11 +743,14 @@ def _diff_runs(a: dict, b: dict, args) -> tuple[list[str], bool]:
         if same and not args.all:
             continue
         delta, rel = _change(va, vb) if not same else ("", "")
-        table.append((n, fmt(va), fmt(vb), delta, rel, "" if same else "*")[:6 if args.all else 5])
-    lines += ["", f"metrics: {changed} of {len(names)} differ"
-              + ("" if args.all else " (--all shows them all)")]
+        table.append((n, fmt(va), fmt(vb), delta, rel, "" if same else "*")[: 6 if args.all else 5])
+    lines += [
+        "",
+        f"metrics: {changed} of {len(names)} differ"
+        + ("" if args.all else " (--all shows them all)"),
+    ]
     if table:
-        columns = ["metric", "A", "B", "change", "relative", "differs"][:6 if args.all else 5]
+        columns = ["metric", "A", "B", "change", "relative", "differs"][: 6 if args.all else 5]
         lines.append(_indent(pd.DataFrame(table, columns=columns).to_string(index=False)))
     return lines, bool(rows) or changed > 0
 
@@ -646,6 +761,7 @@ def _indent(text: str) -> str:
 
 def _settings_key(df, settings):
     """One hashable key per row from its settings (floats exactly, NaN/"" as None)."""
+
     def norm(v):
         if _isnan(v) or v == "":
             return None
@@ -655,20 +771,26 @@ def _settings_key(df, settings):
             v = v.item()
         return float(v) if isinstance(v, (int, float)) else str(v)
 
-    return [tuple(norm(v) for v in row) for row in df[settings].astype(object).itertuples(
-        index=False, name=None)]
+    return [
+        tuple(norm(v) for v in row)
+        for row in df[settings].astype(object).itertuples(index=False, name=None)
+    ]
 
 
 def _diff_aggregates(ta: Table, tb: Table, args) -> tuple[list[str], bool]:
     import pandas as pd
 
     A, B = ta.df, tb.df
-    lines = [f"A: {ta.experiment} ({ta.source}, {len(A)} runs)",
-             f"B: {tb.experiment} ({tb.source}, {len(B)} runs)", ""]
+    lines = [
+        f"A: {ta.experiment} ({ta.source}, {len(A)} runs)",
+        f"B: {tb.experiment} ({tb.source}, {len(B)} runs)",
+        "",
+    ]
     different = False
     settings = [c for c in SETTINGS if c in A.columns and c in B.columns]
-    only_cols = ([f"{c} (only A)" for c in SETTINGS if c in A.columns and c not in B.columns]
-                 + [f"{c} (only B)" for c in SETTINGS if c in B.columns and c not in A.columns])
+    only_cols = [f"{c} (only A)" for c in SETTINGS if c in A.columns and c not in B.columns] + [
+        f"{c} (only B)" for c in SETTINGS if c in B.columns and c not in A.columns
+    ]
     if only_cols:
         different = True
         lines += ["settings columns present on one side only: " + ", ".join(only_cols), ""]
@@ -680,13 +802,23 @@ def _diff_aggregates(ta: Table, tb: Table, args) -> tuple[list[str], bool]:
     for name in settings:
         va, vb = values(A, name), values(B, name)
         if va != vb:
-            rows.append((name, ", ".join(sorted(va - vb, key=_natural_key)),
-                         ", ".join(sorted(vb - va, key=_natural_key))))
+            rows.append(
+                (
+                    name,
+                    ", ".join(sorted(va - vb, key=_natural_key)),
+                    ", ".join(sorted(vb - va, key=_natural_key)),
+                )
+            )
     different |= bool(rows)
     lines.append("setting values that differ:" if rows else "setting values: same sets")
     if rows:
-        lines.append(_indent(pd.DataFrame(rows, columns=["setting", "only in A", "only in B"])
-                             .to_string(index=False)))
+        lines.append(
+            _indent(
+                pd.DataFrame(rows, columns=["setting", "only in A", "only in B"]).to_string(
+                    index=False
+                )
+            )
+        )
     # match runs by their settings, not by id (ids may embed hashes that change)
     ka, kb = _settings_key(A, settings), _settings_key(B, settings)
     index_b: dict = {}
@@ -705,13 +837,18 @@ def _diff_aggregates(ta: Table, tb: Table, args) -> tuple[list[str], bool]:
         if len(idx) > 10:
             lines.append(f"  ... and {len(idx) - 10} more")
     different |= bool(only_a or only_b)
+
     def metric_cols(df):
-        return [c for c in df.columns if c != "run" and c not in SETTINGS
-                and not str(c).startswith("in_")]
+        return [
+            c
+            for c in df.columns
+            if c != "run" and c not in SETTINGS and not str(c).startswith("in_")
+        ]
 
     metrics = [c for c in metric_cols(A) if c in B.columns]
-    one_side = ([f"{c} (only A)" for c in metric_cols(A) if c not in B.columns]
-                + [f"{c} (only B)" for c in metric_cols(B) if c not in A.columns])
+    one_side = [f"{c} (only A)" for c in metric_cols(A) if c not in B.columns] + [
+        f"{c} (only B)" for c in metric_cols(B) if c not in A.columns
+    ]
     if one_side:
         different = True
         lines += ["", "metric columns present on one side only: " + ", ".join(one_side)]
@@ -724,28 +861,45 @@ def _diff_aggregates(ta: Table, tb: Table, args) -> tuple[list[str], bool]:
                 changes.append((A["run"].iloc[i], m, fmt(va), fmt(vb), delta, rel))
     different |= bool(changes)
     runs_changed = len({c[0] for c in changes})
-    lines += ["", f"runs in both: {len(pairs)}; metrics differ in {runs_changed} of them "
-                  f"({len(changes)} values)"]
+    lines += [
+        "",
+        f"runs in both: {len(pairs)}; metrics differ in {runs_changed} of them "
+        f"({len(changes)} values)",
+    ]
     limit = None if args.all else 30
     if changes:
         shown = changes[:limit]
-        lines.append(_indent(pd.DataFrame(shown, columns=["run", "metric", "A", "B", "change",
-                                                          "relative"]).to_string(index=False)))
+        lines.append(
+            _indent(
+                pd.DataFrame(
+                    shown, columns=["run", "metric", "A", "B", "change", "relative"]
+                ).to_string(index=False)
+            )
+        )
         if limit is not None and len(changes) > limit:
             lines.append(f"  ... and {len(changes) - limit} more (--all shows them all)")
     # medians of the default metrics, grouped by the settings that vary over A and B together
     both = pd.concat([A.assign(_side="A"), B.assign(_side="B")], ignore_index=True)
-    by = _split_cols(args.by) if args.by else [
-        c for c in varying(both, settings) if c not in REPLICATE_SETTINGS]
+    by = (
+        _split_cols(args.by)
+        if args.by
+        else [c for c in varying(both, settings) if c not in REPLICATE_SETTINGS]
+    )
     if args.by:
         for name in by:
             if name not in settings:
-                raise QueryError(ta.source, f"no such settings column {name!r} in --by "
-                                            f"(settings: {', '.join(settings)})")
+                raise QueryError(
+                    ta.source,
+                    f"no such settings column {name!r} in --by (settings: {', '.join(settings)})",
+                )
     metrics_shown = [m for m in DEFAULT_METRICS if m in A.columns and m in B.columns]
     if metrics_shown:
-        lines += ["", "median by " + (", ".join(by) if by else "(all runs)")
-                  + " (bool metrics: fraction true):"]
+        lines += [
+            "",
+            "median by "
+            + (", ".join(by) if by else "(all runs)")
+            + " (bool metrics: fraction true):",
+        ]
         medians = _grouped_medians(both, by, metrics_shown)
         header = {f"{m} {side}": (m, side) for m in ["runs", *metrics_shown] for side in "AB"}
         lines.append(_indent(render(medians, "text", header)))
@@ -762,7 +916,7 @@ def _grouped_medians(both, by, metrics):
     import pandas as pd
 
     rows = []
-    for key, index in (_groups(both, by) if by else [((), both.index)]):
+    for key, index in _groups(both, by) if by else [((), both.index)]:
         row = dict(zip(by, key, strict=True))
         part = both.loc[index]
         for side in ("A", "B"):
@@ -776,8 +930,10 @@ def _grouped_medians(both, by, metrics):
                 row[f"{m} {side}"] = stat if len(vals) else math.nan
         rows.append(row)
     out = pd.DataFrame(rows)
-    order = sorted(range(len(out)), key=lambda i: tuple(
-        (1, "") if _isnan(out.iloc[i][b]) else (0, out.iloc[i][b]) for b in by))
+    order = sorted(
+        range(len(out)),
+        key=lambda i: tuple((1, "") if _isnan(out.iloc[i][b]) else (0, out.iloc[i][b]) for b in by),
+    )
     return out.iloc[order].reset_index(drop=True)
 
 
@@ -788,8 +944,11 @@ def cmd_diff(args) -> int:
     kind_b, b = _load_any(Path(args.b))
     if kind_a != kind_b:
         run_path = args.a if kind_a == "run" else args.b
-        raise QueryError(run_path, "is a run file and the other input is an aggregate; "
-                                   "diff compares two run files or two aggregates")
+        raise QueryError(
+            run_path,
+            "is a run file and the other input is an aggregate; "
+            "diff compares two run files or two aggregates",
+        )
     lines, different = (_diff_runs if kind_a == "run" else _diff_aggregates)(a, b, args)
     lines += ["", "different" if different else "identical"]
     print("\n".join(lines))
@@ -840,54 +999,93 @@ def add_parsers(subparsers) -> None:
     """Add `table`, `info` and `diff` to an argparse subparsers object (func=handler)."""
     raw = argparse.RawDescriptionHelpFormatter
     table = subparsers.add_parser(
-        "table", help="runs x settings x metrics of an experiment",
+        "table",
+        help="runs x settings x metrics of an experiment",
         description="Show the runs of an experiment: one row per run, the settings that vary "
-                    "and the main metrics; or grouped statistics with --by.",
-        epilog=TABLE_EPILOG, formatter_class=raw)
-    table.add_argument("path", nargs="?", default="results", metavar="PATH",
-                       help="runs.csv, runs.nc, experiment directory or results directory "
-                            "(default: results)")
-    table.add_argument("--where", nargs="+", action="extend", metavar="TERM",
-                       help="keep rows where all terms hold, e.g. k=3 lr<=0.001")
-    table.add_argument("--by", metavar="COLS",
-                       help="group by these comma-separated columns: runs per group and "
-                            "n/median/min/max of each --cols metric (NaN ignored)")
-    table.add_argument("--cols", metavar="COLS",
-                       help="comma-separated columns to show (with --by: the metrics to "
-                            "summarise; default " + ",".join(DEFAULT_BY_METRICS) + "); "
-                            "default: run, the settings that vary, "
-                            + ",".join(DEFAULT_METRICS))
-    table.add_argument("--format", choices=["text", "csv", "markdown"], default="text",
-                       help="output format (default: text)")
-    table.add_argument("--sort", metavar="COL",
-                       help="sort by this column, missing values last (with --by, a metric "
-                            "sorts by its median)")
+        "and the main metrics; or grouped statistics with --by.",
+        epilog=TABLE_EPILOG,
+        formatter_class=raw,
+    )
+    table.add_argument(
+        "path",
+        nargs="?",
+        default="results",
+        metavar="PATH",
+        help="runs.csv, runs.nc, experiment directory or results directory (default: results)",
+    )
+    table.add_argument(
+        "--where",
+        nargs="+",
+        action="extend",
+        metavar="TERM",
+        help="keep rows where all terms hold, e.g. k=3 lr<=0.001",
+    )
+    table.add_argument(
+        "--by",
+        metavar="COLS",
+        help="group by these comma-separated columns: runs per group and "
+        "n/median/min/max of each --cols metric (NaN ignored)",
+    )
+    table.add_argument(
+        "--cols",
+        metavar="COLS",
+        help="comma-separated columns to show (with --by: the metrics to "
+        "summarise; default " + ",".join(DEFAULT_BY_METRICS) + "); "
+        "default: run, the settings that vary, " + ",".join(DEFAULT_METRICS),
+    )
+    table.add_argument(
+        "--format",
+        choices=["text", "csv", "markdown"],
+        default="text",
+        help="output format (default: text)",
+    )
+    table.add_argument(
+        "--sort",
+        metavar="COL",
+        help="sort by this column, missing values last (with --by, a metric sorts by its median)",
+    )
     table.add_argument("--desc", action="store_true", help="sort in descending order")
     table.set_defaults(func=cmd_table)
 
     info = subparsers.add_parser(
-        "info", help="summary of a run file or an aggregate",
+        "info",
+        help="summary of a run file or an aggregate",
         description="Describe one run file or one experiment's aggregate.",
-        epilog=INFO_EPILOG, formatter_class=raw)
-    info.add_argument("path", metavar="FILE", help="run file (.nc), runs.nc, runs.csv or "
-                                                   "experiment directory")
+        epilog=INFO_EPILOG,
+        formatter_class=raw,
+    )
+    info.add_argument(
+        "path", metavar="FILE", help="run file (.nc), runs.nc, runs.csv or experiment directory"
+    )
     info.set_defaults(func=cmd_info)
 
     diff = subparsers.add_parser(
-        "diff", help="compare two run files or two experiments",
+        "diff",
+        help="compare two run files or two experiments",
         description="Compare two run files, or two experiments' aggregates.",
-        epilog=DIFF_EPILOG, formatter_class=raw)
+        epilog=DIFF_EPILOG,
+        formatter_class=raw,
+    )
     diff.add_argument("a", metavar="A", help="run file, runs.nc, runs.csv or experiment dir")
     diff.add_argument("b", metavar="B", help="same kind as A")
-    diff.add_argument("--rtol", type=float, default=0.0,
-                      help="relative tolerance under which two numbers count as equal "
-                           "(default: 0, exact)")
-    diff.add_argument("--by", metavar="COLS",
-                      help="aggregates: group the medians by these settings (default: the "
-                           "settings that vary, except seed)")
-    diff.add_argument("--all", action="store_true",
-                      help="show every metric (run files) or every differing value "
-                           "(aggregates; default: the first 30)")
+    diff.add_argument(
+        "--rtol",
+        type=float,
+        default=0.0,
+        help="relative tolerance under which two numbers count as equal (default: 0, exact)",
+    )
+    diff.add_argument(
+        "--by",
+        metavar="COLS",
+        help="aggregates: group the medians by these settings (default: the "
+        "settings that vary, except seed)",
+    )
+    diff.add_argument(
+        "--all",
+        action="store_true",
+        help="show every metric (run files) or every differing value "
+        "(aggregates; default: the first 30)",
+    )
     diff.set_defaults(func=cmd_diff)
 
 

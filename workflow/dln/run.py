@@ -25,8 +25,18 @@ INITS = ("balanced", "gaussian")
 DTYPES = ("float64", "float32")
 # Source files that decide the numbers in a run file (trajectory and its analysis); their hash
 # is the simulations' code version, passed by the workflow so that an edit reruns the runs.
-NUMERICS_SOURCES = ("problem.py", "starts.py", "theory.py", "kernel.py", "_kernel.c", "flow.py",
-                    "trajectory.py", "analysis.py", "run.py", "runfile.py")
+NUMERICS_SOURCES = (
+    "problem.py",
+    "starts.py",
+    "theory.py",
+    "kernel.py",
+    "_kernel.c",
+    "flow.py",
+    "trajectory.py",
+    "analysis.py",
+    "run.py",
+    "runfile.py",
+)
 
 
 @dataclass(frozen=True)
@@ -95,15 +105,21 @@ class RunConfig:
             if not 0 <= getattr(self, name) < 2**63:
                 raise ConfigError(f"{name}={getattr(self, name)}: allowed are 0 .. 2^63 - 1")
         if self.record_every > self.steps:
-            raise ConfigError(f"record_every={self.record_every}: must not exceed steps={self.steps}")
+            raise ConfigError(
+                f"record_every={self.record_every}: must not exceed steps={self.steps}"
+            )
         if self.weights_every % self.record_every:
-            raise ConfigError(f"weights_every={self.weights_every}: must be a multiple of "
-                              f"record_every={self.record_every}")
+            raise ConfigError(
+                f"weights_every={self.weights_every}: must be a multiple of "
+                f"record_every={self.record_every}"
+            )
         if self.solver == "gf" and self.dtype != "float64":
             raise ConfigError(f"dtype={self.dtype}: the gradient flow is a float64 reference")
         if not 1e-12 <= self.lr <= 1e3:
-            raise ConfigError(f"lr={self.lr}: allowed are 1e-12 .. 1e3 (smaller steps never move "
-                              f"the weights in floating point)")
+            raise ConfigError(
+                f"lr={self.lr}: allowed are 1e-12 .. 1e3 (smaller steps never move "
+                f"the weights in floating point)"
+            )
         problem = self.problem()  # checks widths, spectrum and basis
         if self.init == "balanced" and not 0 <= self.k <= problem.d:
             raise ConfigError(f"k={self.k}: allowed are 0..{problem.d} (d = min(d_0, d_N))")
@@ -120,14 +136,18 @@ class RunConfig:
                 raise ConfigError(
                     f"sigma0={self.sigma0}: underflows {self.dtype} (W = sigma0 u v^T and each "
                     f"layer's scale sigma0^(1/N) = {layer_scale:.3g} must stay above "
-                    f"{1e3 * tiny:.3g}); allowed: a larger sigma0 or float64")
-        scale = (f"sigma0={self.sigma0}" if self.init == "balanced"
-                 else f"init_scale={self.init_scale}")
+                    f"{1e3 * tiny:.3g}); allowed: a larger sigma0 or float64"
+                )
+        scale = (
+            f"sigma0={self.sigma0}" if self.init == "balanced" else f"init_scale={self.init_scale}"
+        )
         with np.errstate(over="ignore", under="ignore"):
             weights = [w.astype(dtype) for w in initial_weights(self, problem)]
         if not any(np.any(w) for w in weights):  # what simulate() refuses: no job can start
-            raise ConfigError(f"{scale}: the start's weights underflow to exactly zero in "
-                              f"{self.dtype}; allowed: a larger start scale or float64")
+            raise ConfigError(
+                f"{scale}: the start's weights underflow to exactly zero in "
+                f"{self.dtype}; allowed: a larger start scale or float64"
+            )
         with np.errstate(over="ignore", invalid="ignore"):
             from .problem import product
 
@@ -136,11 +156,15 @@ class RunConfig:
         if not np.isfinite(loss):
             big = float(np.max(np.abs(problem.s)))
             if big > 1e15:  # name the real cause: the target's scale, not the start's
-                raise ConfigError(f"spectrum={list(problem.s)}: the starting loss "
-                                  f"1/2 ||W - Phi||^2 overflows {self.dtype} (largest s_i = "
-                                  f"{big:g}); allowed: values whose squares fit {self.dtype}")
-            raise ConfigError(f"{scale}: the starting loss 1/2 ||W - Phi||^2 overflows "
-                              f"{self.dtype}; allowed: a smaller start scale")
+                raise ConfigError(
+                    f"spectrum={list(problem.s)}: the starting loss "
+                    f"1/2 ||W - Phi||^2 overflows {self.dtype} (largest s_i = "
+                    f"{big:g}); allowed: values whose squares fit {self.dtype}"
+                )
+            raise ConfigError(
+                f"{scale}: the starting loss 1/2 ||W - Phi||^2 overflows "
+                f"{self.dtype}; allowed: a smaller start scale"
+            )
 
     def problem(self) -> Problem:
         return make_problem(self.widths, self.spectrum, self.basis, self.basis_seed)
@@ -160,8 +184,9 @@ class RunConfig:
         product W, alignments, levels) with a factor 4 for temporaries, plus the process's
         own ~150 MB. Time: ~1.5 ns per multiply-add of GD (4 P per step, measured 0.4 us/step
         at P = 150) and ~40 us per record of analysis, doubled for a busy machine."""
-        return estimate_resources(self.widths, self.steps, self.record_every, self.solver,
-                                  self.lr, self.spectrum)
+        return estimate_resources(
+            self.widths, self.steps, self.record_every, self.solver, self.lr, self.spectrum
+        )
 
     @property
     def depth(self) -> int:
@@ -190,29 +215,57 @@ class RunConfig:
         e.g. gd-orthogonal-float64/N6-k3/lr0.0005-seed0-<key>."""
         start = self.construction if self.init == "balanced" else "gaussian"
         target = f"k{self.k}" if self.init == "balanced" else f"scale{_fmt(self.init_scale)}"
-        return (f"{self.solver}-{start}-{self.dtype}/N{self.depth}-{target}/"
-                f"lr{_fmt(self.lr)}-seed{self.seed}-{self.key()}")
+        return (
+            f"{self.solver}-{start}-{self.dtype}/N{self.depth}-{target}/"
+            f"lr{_fmt(self.lr)}-seed{self.seed}-{self.key()}"
+        )
 
     def cli_args(self) -> list[str]:
         """Arguments of `dln run` that reproduce this run exactly (every setting explicit)."""
         args = ["--solver", self.solver, "--init", self.init]
         if self.init == "balanced":
-            args += ["--k", str(self.k), "--construction", self.construction,
-                     "--sigma0", repr(self.sigma0)]
+            args += [
+                "--k",
+                str(self.k),
+                "--construction",
+                self.construction,
+                "--sigma0",
+                repr(self.sigma0),
+            ]
         else:
             args += ["--init-scale", repr(self.init_scale)]
-        spectrum = self.spectrum if isinstance(self.spectrum, str) else ",".join(map(repr, self.spectrum))
+        spectrum = (
+            self.spectrum if isinstance(self.spectrum, str) else ",".join(map(repr, self.spectrum))
+        )
         return args + [
-            "--seed", str(self.seed), "--lr", repr(self.lr), "--steps", str(self.steps),
-            "--record-every", str(self.record_every), "--weights-every", str(self.weights_every),
-            "--dtype", self.dtype, "--widths", ",".join(map(str, self.widths)),
-            "--spectrum", spectrum, "--basis", self.basis, "--basis-seed", str(self.basis_seed),
-            "--level-tol", repr(self.level_tol),
+            "--seed",
+            str(self.seed),
+            "--lr",
+            repr(self.lr),
+            "--steps",
+            str(self.steps),
+            "--record-every",
+            str(self.record_every),
+            "--weights-every",
+            str(self.weights_every),
+            "--dtype",
+            self.dtype,
+            "--widths",
+            ",".join(map(str, self.widths)),
+            "--spectrum",
+            spectrum,
+            "--basis",
+            self.basis,
+            "--basis-seed",
+            str(self.basis_seed),
+            "--level-tol",
+            repr(self.level_tol),
         ]
 
 
-def estimate_resources(widths, steps: int, record_every: int, solver: str = "gd",
-                       lr: float = 5e-4, spectrum="linear") -> tuple[int, int]:
+def estimate_resources(
+    widths, steps: int, record_every: int, solver: str = "gd", lr: float = 5e-4, spectrum="linear"
+) -> tuple[int, int]:
     """RunConfig.resources() from the settings alone, so that the plan can refuse a run that
     is too large before RunConfig builds its problem (d_N x d_0 matrices)."""
     n_params = sum(a * b for a, b in zip(widths[1:], widths[:-1], strict=True))
@@ -226,8 +279,9 @@ def estimate_resources(widths, steps: int, record_every: int, solver: str = "gd"
         # target (measured: 1.9 L t_end calls for s_1 = 5..500, t_end = 5..5000)
         depth = len(widths) - 1
         s1 = min(widths[0], widths[-1]) if isinstance(spectrum, str) else max(spectrum)
-        log_calls = (math.log(2 * depth) + (2 - 2 / depth) * math.log(s1)
-                     + math.log(max(lr * steps, 1e-300)))
+        log_calls = (
+            math.log(2 * depth) + (2 - 2 / depth) * math.log(s1) + math.log(max(lr * steps, 1e-300))
+        )
         calls = max(100 * n_records, math.exp(min(log_calls, 60.0)))  # (e^60: refused anyway)
         seconds += 2 * 2e-6 * calls * max(n_params / 150, 1)
     return int(math.ceil(mem_mb)), int(math.ceil(seconds / 60))
@@ -274,15 +328,18 @@ def simulate(cfg: RunConfig) -> Trajectory:
     if not all(np.all(np.isfinite(w)) for w in w0):
         raise ConfigError(f"{_scale_name(cfg)}: the start's weights overflow {cfg.dtype}")
     if not any(np.any(w) for w in w0):
-        raise ConfigError(f"{_scale_name(cfg)}: the start's weights underflow to exactly zero in "
-                          f"{cfg.dtype}; choose a larger start scale")
+        raise ConfigError(
+            f"{_scale_name(cfg)}: the start's weights underflow to exactly zero in "
+            f"{cfg.dtype}; choose a larger start scale"
+        )
     k_pred = predict_k(problem, w0)  # from the weights actually used, in their precision
     theta0 = flatten(w0)
     if cfg.solver == "gd":
         from .kernel import gd_run
 
-        snaps, steps, diverged_at = gd_run(theta0, problem.Phi, problem.widths, cfg.lr,
-                                           cfg.steps, cfg.record_every)
+        snaps, steps, diverged_at = gd_run(
+            theta0, problem.Phi, problem.widths, cfg.lr, cfg.steps, cfg.record_every
+        )
     else:
         from .flow import gf_run  # SciPy: only the flow needs it
 
@@ -293,8 +350,9 @@ def simulate(cfg: RunConfig) -> Trajectory:
             f"{_scale_name(cfg)} with spectrum {cfg.spectrum}: the starting loss "
             f"1/2 ||W - Phi||^2 overflows {cfg.dtype}"
         )
-    return Trajectory(cfg, problem, np.asarray(steps, dtype=np.int64), snaps, int(diverged_at),
-                      int(k_pred))
+    return Trajectory(
+        cfg, problem, np.asarray(steps, dtype=np.int64), snaps, int(diverged_at), int(k_pred)
+    )
 
 
 def _scale_name(cfg: RunConfig) -> str:

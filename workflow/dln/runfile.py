@@ -43,8 +43,11 @@ def setting_values(cfg: RunConfig) -> dict:
         if name == "widths":
             value = "-".join(map(str, cfg.widths))
         elif name == "spectrum":
-            value = cfg.spectrum if isinstance(cfg.spectrum, str) else ",".join(
-                f"{s:g}" for s in cfg.spectrum)
+            value = (
+                cfg.spectrum
+                if isinstance(cfg.spectrum, str)
+                else ",".join(f"{s:g}" for s in cfg.spectrum)
+            )
         elif name == "depth":
             value = cfg.depth
         else:
@@ -91,8 +94,11 @@ def provenance() -> dict:
     from .kernel import BACKEND
 
     # versions of the modules this process imported (importlib.metadata costs ~25 ms)
-    versions = {name: getattr(sys.modules[name], "__version__", "unknown")
-                for name in ("numpy", "scipy", "netCDF4") if name in sys.modules}
+    versions = {
+        name: getattr(sys.modules[name], "__version__", "unknown")
+        for name in ("numpy", "scipy", "netCDF4")
+        if name in sys.modules
+    }
     return {
         "dln_version": __version__,
         "kernel_backend": BACKEND,
@@ -105,9 +111,13 @@ def provenance() -> dict:
 
 
 def cf_attrs(title: str, history: str) -> dict:
-    return {"Conventions": CONVENTIONS, "title": title, "history": history,
-            "source": f"dln {__version__} (https://doi.org/10.48550/arXiv.2201.02761 rebuilt)",
-            "references": REFERENCES}
+    return {
+        "Conventions": CONVENTIONS,
+        "title": title,
+        "history": history,
+        "source": f"dln {__version__} (https://doi.org/10.48550/arXiv.2201.02761 rebuilt)",
+        "references": REFERENCES,
+    }
 
 
 def _put_scalar(nc, name: str, kind: str, value, var_attrs: dict):
@@ -139,8 +149,16 @@ def analysed(traj: Trajectory):
     data = quantities(traj.problem, traj.snaps, traj.predicted_k)
     rec = {name: values for name, (_, values, _) in data.items()}
     rec.update(step=traj.steps, t=traj.cfg.lr * traj.steps.astype(np.float64))
-    metrics, arrays = analyse(rec, traj.problem, critical_levels(traj.problem), traj.predicted_k,
-                              traj.diverged_at, traj.cfg.lr, traj.cfg.dtype, traj.cfg.level_tol)
+    metrics, arrays = analyse(
+        rec,
+        traj.problem,
+        critical_levels(traj.problem),
+        traj.predicted_k,
+        traj.diverged_at,
+        traj.cfg.lr,
+        traj.cfg.dtype,
+        traj.cfg.level_tol,
+    )
     return data, metrics, arrays
 
 
@@ -158,56 +176,125 @@ def write_run_file(traj: Trajectory, path) -> dict:
     with atomic_output(path) as tmp:
         nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:
-            for dim, size in (("step", len(traj.steps)), ("snapshot", int(keep.sum())),
-                              ("level", problem.d + 1), ("mode", problem.d),
-                              ("visit", MAX_VISITS)):
+            for dim, size in (
+                ("step", len(traj.steps)),
+                ("snapshot", int(keep.sum())),
+                ("level", problem.d + 1),
+                ("mode", problem.d),
+                ("visit", MAX_VISITS),
+            ):
                 nc.createDimension(dim, size)
             for j, w in enumerate(widths):
                 nc.createDimension(f"n{j}", w)
             _put_array(nc, "step", ("step",), traj.steps, {"long_name": "GD iteration"}, False)
-            _put_array(nc, "t", ("step",), cfg.lr * traj.steps.astype(np.float64),
-                       {"long_name": "time t = lr x step", "units": "1"}, False)
-            _put_array(nc, "snapshot", ("snapshot",), traj.steps[keep],
-                       {"long_name": "GD iteration of the weight snapshot"}, False)
-            _put_array(nc, "level", ("level",), np.arange(problem.d + 1),
-                       {"long_name": "critical point index k (0 = origin)"}, False)
-            _put_array(nc, "mode", ("mode",), np.arange(1, problem.d + 1),
-                       {"long_name": "singular index i"}, False)
+            _put_array(
+                nc,
+                "t",
+                ("step",),
+                cfg.lr * traj.steps.astype(np.float64),
+                {"long_name": "time t = lr x step", "units": "1"},
+                False,
+            )
+            _put_array(
+                nc,
+                "snapshot",
+                ("snapshot",),
+                traj.steps[keep],
+                {"long_name": "GD iteration of the weight snapshot"},
+                False,
+            )
+            _put_array(
+                nc,
+                "level",
+                ("level",),
+                np.arange(problem.d + 1),
+                {"long_name": "critical point index k (0 = origin)"},
+                False,
+            )
+            _put_array(
+                nc,
+                "mode",
+                ("mode",),
+                np.arange(1, problem.d + 1),
+                {"long_name": "singular index i"},
+                False,
+            )
             for name, (kind, _, _) in SETTINGS.items():
                 _put_scalar(nc, name, kind, settings[name], attrs(name))
             for name, (kind, _, _) in METRICS.items():
                 _put_scalar(nc, name, kind, metrics[name], attrs(name))
             for name, values in arrays.items():
-                _put_array(nc, name, ("level",) if name == "steps_at_level" else ("visit",),
-                           values, attrs(name), False)
+                _put_array(
+                    nc,
+                    name,
+                    ("level",) if name == "steps_at_level" else ("visit",),
+                    values,
+                    attrs(name),
+                    False,
+                )
             for name, (dims, values, var_attrs) in data.items():
                 _put_array(nc, name, dims, values, var_attrs)
             for j, Wj in enumerate(unflatten(traj.snaps[keep], widths), start=1):
-                _put_array(nc, f"W{j}", ("snapshot", f"n{j}", f"n{j - 1}"), Wj,
-                           {"long_name": f"layer weights W_{j} ({widths[j]} x {widths[j - 1]})",
-                            "units": "1"})
-            _put_array(nc, "Phi", (f"n{N}", "n0"), problem.Phi,
-                       {"long_name": "target Phi = Y X^T", "units": "1"})
-            _put_array(nc, "U", (f"n{N}", "mode"), problem.U,
-                       {"long_name": "left singular vectors u_i of Phi", "units": "1"})
-            _put_array(nc, "V", ("n0", "mode"), problem.V,
-                       {"long_name": "right singular vectors v_i of Phi", "units": "1"})
-            _put_array(nc, "s", ("mode",), problem.s,
-                       {"long_name": "singular values s_i of Phi", "units": "1"}, False)
-            _put_array(nc, "critical_level", ("level",), critical_levels(problem),
-                       {"long_name": "loss L_k at critical point k (k = 0: origin)", "units": "1"},
-                       False)
+                _put_array(
+                    nc,
+                    f"W{j}",
+                    ("snapshot", f"n{j}", f"n{j - 1}"),
+                    Wj,
+                    {
+                        "long_name": f"layer weights W_{j} ({widths[j]} x {widths[j - 1]})",
+                        "units": "1",
+                    },
+                )
+            _put_array(
+                nc,
+                "Phi",
+                (f"n{N}", "n0"),
+                problem.Phi,
+                {"long_name": "target Phi = Y X^T", "units": "1"},
+            )
+            _put_array(
+                nc,
+                "U",
+                (f"n{N}", "mode"),
+                problem.U,
+                {"long_name": "left singular vectors u_i of Phi", "units": "1"},
+            )
+            _put_array(
+                nc,
+                "V",
+                ("n0", "mode"),
+                problem.V,
+                {"long_name": "right singular vectors v_i of Phi", "units": "1"},
+            )
+            _put_array(
+                nc,
+                "s",
+                ("mode",),
+                problem.s,
+                {"long_name": "singular values s_i of Phi", "units": "1"},
+                False,
+            )
+            _put_array(
+                nc,
+                "critical_level",
+                ("level",),
+                critical_levels(problem),
+                {"long_name": "loss L_k at critical point k (k = 0: origin)", "units": "1"},
+                False,
+            )
             cmd = command(cfg, path)
-            nc.setncatts({
-                **cf_attrs(TITLE, f"{now}: {cmd}"),
-                "dln_kind": "run",
-                # the settings are scalar coordinates of every variable (CF: coordinates attr)
-                "coordinates": " ".join(["t", *SETTINGS]),
-                "command": cmd,
-                "settings_json": cfg.settings_json(),
-                "run_key": cfg.key(),
-                **provenance(),
-            })
+            nc.setncatts(
+                {
+                    **cf_attrs(TITLE, f"{now}: {cmd}"),
+                    "dln_kind": "run",
+                    # the settings are scalar coordinates of every variable (CF: coordinates attr)
+                    "coordinates": " ".join(["t", *SETTINGS]),
+                    "command": cmd,
+                    "settings_json": cfg.settings_json(),
+                    "run_key": cfg.key(),
+                    **provenance(),
+                }
+            )
         finally:
             nc.close()
         with open(tmp, "rb") as fh:

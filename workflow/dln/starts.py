@@ -43,7 +43,9 @@ def _outside_range(rng, basis: np.ndarray) -> np.ndarray:
     return _unit(g)
 
 
-def end_directions(problem: Problem, k: int, construction: str, rng) -> tuple[np.ndarray, np.ndarray]:
+def end_directions(
+    problem: Problem, k: int, construction: str, rng
+) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors (u, v) = (a_N, a_0) with the alignment pattern of the notes for index k."""
     U, V, d = problem.U, problem.V, problem.d
     if not 0 <= k <= d:

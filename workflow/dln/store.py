@@ -17,8 +17,12 @@ EXAMPLES = """examples:
 
 
 def add_parser(sub) -> None:
-    store = sub.add_parser("store", help="list or prune the run store (results/runs)",
-                           epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    store = sub.add_parser(
+        "store",
+        help="list or prune the run store (results/runs)",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     store.add_argument("action", choices=["list", "prune"])
     store.add_argument("--results", default="results", help="the results directory")
     store.add_argument("--dry-run", action="store_true", help="prune: only say what would go")
@@ -38,15 +42,19 @@ def experiments(results: Path) -> dict[str, set[str]]:
 def unused_run_files(results: Path) -> list[Path]:
     used = set().union(*experiments(results).values()) if experiments(results) else set()
     base = results.parent
-    return sorted(p for p in (results / "runs").rglob("*.nc")
-                  if p.relative_to(base).as_posix() not in used)
+    return sorted(
+        p for p in (results / "runs").rglob("*.nc") if p.relative_to(base).as_posix() not in used
+    )
 
 
 def cmd_store(args) -> int:
     results = Path(args.results)
     if not (results / "runs").is_dir():
-        print(f"error: {results / 'runs'}: no run store here (run the workflow first, or "
-              f"pass --results)", file=sys.stderr)
+        print(
+            f"error: {results / 'runs'}: no run store here (run the workflow first, or "
+            f"pass --results)",
+            file=sys.stderr,
+        )
         return 2
     used = experiments(results)
     unused = unused_run_files(results)
@@ -68,6 +76,8 @@ def cmd_store(args) -> int:
         path.unlink()
         log.unlink(missing_ok=True)
     verb = "would remove" if args.dry_run else "removed"
-    print(f"{verb} {len(unused)} run files no experiment uses "
-          f"({', '.join(used) or 'no experiments'} kept theirs)")
+    print(
+        f"{verb} {len(unused)} run files no experiment uses "
+        f"({', '.join(used) or 'no experiments'} kept theirs)"
+    )
     return 0

@@ -45,10 +45,12 @@ def _gram_gap_norm(upper, lower):
         gap = np.swapaxes(upper, -1, -2) @ upper - lower @ np.swapaxes(lower, -1, -2)
         return np.linalg.norm(gap, axis=(-2, -1))
     batch = np.broadcast_shapes(upper.shape[:-2], lower.shape[:-2])
-    upper_t = np.broadcast_to(np.swapaxes(upper, -1, -2), batch + (upper.shape[-1], upper.shape[-2]))
+    upper_t = np.broadcast_to(
+        np.swapaxes(upper, -1, -2), batch + (upper.shape[-1], upper.shape[-2])
+    )
     lower = np.broadcast_to(lower, batch + lower.shape[-2:])
     r = np.linalg.qr(np.concatenate([upper_t, lower], axis=-1), mode="r")  # (..., r, r)
-    r_upper, r_lower = r[..., :, : upper.shape[-2]], r[..., :, upper.shape[-2]:]
+    r_upper, r_lower = r[..., :, : upper.shape[-2]], r[..., :, upper.shape[-2] :]
     gap = r_upper @ np.swapaxes(r_upper, -1, -2) - r_lower @ np.swapaxes(r_lower, -1, -2)
     return np.linalg.norm(gap, axis=(-2, -1))
 

@@ -49,8 +49,16 @@ def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[st
         ),
         "alpha": (("step", "mode"), alpha, {"long_name": "alpha_i = u_i^T u", "units": "1"}),
         "beta": (("step", "mode"), beta, {"long_name": "beta_i = v_i^T v", "units": "1"}),
-        "p": (("step", "mode"), alpha + beta, {"long_name": "p_i = alpha_i + beta_i", "units": "1"}),
-        "q": (("step", "mode"), alpha - beta, {"long_name": "q_i = alpha_i - beta_i", "units": "1"}),
+        "p": (
+            ("step", "mode"),
+            alpha + beta,
+            {"long_name": "p_i = alpha_i + beta_i", "units": "1"},
+        ),
+        "q": (
+            ("step", "mode"),
+            alpha - beta,
+            {"long_name": "q_i = alpha_i - beta_i", "units": "1"},
+        ),
         "rho": (("step",), rho, {"long_name": "rho = u^T Phi v", "units": "1"}),
         "dist_to_limit": (
             ("step",),
@@ -67,5 +75,9 @@ def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[st
             balancedness_error(weights),
             {"long_name": "max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_F", "units": "1"},
         ),
-        "grad_norm": (("step",), grad_norm, {"long_name": "gradient norm over all layers", "units": "1"}),
+        "grad_norm": (
+            ("step",),
+            grad_norm,
+            {"long_name": "gradient norm over all layers", "units": "1"},
+        ),
     }

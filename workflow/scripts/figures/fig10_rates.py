@@ -17,16 +17,22 @@ fig, (ax, bx) = plt.subplots(1, 2, figsize=(7.2, 3.2))
 conv = gd[np.isfinite(gd["final_rate_fit"]) & np.isfinite(gd["final_rate_model"])]
 colors = plotting.k_colors(gd["k"].unique()) if len(gd) else {}
 for k, g in conv.groupby("k"):
-    ax.scatter(g["final_rate_model"], g["final_rate_fit"], color=colors[int(k)], s=16,
-               label=f"k = {int(k)}")
+    ax.scatter(
+        g["final_rate_model"],
+        g["final_rate_fit"],
+        color=colors[int(k)],
+        s=16,
+        label=f"k = {int(k)}",
+    )
 if len(conv):
     lim = [0.9 * conv["final_rate_model"].min(), 1.1 * conv["final_rate_model"].max()]
     ax.plot(lim, lim, "k-", lw=0.8, label="fit = theory")
     # the notes' rate of the global minimum L_1 (runs ending elsewhere have their own)
     generic = conv.loc[conv["final_level"] == 1, "final_rate_theory"].median()
     if np.isfinite(generic):
-        ax.axhline(generic, color="0.4", ls=":", lw=0.9,
-                   label=f"$2(s_1-s_2)s_1^{{1-2/N}}$ = {generic:.3f}")
+        ax.axhline(
+            generic, color="0.4", ls=":", lw=0.9, label=f"$2(s_1-s_2)s_1^{{1-2/N}}$ = {generic:.3f}"
+        )
 else:
     plotting.note(ax, "no run reached a minimiser's final stage")
 ax.set_xlabel("final-stage theory (rate in t)")
@@ -35,8 +41,13 @@ ax.set_title("(a) final linear stage")
 ax.legend(fontsize=6)
 for kind, marker in (("growth", "o"), ("origin", "^")):
     g = gd[np.isfinite(gd[f"{kind}_slope_fit"])]
-    bx.scatter(g[f"{kind}_slope_theory"], g[f"{kind}_slope_fit"], marker=marker, s=16,
-               label="growth (k $\\geq$ 1)" if kind == "growth" else "origin plateau (k = 0)")
+    bx.scatter(
+        g[f"{kind}_slope_theory"],
+        g[f"{kind}_slope_fit"],
+        marker=marker,
+        s=16,
+        label="growth (k $\\geq$ 1)" if kind == "growth" else "origin plateau (k = 0)",
+    )
 slopes = gd[["growth_slope_theory", "origin_slope_theory"]].stack()
 if len(slopes):
     lim = [slopes.min() - 1, slopes.max() + 1]

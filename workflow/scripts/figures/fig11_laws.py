@@ -21,12 +21,18 @@ laws = tab[plotting.in_study(tab, "laws") & (tab["solver"] == "gd")].copy()
 if not len(laws):
     plotting.empty_figure(sm, "the laws study is switched off in this config")
 
-NAMES = {"spectrum": "spectrum gap", "sigma0": "start scale sigma0", "widths": "depth N",
-         "dtype": "precision", "construction": "construction"}
+NAMES = {
+    "spectrum": "spectrum gap",
+    "sigma0": "start scale sigma0",
+    "widths": "depth N",
+    "dtype": "precision",
+    "construction": "construction",
+}
 grids = study_grids(sm.config, "laws")
 members = grid_members(sm.config, "laws")
-grid_label = [" x ".join(NAMES.get(a, a) for a in varied_axes(g)) or f"grid {i}"
-              for i, g in enumerate(grids)]
+grid_label = [
+    " x ".join(NAMES.get(a, a) for a in varied_axes(g)) or f"grid {i}" for i, g in enumerate(grids)
+]
 laws["varies"] = [grid_label[members[r]] if r in members else "other" for r in laws.index]
 labels = list(dict.fromkeys(grid_label + ["other"]))
 colorblind = sns.color_palette("colorblind", 10)
@@ -36,7 +42,9 @@ palette = {lab: colorblind[[0, 1, 2, 4, 5, 6, 8, 9, 7][i % 9]] for i, lab in enu
 def spectrum_values(row) -> np.ndarray:
     spec = str(row["spectrum"])
     if spec == "linear":
-        d = min(int(w) for w in (str(row["widths"]).split("-")[0], str(row["widths"]).split("-")[-1]))
+        d = min(
+            int(w) for w in (str(row["widths"]).split("-")[0], str(row["widths"]).split("-")[-1])
+        )
         return np.arange(d, 0, -1, dtype=float)
     return np.array(spec.split(","), dtype=float)
 
@@ -45,10 +53,16 @@ s = laws.apply(spectrum_values, axis=1)
 k_idx = laws["predicted_k"].fillna(2).clip(lower=2).astype(int)
 laws["gap_k"] = [v[0] - v[k - 1] for v, k in zip(s, k_idx, strict=True)]
 laws["gap_2"] = [v[0] - v[1] for v in s]
-cats = ["float64\northogonal", "float64\nantisymmetric", "float32\northogonal",
-        "float32\nantisymmetric"]
-laws["prec_cat"] = [cats.index(f"{d}\n{c}") if f"{d}\n{c}" in cats else np.nan
-                    for d, c in zip(laws["dtype"], laws["construction"], strict=True)]
+cats = [
+    "float64\northogonal",
+    "float64\nantisymmetric",
+    "float32\northogonal",
+    "float32\nantisymmetric",
+]
+laws["prec_cat"] = [
+    cats.index(f"{d}\n{c}") if f"{d}\n{c}" in cats else np.nan
+    for d, c in zip(laws["dtype"], laws["construction"], strict=True)
+]
 
 SEED_MARKERS = ["o", "^", "s", "D", "v", "P"]
 
@@ -58,16 +72,36 @@ def marker(seed) -> str:
 
 
 LAWS = [
-    ("escape", "stuck_steps", "escape_model_steps", "escape_ratio", "gap_k",
-     "stuck steps at saddle k", "escape model (iterations)", "gap $s_1 - s_k$"),
-    ("origin", "origin_exit_time", "origin_exit_time_model", "origin_exit_ratio", "gap_2",
-     "time to $\\sigma_1 = \\rho(0)/2$", "reduced dynamics, fixed $\\rho(0)$", "gap $s_1 - s_2$"),
+    (
+        "escape",
+        "stuck_steps",
+        "escape_model_steps",
+        "escape_ratio",
+        "gap_k",
+        "stuck steps at saddle k",
+        "escape model (iterations)",
+        "gap $s_1 - s_k$",
+    ),
+    (
+        "origin",
+        "origin_exit_time",
+        "origin_exit_time_model",
+        "origin_exit_ratio",
+        "gap_2",
+        "time to $\\sigma_1 = \\rho(0)/2$",
+        "reduced dynamics, fixed $\\rho(0)$",
+        "gap $s_1 - s_2$",
+    ),
 ]
 fig, axes = plt.subplots(2, 5, figsize=(14.0, 5.8))
 rng = np.random.default_rng(0)
 for row, (_, meas, model, ratio, gapcol, ylab, xlab, gaplab) in enumerate(LAWS):
-    ok = laws[np.isfinite(laws[meas]) & np.isfinite(laws[model]) & (laws[model] > 0)
-              & np.isfinite(laws[ratio])]
+    ok = laws[
+        np.isfinite(laws[meas])
+        & np.isfinite(laws[model])
+        & (laws[model] > 0)
+        & np.isfinite(laws[ratio])
+    ]
     ax = axes[row, 0]
     for (lab, seed), g in ok.groupby(["varies", "seed"]):
         ax.scatter(g[model], g[meas], color=palette[lab], marker=marker(seed), s=16, zorder=3)
@@ -82,14 +116,19 @@ for row, (_, meas, model, ratio, gapcol, ylab, xlab, gaplab) in enumerate(LAWS):
         ax.set_ylim(lo, hi)
         n10 = int(((ok[ratio] - 1).abs() <= 0.1).sum())
         n2 = int(((ok[ratio] <= 2) & (ok[ratio] >= 0.5)).sum())
-        ax.set_title(f"({'ab'[row]}) {n10}/{len(ok)} within 10%, {n2}/{len(ok)} within x2",
-                     fontsize=8)
+        ax.set_title(
+            f"({'ab'[row]}) {n10}/{len(ok)} within 10%, {n2}/{len(ok)} within x2", fontsize=8
+        )
     else:
         plotting.note(ax, "no run of the laws study has both values")
     ax.set_xlabel(xlab)
     ax.set_ylabel(ylab)
-    panels = [(gapcol, gaplab, "log"), ("sigma0", "start scale $\\sigma_0$", "log"),
-              ("depth", "depth N", "linear"), ("prec_cat", "precision, construction", "cat")]
+    panels = [
+        (gapcol, gaplab, "log"),
+        ("sigma0", "start scale $\\sigma_0$", "log"),
+        ("depth", "depth N", "linear"),
+        ("prec_cat", "precision, construction", "cat"),
+    ]
     for col, (x, xl, scale) in enumerate(panels, start=1):
         bx = axes[row, col]
         bx.axhspan(0.5, 2.0, color="0.94", zorder=0)
@@ -103,13 +142,27 @@ for row, (_, meas, model, ratio, gapcol, ylab, xlab, gaplab) in enumerate(LAWS):
             xs = xs + rng.uniform(-0.2, 0.2, len(xs))
         for seed in sorted(g["seed"].unique()):
             one = (g["seed"] == seed).to_numpy()
-            bx.scatter(xs[one], g[ratio][one], c=[palette[v] for v in g["varies"][one]],
-                       marker=marker(seed), s=14, zorder=3)
+            bx.scatter(
+                xs[one],
+                g[ratio][one],
+                c=[palette[v] for v in g["varies"][one]],
+                marker=marker(seed),
+                s=14,
+                zorder=3,
+            )
         bx.set_yscale("log")
         bx.set_ylim(0.3, 3.3)
         if not len(g):  # at the top: the reference line y = 1 runs through the centre
-            bx.text(0.5, 0.9, "no run with both values", transform=bx.transAxes, fontsize=8,
-                    color="0.35", ha="center", va="center")
+            bx.text(
+                0.5,
+                0.9,
+                "no run with both values",
+                transform=bx.transAxes,
+                fontsize=8,
+                color="0.35",
+                ha="center",
+                va="center",
+            )
         elif scale == "log":
             bx.set_xscale("log")
             values = np.unique(np.round(g[x].to_numpy(dtype=float), 6))
@@ -122,14 +175,23 @@ for row, (_, meas, model, ratio, gapcol, ylab, xlab, gaplab) in enumerate(LAWS):
         bx.set_yticks([0.5, 1, 2], ["0.5", "1", "2"])
         bx.minorticks_off()
         if scale == "cat":
-            bx.set_xticks(range(len(cats)), ["f64\northo", "f64\nanti", "f32\northo", "f32\nanti"],
-                          fontsize=7)
+            bx.set_xticks(
+                range(len(cats)), ["f64\northo", "f64\nanti", "f32\northo", "f32\nanti"], fontsize=7
+            )
             bx.set_xlim(-0.5, len(cats) - 0.5)
         if scale == "linear" and len(g):
             bx.set_xticks(sorted(g[x].unique().astype(int)))
         if len(g) and g[x].nunique() == 1:  # the axis does not vary among this law's runs
-            bx.text(0.03, 0.97, f"all {len(g)} runs at one value", transform=bx.transAxes,
-                    fontsize=7, color="0.35", va="top", ha="left")
+            bx.text(
+                0.03,
+                0.97,
+                f"all {len(g)} runs at one value",
+                transform=bx.transAxes,
+                fontsize=7,
+                color="0.35",
+                va="top",
+                ha="left",
+            )
         bx.set_xlabel(xl)
         bx.set_ylabel("measured / model")
 for lab in labels:

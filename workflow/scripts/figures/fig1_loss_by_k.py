@@ -12,12 +12,15 @@ opts = plotting.options(sm)
 main = plotting.load_runs(sm)
 if main is None:
     plotting.empty_figure(sm, "no GD runs of the main grid at figures.main_seed")
-constructions = [c for c in ("orthogonal", "antisymmetric") if c in set(main["construction"].values)]
+constructions = [
+    c for c in ("orthogonal", "antisymmetric") if c in set(main["construction"].values)
+]
 colors = plotting.k_colors(main["k"].values)
 levels = plotting.levels(main)
 
-fig, axes = plt.subplots(1, len(constructions), figsize=(3.8 * len(constructions), 3.4),
-                         sharey=True, squeeze=False)
+fig, axes = plt.subplots(
+    1, len(constructions), figsize=(3.8 * len(constructions), 3.4), sharey=True, squeeze=False
+)
 for ax, construction in zip(axes[0], constructions, strict=False):
     sel = plotting.runs(main, construction=construction)
     for i in np.argsort(sel["k"].values):

@@ -34,8 +34,13 @@ for i in np.argsort(main["k"].values):
     ax.semilogy(steps, np.where(gap > 0, gap, np.nan), color=colors[k], lw=1.3, label=f"k = {k}")
     # theory: the final-stage mode model, fed only with the alignments at entry into L_1
     e = final_entry(run["loss"].values[ok], levels, 1, float(run["level_tol"]))
-    model = final_gap_model(plotting.problem_of(run), 1, run["alpha"].values[ok][e],
-                            run["beta"].values[ok][e], t[e:] - t[e])
+    model = final_gap_model(
+        plotting.problem_of(run),
+        1,
+        run["alpha"].values[ok][e],
+        run["beta"].values[ok][e],
+        t[e:] - t[e],
+    )
     ax.semilogy(steps[e:], model, color="k", ls="--", lw=0.8)
     shown += 1
 if shown:

@@ -17,19 +17,26 @@ modes = main["mode"].values
 colors = plotting.palette("tab10", len(modes))
 ncol = min(3, len(ks))
 nrow = -(-len(ks) // ncol)
-fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.2 * nrow + 0.5), sharex=True,
-                         sharey=True, squeeze=False)
+fig, axes = plt.subplots(
+    nrow, ncol, figsize=(2.6 * ncol, 2.2 * nrow + 0.5), sharex=True, sharey=True, squeeze=False
+)
 for ax, k in zip(axes.flat, ks, strict=False):
     run = plotting.runs(main, k=k).isel(run=0)
     for i, mode in enumerate(modes):
         p = np.abs(run["p"].sel(mode=mode).values)
-        ax.semilogy(run["step"], np.maximum(p, 1e-18), color=colors[i], lw=1.0, label=f"$|p_{mode}|$")
-    end = (f"diverged at step {int(run['diverged_step'])}" if plotting.is_diverged(run)
-           else "ends at no level" if np.isnan(float(run["final_level"]))
-           else f"ends at L{int(run['final_level'])}")
+        ax.semilogy(
+            run["step"], np.maximum(p, 1e-18), color=colors[i], lw=1.0, label=f"$|p_{mode}|$"
+        )
+    end = (
+        f"diverged at step {int(run['diverged_step'])}"
+        if plotting.is_diverged(run)
+        else "ends at no level"
+        if np.isnan(float(run["final_level"]))
+        else f"ends at L{int(run['final_level'])}"
+    )
     ax.set_title(f"k = {k} (predicted {plotting.fmt_k(run['predicted_k'])}, {end})", fontsize=8)
     ax.set_ylim(1e-18, 4)
-for ax in axes.flat[len(ks):]:
+for ax in axes.flat[len(ks) :]:
     ax.set_visible(False)
 for ax in axes[-1]:
     ax.set_xlabel("GD iteration")

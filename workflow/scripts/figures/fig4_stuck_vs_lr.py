@@ -19,11 +19,22 @@ fig, (ax, bx) = plt.subplots(1, 2, figsize=(7.2, 3.2))
 for k, grp in sweep.groupby("k"):
     jitter = 1 + opts["seed_jitter"] * (grp["seed"] - grp["seed"].mean())
     for axis, scale in ((ax, 1.0), (bx, grp["lr"])):
-        axis.scatter(grp["lr"] * jitter, grp["stuck_steps"] * scale, color=colors[int(k)], s=14,
-                     label=f"k = {int(k)}" if axis is ax else None, zorder=3)
+        axis.scatter(
+            grp["lr"] * jitter,
+            grp["stuck_steps"] * scale,
+            color=colors[int(k)],
+            s=14,
+            label=f"k = {int(k)}" if axis is ax else None,
+            zorder=3,
+        )
         model = grp.groupby("lr")["escape_model_steps"].median()
-        axis.plot(model.index, model.values * (model.index if axis is bx else 1.0),
-                  color=colors[int(k)], ls="--", lw=1.0)
+        axis.plot(
+            model.index,
+            model.values * (model.index if axis is bx else 1.0),
+            color=colors[int(k)],
+            ls="--",
+            lw=1.0,
+        )
 lrs = sorted(sweep["lr"].unique())
 for axis in (ax, bx):
     axis.set_xscale("log")
@@ -35,8 +46,16 @@ for axis in (ax, bx):
         plotting.note(axis, "no run of the lr sweep left its saddle within the step budget")
     axis.set_xlabel("step size lr")
 if n_diverged:  # diverged runs have no stuck time: said in words, not drawn outside the axes
-    bx.text(0.98, 0.02, f"{n_diverged} diverged run{'s' * (n_diverged > 1)} not shown",
-            transform=bx.transAxes, ha="right", va="bottom", fontsize=7, color="0.35")
+    bx.text(
+        0.98,
+        0.02,
+        f"{n_diverged} diverged run{'s' * (n_diverged > 1)} not shown",
+        transform=bx.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="0.35",
+    )
 if lrs:
     ax.set_yscale("log")
     ax.plot([], [], "k--", lw=1.0, label="escape model")

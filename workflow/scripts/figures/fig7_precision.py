@@ -22,8 +22,14 @@ if ds is not None:
             sel = plotting.runs(ds, k=k, dtype=dtype)
             if sel.sizes["run"]:
                 run = sel.isel(run=0)
-                ax.plot(run["step"], run["loss"], color=colors[k], ls=styles[dtype], lw=1.2,
-                        label=f"k = {k}" if dtype == "float64" else None)
+                ax.plot(
+                    run["step"],
+                    run["loss"],
+                    color=colors[k],
+                    ls=styles[dtype],
+                    lw=1.2,
+                    label=f"k = {k}" if dtype == "float64" else None,
+                )
     ax.plot([], [], "k-", label="float64")
     ax.plot([], [], "k--", label="float32")
     plotting.level_lines(ax, plotting.levels(ds))
@@ -37,11 +43,25 @@ esc = prec[prec["stuck_steps"].notna()]
 for dtype, offset in (("float64", -0.12), ("float32", 0.12)):
     g = esc[esc["dtype"] == dtype]
     color = "C0" if dtype == "float64" else "C3"
-    bx.scatter(g["k"] + offset, g["stuck_steps"], marker="o" if dtype == "float64" else "s",
-               s=16, color=color, label=f"{dtype} (measured)", zorder=3)
+    bx.scatter(
+        g["k"] + offset,
+        g["stuck_steps"],
+        marker="o" if dtype == "float64" else "s",
+        s=16,
+        color=color,
+        label=f"{dtype} (measured)",
+        zorder=3,
+    )
     model = g.groupby("k")["escape_model_steps"].median()
-    bx.scatter(model.index + offset, model.values, marker="_", s=200, lw=1.5, color=color,
-               label=f"{dtype} (escape model)")
+    bx.scatter(
+        model.index + offset,
+        model.values,
+        marker="_",
+        s=200,
+        lw=1.5,
+        color=color,
+        label=f"{dtype} (escape model)",
+    )
 if len(esc):
     bx.set_yscale("log")
     bx.set_xticks(ks)

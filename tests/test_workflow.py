@@ -256,3 +256,24 @@ def test_snakefmt_check_passes():
         [str(BIN / "snakefmt"), "--check", "."], cwd=REPO, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_short_tiny_and_degenerate_runs_go_through(tmp_path):
+    """Runs of 6 records, a diverging run, a Gaussian start, a k = 0 start, every study: the
+    whole workflow (analysis, aggregate, every figure under the quality gate, summary)
+    completes; what cannot be measured is missing, and the summary says what happened."""
+    cfg = small_config()
+    cfg["gd"].update(steps=500, record_every=100, weights_every=500)
+    cfg["grid"] = {"k": [0, 1, 2], "seed": [0], "lr": [5.0e-4]}
+    cfg["lr_sweep"] = {"k": [2], "seed": [0], "lr": [5.0e-4, 0.1]}
+    cfg["flow"] = {"k": [2], "seed": [0]}
+    cfg["gaussian"] = {"init_scale": [0.2], "seed": [0]}
+    cfg["laws"] = [{"k": [1], "sigma0": [0.01, 0.1]}, {"k": [2], "dtype": ["float32"]}]
+    write_config(tmp_path, cfg)
+    snakemake(tmp_path, "--cores", "2", env_extra={"DLN_FIGURE_GATE": "1"})
+    for name in FIGURES:
+        assert (tmp_path / f"{OUT}/figures/{name}.png").stat().st_size > 5_000, name
+    table = pd.read_csv(tmp_path / f"{OUT}/runs.csv", index_col="run")
+    assert table["diverged"].sum() == 1 and table["stuck_steps"].isna().all()
+    summary = (tmp_path / f"{OUT}/summary.md").read_text()
+    assert "k = 2" in summary and "-1" not in summary

@@ -64,7 +64,12 @@ def _message(err: jsonschema.ValidationError) -> str:
         if isinstance(v, str) and err.validator_value in ("number", "integer"):
             try:
                 float(v)
-                hint = "; YAML reads 1e-3 as text: write 1.0e-3"
+                # two ways a number arrives as text: YAML's 1e-3 (no dot), or a nested value
+                # given with --config, which Snakemake passes on as text
+                hint = (
+                    "; YAML reads 1e-3 as text: write 1.0e-3; a nested --config value "
+                    "arrives as text: put it in a --configfile overlay"
+                )
             except ValueError:
                 pass
         return f"{where} = {v!r} has the wrong type (expected {err.validator_value}{hint})"

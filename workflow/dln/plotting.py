@@ -253,3 +253,15 @@ def fmt_lr(lr: float) -> str:
     """Compact step-size label for ticks: 0.00025 -> 2.5e-4."""
     mantissa, exponent = f"{lr:.2e}".split("e")
     return f"{float(mantissa):g}e{int(exponent)}"
+
+
+def settled_at(x, y, tol: float) -> float:
+    """The first x after which y stays within tol of its last finite value: where a curve
+    stops changing, so that axes need not show a long flat tail."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(y)
+    if not ok.any():
+        return float("nan")
+    x, y = x[ok], y[ok]
+    moving = np.flatnonzero(np.abs(y - y[-1]) >= tol)
+    return float(x[min(moving[-1] + 1, len(x) - 1)]) if moving.size else float(x[0])

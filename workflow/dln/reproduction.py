@@ -446,6 +446,31 @@ def laws_claims(table: pd.DataFrame, tol: dict) -> list[Claim]:
     return out
 
 
+CLAIM_COLUMNS = ("section", "claim", "verdict")
+
+
+def to_csv(items: list[Claim]) -> str:
+    """The claims as a table (section, claim, verdict): summary.md and summary.html render
+    the same list, and the strict check reads this table."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CLAIM_COLUMNS)
+    for c in items:
+        writer.writerow((c.section, c.text, c.verdict))
+    return buf.getvalue()
+
+
+def failed_claims(path) -> list[dict]:
+    """The FAIL rows of a claims.csv."""
+    import csv
+
+    with open(path, newline="") as fh:
+        return [row for row in csv.DictReader(fh) if row["verdict"] == "FAIL"]
+
+
 def to_markdown(items: list[Claim], config_hash: str) -> str:
     n_pass = sum(c.verdict == "PASS" for c in items)
     n_fail = sum(c.verdict == "FAIL" for c in items)

@@ -8,6 +8,7 @@ rule reproduction_summary:
         table=TABLE,
     output:
         markdown=f"{OUT}/summary.md",
+        claims=f"{OUT}/claims.csv",
         html=report(
             f"{OUT}/summary.html",
             caption="../report/summary.rst",
@@ -33,7 +34,7 @@ rule reproduction_summary:
 
 rule strict_check:
     input:
-        f"{OUT}/summary.md",
+        claims=f"{OUT}/claims.csv",
     output:
         touch(f"{OUT}/.strict_check.ok"),
     log:

@@ -33,14 +33,16 @@ if len(conv):
         ax.axhline(
             generic, color="0.4", ls=":", lw=0.9, label=f"$2(s_1-s_2)s_1^{{1-2/N}}$ = {generic:.3f}"
         )
+    ax.legend(fontsize=6)
 else:
     plotting.note(ax, "no run reached a minimiser's final stage")
 ax.set_xlabel("final-stage theory (rate in t)")
 ax.set_ylabel("fitted final rate")
 ax.set_title("(a) final linear stage")
-ax.legend(fontsize=6)
 for kind, marker in (("growth", "o"), ("origin", "^")):
     g = gd[np.isfinite(gd[f"{kind}_slope_fit"])]
+    if not len(g):
+        continue
     bx.scatter(
         g[f"{kind}_slope_theory"],
         g[f"{kind}_slope_fit"],
@@ -52,10 +54,10 @@ slopes = gd[["growth_slope_theory", "origin_slope_theory"]].stack()
 if len(slopes):
     lim = [slopes.min() - 1, slopes.max() + 1]
     bx.plot(lim, lim, "k-", lw=0.8, label="fit = theory")
+    bx.legend(fontsize=6)
 else:
     plotting.note(bx, "no polynomial stage in these runs")
 bx.set_xlabel("$-(N-2)\\langle\\rho-\\sigma\\rangle$")
 bx.set_ylabel("fitted slope of $\\sigma^{-(1-2/N)}$ in $t$")
 bx.set_title("(b) polynomial stages")
-bx.legend(fontsize=6)
 plotting.save(fig, sm.output, opts["dpi"])

@@ -108,6 +108,10 @@ for row, (_, meas, model, ratio, gapcol, ylab, xlab, gaplab) in enumerate(LAWS):
     if len(ok):
         lo = 0.6 * min(ok[model].min(), ok[meas].min())
         hi = 1.6 * max(ok[model].max(), ok[meas].max())
+        # at least a decade and a half: a narrower log axis labels its minor ticks, which
+        # then run into each other
+        mid = np.sqrt(lo * hi)
+        lo, hi = min(lo, mid / 6), max(hi, mid * 6)
         ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
         ax.fill_between([lo, hi], [lo / 2, hi / 2], [2 * lo, 2 * hi], color="0.92", zorder=0)
         ax.set_xscale("log")

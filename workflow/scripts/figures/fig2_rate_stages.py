@@ -23,6 +23,7 @@ L1 = float(levels[1])
 
 fig, (ax, bx) = plt.subplots(1, 2, figsize=(7.2, 3.0))
 shown = 0
+x_end = 0.0  # past the last record above the gap floor, the panel would be empty
 for i in np.argsort(main["k"].values):
     run = main.isel(run=i)
     k = int(run["k"])
@@ -32,6 +33,8 @@ for i in np.argsort(main["k"].values):
     gap = (run["loss"].values - L1)[ok]
     steps, t = run["step"].values[ok], run["t"].values[ok]
     ax.semilogy(steps, np.where(gap > 0, gap, np.nan), color=colors[k], lw=1.3, label=f"k = {k}")
+    above = np.flatnonzero(gap > opts["gap_floor"])
+    x_end = max(x_end, float(steps[above[-1]]) if above.size else 0.0)
     # theory: the final-stage mode model, fed only with the alignments at entry into L_1
     e = final_entry(run["loss"].values[ok], levels, 1, float(run["level_tol"]))
     model = final_gap_model(
@@ -52,6 +55,8 @@ plotting.note_diverged(ax, main)
 ax.set_xlabel("GD iteration")
 ax.set_ylabel("loss gap $L - L_1$")
 ax.set_ylim(opts["gap_floor"], 30)
+if x_end > 0:
+    ax.set_xlim(0, 1.15 * x_end)
 ax.set_title("(a) final stage: linear convergence")
 
 k1 = plotting.runs(main, k=1, diverged=False)
@@ -71,7 +76,8 @@ if k1.sizes["run"] and N >= 3:
     # show the stage and a little after it; short runs show what they have
     bx.set_xlim(0, t[min(max(stop, 10), len(t) - 1)] * 1.5 or 1.0)
     bx.axvspan(0, t[stop], color="0.9", zorder=0, label="polynomial stage")
-    bx.legend(fontsize=7)
+    # right of the shaded stage: on the shading, the legend's grey swatch would not show
+    bx.legend(fontsize=7, loc="center right")
 else:
     plotting.note(bx, "no k = 1 run (or depth N < 3): no polynomial stage to show")
 bx.set_xlabel("time $t$ = lr $\\times$ iteration")

@@ -26,10 +26,15 @@ for k in ks:
         mark = plotting.mark_diverged(ax, gd, x="t", color=colors[k])
         ax.plot(gd["t"], gd["loss"], color=colors[k], lw=1.4, label=f"GD, k = {k}{mark}")
     ax.plot(gf["t"], gf["loss"], color=colors[k], lw=1.0, ls=(0, (3, 2)), alpha=0.9)
-    t_end = max(t_end, float(np.nanmax(gf["t"].values)))
+    # up to where the last curve settles (a k = 0 run never moves: it does not count)
+    for run in [gf] + ([gd] if gd.sizes.get("run", 1) else []):
+        settled = plotting.settled_at(run["t"].values, run["loss"].values, 1e-3)
+        if settled > 0:
+            t_end = max(t_end, settled)
 ax.plot([], [], color="0.3", ls=(0, (3, 2)), label="gradient flow")
 plotting.level_lines(ax, plotting.levels(flow))
-ax.set_xlim(0, t_end)
+t_max = float(np.nanmax(flow["t"].values))
+ax.set_xlim(0, min(1.3 * t_end, t_max) if t_end > 0 else t_max)
 ax.set_xlabel("time $t$ = lr $\\times$ iteration")
 ax.set_ylabel("loss")
 ax.set_title("orthogonal starts", fontsize=9)

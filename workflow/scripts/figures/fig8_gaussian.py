@@ -14,7 +14,8 @@ ds = plotting.load_runs(sm)
 if ds is None:
     plotting.empty_figure(sm, "no Gaussian starts in this config (section gaussian)")
 scales = sorted(set(float(x) for x in ds["init_scale"].values))
-palette = dict(zip(scales, plotting.palette("cividis", max(len(scales), 2)), strict=True))
+# (at least 2 colours, so that one scale is not drawn in the colormap's extreme)
+palette = dict(zip(scales, plotting.palette("cividis", max(len(scales), 2)), strict=False))
 fig, ax = plt.subplots(figsize=(6.0, 3.4))
 ends = []
 for i in range(ds.sizes["run"]):

@@ -267,7 +267,9 @@ def test_large_grid_runs_with_the_explicit_opt_in(tmp_path):
 # --------------------------------------------------------------------------------------------
 # Faults: killed simulations
 # --------------------------------------------------------------------------------------------
-KILL_STEPS = 8_000_000  # about 4 s per simulation: long enough to be killed mid-run
+# ~8-15 s of GD per simulation (0.2-0.4 us per step): the kill lands inside the GD loop,
+# seconds before the run could finish, however busy the machine
+KILL_STEPS = 40_000_000
 KILL_CONFIG = tiny_config(steps=KILL_STEPS, k=[1, 2])
 
 

@@ -256,7 +256,9 @@ def test_trajectories_equal_a_local_run(grid_on_slurm, tmp_path):
 # --------------------------------------------------------------------------------------------
 # (c) a Slurm job killed while its simulation runs
 # --------------------------------------------------------------------------------------------
-KILL_STEPS = 6_000_000  # ~2.7 s of GD at ~0.45 us/step, after ~7 s of Snakemake start-up
+# ~10-20 s of GD (0.2-0.4 us per step) after the job starts: the kill (1.2 s in) lands inside
+# the GD loop, long before the run could finish
+KILL_STEPS = 50_000_000
 KILL_CONFIG = grid_config(steps=KILL_STEPS, k=(1, 2), seeds=(0,))
 KILLED = run_file(KILL_CONFIG, k=2)
 SURVIVOR = run_file(KILL_CONFIG, k=1)

@@ -21,7 +21,7 @@ colors = plotting.k_colors(main["k"].values)
 levels = plotting.levels(main)
 L1 = float(levels[1])
 
-fig, (ax, bx) = plt.subplots(1, 2, figsize=(7.2, 3.0))
+fig, (ax, bx) = plt.subplots(1, 2, figsize=(7.2, 3.4))
 shown = 0
 x_end = 0.0  # past the last record above the gap floor, the panel would be empty
 for i in np.argsort(main["k"].values):
@@ -48,7 +48,9 @@ for i in np.argsort(main["k"].values):
     shown += 1
 if shown:
     ax.plot([], [], "k--", lw=0.8, label="final-stage theory")
-    ax.legend(fontsize=7, loc="upper right")
+    # below the panels: inside (a), any corner lies on some run's curve
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=7)
 else:
     plotting.note(ax, "no run reached L_1 within the step budget")
 plotting.note_diverged(ax, main)

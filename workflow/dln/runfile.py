@@ -61,6 +61,11 @@ def setting_values(cfg: RunConfig) -> dict:
     return out
 
 
+def _plain(value):
+    """A metric as a JSON value (NumPy scalars to Python; NaN stays NaN)."""
+    return value.item() if hasattr(value, "item") else value
+
+
 def command(cfg: RunConfig, path) -> str:
     """The shell command that reproduces this run file exactly."""
     return shlex.join(["dln", "run", *cfg.cli_args(), "--out", str(path)])
@@ -291,6 +296,11 @@ def write_run_file(traj: Trajectory, path) -> dict:
                     "coordinates": " ".join(["t", *SETTINGS]),
                     "command": cmd,
                     "settings_json": cfg.settings_json(),
+                    # the run's row of the aggregate table (settings as stored, metrics) in one
+                    # attribute: gathering 10^4 runs reads one attribute, not 50 variables
+                    "row_json": json.dumps(
+                        {**settings, **{k: _plain(v) for k, v in metrics.items()}}
+                    ),
                     "run_key": cfg.key(),
                     **provenance(),
                 }

@@ -23,29 +23,12 @@ import re
 import sys
 from pathlib import Path
 
-# Settings columns of runs.csv / coordinates along `run`, in the spec's order.
-SETTINGS = [
-    "solver",
-    "init",
-    "k",
-    "construction",
-    "sigma0",
-    "init_scale",
-    "seed",
-    "lr",
-    "steps",
-    "record_every",
-    "weights_every",
-    "dtype",
-    "widths",
-    "depth",
-    "spectrum",
-    "basis",
-    "basis_seed",
-    "level_tol",
-]
+from .columns import SETTINGS as _SETTING_COLUMNS
+
+# Settings columns of runs.csv / coordinates along `run` (dln.columns, the one list)
+SETTINGS = list(_SETTING_COLUMNS)
 # settings that hold text even where a CSV column is all-empty (read back as float NaN)
-TEXT_SETTINGS = {"solver", "init", "construction", "dtype", "widths", "spectrum", "basis"}
+TEXT_SETTINGS = {name for name, (kind, _, _) in _SETTING_COLUMNS.items() if kind == "str"}
 DEFAULT_METRICS = ["final_level", "stuck_steps", "escape_ratio", "final_rate_fit", "diverged"]
 DEFAULT_BY_METRICS = ["stuck_steps", "escape_ratio", "final_rate_fit"]
 INFO_METRICS = [

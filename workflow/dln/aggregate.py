@@ -299,7 +299,8 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
         atomic_output(table_path) as tmp_csv,
         open(tmp_csv, "w") as table,
     ):
-        table.write(",".join(columns) + "\n")
+        table_rows = csv.writer(table, lineterminator="\n")
+        table_rows.writerow(columns)
         out = netCDF4.Dataset(tmp_nc, "w", format="NETCDF4")
         try:
             writer = _Writer(out, steps, n_levels)
@@ -311,9 +312,7 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
                     row = writer.add(entry["run"], src, flags)
                 finally:
                     src.close()
-                table.write(
-                    ",".join(_csv_quote(_cell(row.get(c, math.nan))) for c in columns) + "\n"
-                )
+                table_rows.writerow([_cell(row.get(c, math.nan)) for c in columns])
                 if i % 10 == 9:  # netCDF4's closed Datasets sit in reference cycles until a
                     gc.collect(0)  # collection: collect the young ones, so memory stays flat
             writer.flush()
@@ -332,7 +331,3 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
         finally:
             out.close()
     return n_runs
-
-
-def _csv_quote(text: str) -> str:
-    return f'"{text}"' if ("," in text or '"' in text) else text

@@ -158,6 +158,18 @@ ARRAYS = {
 MAX_VISITS = 8  # stays recorded per run (the first ones); n_visits counts all
 
 
+def spectrum_values(row):
+    """s_1..s_d of a run from its stored settings (a table row or run file: `widths` as
+    "d_0-...-d_N", `spectrum` as "linear" or "s_1,...,s_d")."""
+    import numpy as np
+
+    widths = str(row["widths"]).split("-")
+    spectrum = str(row["spectrum"])
+    if spectrum == "linear":
+        return np.arange(min(int(widths[0]), int(widths[-1])), 0, -1, dtype=float)
+    return np.array(spectrum.split(","), dtype=float)
+
+
 def attrs(name: str) -> dict:
     """CF attributes (long_name, units) of a setting, metric or per-run array."""
     for table in (SETTINGS, METRICS):

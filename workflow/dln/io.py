@@ -249,12 +249,12 @@ def open_aggregate(path, index: bool = True):
     ds = _open(path, "aggregate")
     if not index or ds.sizes.get("run", 0) == 0:
         return ds
-    varying = [n for n in SETTINGS if n in ds.coords and ds[n].ndim == 1]
+    settings = [n for n in SETTINGS if n in ds.coords and ds[n].ndim == 1]
     levels = pd.MultiIndex.from_arrays(
-        [ds["run"].values, *(ds[n].values for n in varying)], names=["run_id", *varying]
+        [ds["run"].values, *(ds[n].values for n in settings)], names=["run_id", *settings]
     )
     coords = xr.Coordinates.from_pandas_multiindex(levels, "run")
-    return ds.drop_vars(["run", *varying]).assign_coords(coords)
+    return ds.drop_vars(["run", *settings]).assign_coords(coords)
 
 
 def open_runs(paths, weights: bool = True):
@@ -308,21 +308,6 @@ def open_runs(paths, weights: bool = True):
     return combined
 
 
-def problem_from_dataset(ds):
-    """The Problem (widths, Phi's SVD) of a run file read with xarray."""
-    import numpy as np
-
-    from .problem import Problem
-
-    widths = tuple(int(w) for w in str(ds["widths"].values).split("-"))
-    return Problem(
-        widths=widths,
-        s=np.asarray(ds["s"].values),
-        U=np.asarray(ds["U"].values),
-        V=np.asarray(ds["V"].values),
-    )
-
-
 def simulate_dataset(cfg, path=None):
     """Run one configuration, analyse it, write its run file and return the file as a Dataset
     (the interactive path: the same file the workflow's job writes). Without `path` the file
@@ -333,10 +318,7 @@ def simulate_dataset(cfg, path=None):
     from .runfile import write_run_file
 
     traj = simulate(cfg)
-    if path is not None:
-        write_run_file(traj, path)
-        return read_run(path)
     with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "run.nc"
+        target = Path(tmp) / "run.nc" if path is None else path
         write_run_file(traj, target)
         return read_run(target)

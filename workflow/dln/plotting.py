@@ -16,6 +16,19 @@ from .io import atomic_output, open_runs  # noqa: E402
 from .problem import Problem  # noqa: E402
 
 K_PALETTE = "viridis"
+# seaborn's "colorblind" palette, written out (see STYLE on why seaborn is not imported)
+COLORBLIND = [
+    "#0173b2",
+    "#de8f05",
+    "#029e73",
+    "#d55e00",
+    "#cc78bc",
+    "#ca9161",
+    "#fbafe4",
+    "#949494",
+    "#ece133",
+    "#56b4e9",
+]
 # seaborn's "paper" context with its "ticks" style, as plain rcParams: importing seaborn costs
 # a figure job ~0.8 s (it imports scipy.stats), more than drawing the figure
 STYLE = {

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .columns import spectrum_values
+
 
 @dataclass
 class Claim:
@@ -35,9 +37,7 @@ def _levels(table: pd.DataFrame) -> dict:
 
 def _critical_levels(row) -> np.ndarray:
     """L_0..L_d of a run's problem (from its spectrum setting)."""
-    d = min(int(w) for w in (str(row["widths"]).split("-")[0], str(row["widths"]).split("-")[-1]))
-    spec = str(row["spectrum"])
-    s = np.arange(d, 0, -1, dtype=float) if spec == "linear" else np.array(spec.split(","), float)
+    s = spectrum_values(row)
     L0 = 0.5 * float(np.sum(s**2))
     return np.concatenate([[L0], L0 - 0.5 * s**2])
 
@@ -259,19 +259,10 @@ def claims(table: pd.DataFrame, tol: dict) -> list[Claim]:
 LAWS_SECTION = "Laws away from the paper's point"
 
 
-def _spectrum(row) -> np.ndarray:
-    """s_1..s_d of a run's problem (from its widths and spectrum settings)."""
-    w = str(row["widths"]).split("-")
-    spec = str(row["spectrum"])
-    if spec == "linear":
-        return np.arange(min(int(w[0]), int(w[-1])), 0, -1, dtype=float)
-    return np.array(spec.split(","), dtype=float)
-
-
 def _describe_run(row, gap_k: int | None = None) -> str:
     """A laws run in words: the settings its sub-grids vary."""
     k = int(row["k"]) if pd.notna(row["k"]) else None
-    s = _spectrum(row)
+    s = spectrum_values(row)
     gk = gap_k if gap_k is not None else (k if k and k >= 2 else 2)
     parts = [
         f"k = {k}",
@@ -364,7 +355,8 @@ def laws_claims(table: pd.DataFrame, tol: dict) -> list[Claim]:
                     f"although the model escapes within the budget"
                 )
             gaps = esc.apply(
-                lambda r: _spectrum(r)[0] - _spectrum(r)[int(r["predicted_k"]) - 1], axis=1
+                lambda r: spectrum_values(r)[0] - spectrum_values(r)[int(r["predicted_k"]) - 1],
+                axis=1,
             )
             if gaps.nunique() > 1:
                 by = esc.groupby(gaps)["escape_ratio"].median()

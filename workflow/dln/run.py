@@ -171,11 +171,11 @@ class RunConfig:
 
     @property
     def n_params(self) -> int:
-        return sum(a * b for a, b in zip(self.widths[1:], self.widths[:-1], strict=True))
+        return n_params(self.widths)
 
     @property
     def n_records(self) -> int:
-        return self.steps // self.record_every + 2
+        return n_records(self.steps, self.record_every)
 
     def resources(self) -> tuple[int, int]:
         """(memory in MB, wall time in minutes) the job needs, estimated before it runs.
@@ -263,16 +263,24 @@ class RunConfig:
         ]
 
 
+def n_params(widths) -> int:
+    return sum(a * b for a, b in zip(widths[1:], widths[:-1], strict=True))
+
+
+def n_records(steps: int, record_every: int) -> int:
+    """Records of a run, with room for the last step (an upper bound)."""
+    return steps // record_every + 2
+
+
 def estimate_resources(
     widths, steps: int, record_every: int, solver: str = "gd", lr: float = 5e-4, spectrum="linear"
 ) -> tuple[int, int]:
     """RunConfig.resources() from the settings alone, so that the plan can refuse a run that
     is too large before RunConfig builds its problem (d_N x d_0 matrices)."""
-    n_params = sum(a * b for a, b in zip(widths[1:], widths[:-1], strict=True))
-    n_records = steps // record_every + 2
-    per_record = n_params + widths[0] * widths[-1] + 8 * min(widths[0], widths[-1])
-    mem_mb = 150 + 4 * 8 * n_records * per_record / 1e6
-    seconds = 2 * (1 + 6e-9 * steps * n_params + 40e-6 * n_records)
+    params, records = n_params(widths), n_records(steps, record_every)
+    per_record = params + widths[0] * widths[-1] + 8 * min(widths[0], widths[-1])
+    mem_mb = 150 + 4 * 8 * records * per_record / 1e6
+    seconds = 2 * (1 + 6e-9 * steps * params + 40e-6 * records)
     if solver == "gf":
         # the explicit integrator (DOP853): ~100 gradient calls per record, and at least
         # ~2 L t_end calls for its stability, L = N s_1^(2 - 2/N) the flow's stiffness near the
@@ -282,8 +290,8 @@ def estimate_resources(
         log_calls = (
             math.log(2 * depth) + (2 - 2 / depth) * math.log(s1) + math.log(max(lr * steps, 1e-300))
         )
-        calls = max(100 * n_records, math.exp(min(log_calls, 60.0)))  # (e^60: refused anyway)
-        seconds += 2 * 2e-6 * calls * max(n_params / 150, 1)
+        calls = max(100 * records, math.exp(min(log_calls, 60.0)))  # (e^60: refused anyway)
+        seconds += 2 * 2e-6 * calls * max(params / 150, 1)
     return int(math.ceil(mem_mb)), int(math.ceil(seconds / 60))
 
 
@@ -324,14 +332,8 @@ def simulate(cfg: RunConfig) -> Trajectory:
     """Run one configuration (GD in the run's precision, or the float64 gradient flow)."""
     problem = cfg.problem()
     dtype = np.dtype(cfg.dtype)
+    # (a start that overflows or underflows this precision was refused by RunConfig.validate)
     w0 = [w.astype(dtype) for w in initial_weights(cfg, problem)]
-    if not all(np.all(np.isfinite(w)) for w in w0):
-        raise ConfigError(f"{_scale_name(cfg)}: the start's weights overflow {cfg.dtype}")
-    if not any(np.any(w) for w in w0):
-        raise ConfigError(
-            f"{_scale_name(cfg)}: the start's weights underflow to exactly zero in "
-            f"{cfg.dtype}; choose a larger start scale"
-        )
     k_pred = predict_k(problem, w0)  # from the weights actually used, in their precision
     theta0 = flatten(w0)
     if cfg.solver == "gd":
@@ -345,15 +347,8 @@ def simulate(cfg: RunConfig) -> Trajectory:
 
         steps = np.unique(np.r_[np.arange(0, cfg.steps + 1, cfg.record_every), cfg.steps])
         snaps, diverged_at = gf_run(theta0, problem.Phi, problem.widths, cfg.lr * steps), -1
-    if len(steps) == 0:  # the loss of the start itself is not finite in this precision
-        raise ConfigError(
-            f"{_scale_name(cfg)} with spectrum {cfg.spectrum}: the starting loss "
-            f"1/2 ||W - Phi||^2 overflows {cfg.dtype}"
-        )
+    if len(steps) == 0:  # the kernel found the start's loss not finite: validate's check missed
+        raise ConfigError(f"the starting loss 1/2 ||W - Phi||^2 overflows {cfg.dtype}")
     return Trajectory(
         cfg, problem, np.asarray(steps, dtype=np.int64), snaps, int(diverged_at), int(k_pred)
     )
-
-
-def _scale_name(cfg: RunConfig) -> str:
-    return f"sigma0={cfg.sigma0}" if cfg.init == "balanced" else f"init_scale={cfg.init_scale}"

@@ -8,9 +8,9 @@ construction). Colour: the sub-grid (axis it varies) the run belongs to; marker:
 
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 
 from dln import plotting
+from dln.columns import spectrum_values
 from dln.plan import grid_members, study_grids, varied_axes
 
 sm = snakemake  # noqa: F821
@@ -35,18 +35,8 @@ grid_label = [
 ]
 laws["varies"] = [grid_label[members[r]] if r in members else "other" for r in laws.index]
 labels = list(dict.fromkeys(grid_label + ["other"]))
-colorblind = sns.color_palette("colorblind", 10)
+colorblind = plotting.COLORBLIND
 palette = {lab: colorblind[[0, 1, 2, 4, 5, 6, 8, 9, 7][i % 9]] for i, lab in enumerate(labels)}
-
-
-def spectrum_values(row) -> np.ndarray:
-    spec = str(row["spectrum"])
-    if spec == "linear":
-        d = min(
-            int(w) for w in (str(row["widths"]).split("-")[0], str(row["widths"]).split("-")[-1])
-        )
-        return np.arange(d, 0, -1, dtype=float)
-    return np.array(spec.split(","), dtype=float)
 
 
 s = laws.apply(spectrum_values, axis=1)

@@ -31,8 +31,12 @@ pytestmark = pytest.mark.workflow
 
 REGISTRY = yaml.safe_load((REPO / "workflow/figures.yaml").read_text())
 FIGURES = list(REGISTRY)
-# figures that draw every seed (the table), and those that draw only the main seed's runs
-TABLE_FIGURES = {name for name, entry in REGISTRY.items() if entry.get("table")}
+# figures that draw the grid study's table rows (every seed): the whole table or the grid's
+GRID_TABLE_FIGURES = {
+    name
+    for name, entry in REGISTRY.items()
+    if entry.get("tables") == "all" or "grid" in entry.get("tables", [])
+}
 
 
 @pytest.fixture(scope="module")
@@ -147,8 +151,20 @@ def test_adding_a_seed_reruns_only_the_new_runs_and_what_uses_every_seed(built):
     new["grid"]["seed"] = [0, 1]
     assert runs == {run_file(new, k=1, seed=1), run_file(new, k=2, seed=1)}
     assert jobs["simulate"] == 2 and jobs["aggregate"] == 1
-    # main-seed figures (their run files are unchanged) are not redrawn
-    assert jobs["figure"] == len(TABLE_FIGURES)
+    # neither main-seed figures (their run files are unchanged) nor figures of other studies
+    # (their tables' run files are unchanged) are redrawn
+    assert jobs["figure"] == len(GRID_TABLE_FIGURES) < len(FIGURES) - 4
+    assert "study_table" not in jobs
+
+
+def test_adding_a_run_to_one_study_redraws_only_that_studys_figures(built):
+    work, cfg = built
+    jobs, runs = edited(work, cfg, lambda c: c["lr_sweep"].update(seed=[0, 1]))
+    assert len(runs) == 2  # the lr sweep's two new runs
+    assert jobs["study_table"] == 1  # tables/lr_sweep.csv
+    lr_sweep_figures = {n for n, e in REGISTRY.items() if "lr_sweep" in e.get("tables", [])}
+    assert lr_sweep_figures == {"fig4_stuck_vs_lr"}
+    assert jobs["figure"] == len(GRID_TABLE_FIGURES | lr_sweep_figures)
 
 
 def test_changing_steps_writes_new_runs(built):

@@ -212,16 +212,9 @@ class _Writer:
         self._create_step_vars(src)
         buf, j = self.buf, self.filled
         buf["run"][j] = run_id
-        row = {"run": run_id}
-        stored = json.loads(_text(src.attrs["row_json"]))  # the same values as the variables
+        row = table_row(run_id, src)
         for name, (kind, _, _) in {**SETTINGS, **METRICS}.items():
-            value = stored[name]
-            if kind == "bool":
-                value = bool(value)
-            elif kind == "float":
-                value = float(value)
-            buf[name][j] = int(value) if kind in ("bool", "int") else value
-            row[name] = value
+            buf[name][j] = int(row[name]) if kind in ("bool", "int") else row[name]
         for name, value in flags.items():
             buf[name][j] = int(value)
             row[name] = value
@@ -234,10 +227,7 @@ class _Writer:
             buf[name][j, pos, :d] = src[name][()]
         buf["s"][j, :d] = src["s"][()]
         buf["critical_level"][j, : d + 1] = src["critical_level"][()]
-        levels = src["steps_at_level"][()]
-        buf["steps_at_level"][j, : d + 1] = levels
-        for lev, n in enumerate(levels):
-            row[f"steps_at_L{lev}"] = int(n)
+        buf["steps_at_level"][j, : d + 1] = src["steps_at_level"][()]
         for name in ("visit_level", "visit_entry_step", "visit_exit_step"):
             buf[name][j, :] = src[name][()]
         self.filled += 1
@@ -286,6 +276,58 @@ def _attrs_of(var) -> dict:
     }
 
 
+def table_row(run_id: str, src) -> dict:
+    """A run's row of the per-run table (settings, metrics, steps at each level), from its
+    open run file: the run's `row_json` attribute holds the same values as its variables."""
+    stored = json.loads(_text(src.attrs["row_json"]))
+    row = {"run": run_id}
+    for name, (kind, _, _) in {**SETTINGS, **METRICS}.items():
+        value = stored[name]
+        if kind == "bool":
+            value = bool(value)
+        elif kind == "float":
+            value = float(value)
+        row[name] = value
+    for lev, n in enumerate(src["steps_at_level"][()]):
+        row[f"steps_at_L{lev}"] = int(n)
+    return row
+
+
+def table_columns(flag_names, n_levels: int) -> list[str]:
+    """The per-run table's columns, in order."""
+    return [
+        "run",
+        *SETTINGS,
+        *flag_names,
+        *METRICS,
+        *(f"steps_at_L{lev}" for lev in range(n_levels)),
+    ]
+
+
+def run_id_of(path) -> str:
+    """The run id of a run file in the store: its path below results/runs/, without .nc."""
+    return os.path.relpath(path, "results/runs").removesuffix(".nc")
+
+
+def study_table(run_paths, table_path, study: str, n_levels: int) -> int:
+    """One study's rows of the per-run table, results/<experiment>/tables/<study>.csv, from
+    the study's run files; returns the number of rows. A figure that draws one study reads
+    this table, not runs.csv, so it is redrawn only when a run of its study changes."""
+    columns = table_columns([f"in_{study}"], n_levels)
+    with atomic_output(table_path) as tmp, open(tmp, "w") as out:
+        rows = csv.writer(out, lineterminator="\n")
+        rows.writerow(columns)
+        for path in run_paths:
+            run_id = run_id_of(path)
+            src = _open_run(path, run_id)
+            try:
+                row = {**table_row(run_id, src), f"in_{study}": True}
+            finally:
+                src.close()
+            rows.writerow([_cell(row.get(c, math.nan)) for c in columns])
+    return len(run_paths)
+
+
 def _cell(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -302,13 +344,7 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
     from .runfile import cf_attrs
 
     steps, n_levels, flag_names, n_runs = plan_shape(plan_path)
-    columns = [
-        "run",
-        *SETTINGS,
-        *flag_names,
-        *METRICS,
-        *(f"steps_at_L{lev}" for lev in range(n_levels)),
-    ]
+    columns = table_columns(flag_names, n_levels)
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with (
         atomic_output(dataset_path) as tmp_nc,
@@ -321,7 +357,7 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
         try:
             writer = _Writer(out, steps, n_levels)
             writer.add_flags(flag_names)
-            for i, entry in enumerate(read_plan(plan_path)):
+            for entry in read_plan(plan_path):
                 src = _open_run(entry["path"], entry["run"])
                 try:
                     flags = {f: entry[f] == "true" for f in flag_names}

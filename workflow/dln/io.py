@@ -322,3 +322,24 @@ def simulate_dataset(cfg, path=None):
         target = Path(tmp) / "run.nc" if path is None else path
         write_run_file(traj, target)
         return read_run(target)
+
+
+def job_log(sm) -> None:
+    """Send a Snakemake script job's errors and warnings to its log (sm.log[0]). Under the
+    tests' quality gate (DLN_FIGURE_GATE=1) a warning is an error."""
+    import atexit
+    import sys
+    import warnings
+
+    if sm.log:
+        log = open(sm.log[0], "w", buffering=1)  # noqa: SIM115 (open for the whole job)
+        sys.stderr = log
+
+        def close() -> None:  # before shutdown: a file still open at exit is a ResourceWarning
+            sys.stderr = sys.__stderr__
+            log.close()
+
+        atexit.register(close)
+    # the switch of dln.figcheck.gate_enabled (figcheck imports nothing of dln, by design)
+    if os.environ.get("DLN_FIGURE_GATE", "") == "1":
+        warnings.simplefilter("error")

@@ -242,7 +242,7 @@ def plan_rows(runs: dict[str, PlannedRun]) -> list[dict]:
             "path": run.path,
             "steps": run.config.steps,
             "record_every": run.config.record_every,
-            "d": min(run.config.widths[0], run.config.widths[-1]),
+            "d": run.config.d,
             **{f"in_{s}": s in run.studies for s in STUDIES},
         }
         for rid, run in runs.items()

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import figcheck  # noqa: E402
-from .io import atomic_output, open_runs  # noqa: E402
+from .io import atomic_output, job_log, open_runs  # noqa: E402
 from .problem import Problem  # noqa: E402
 
 K_PALETTE = "viridis"
@@ -80,11 +80,9 @@ def palette(name: str, n: int) -> list:
 
 def setup(sm=None):
     """Common style; with the Snakemake object, errors and warnings go to the job's log."""
-    if sm is not None and sm.log:
-        import sys
-
-        sys.stderr = open(sm.log[0], "w", buffering=1)  # noqa: SIM115 (the log stays open for the whole job)
-    if figcheck.gate_enabled():  # the tests' quality gate: a warning is an error
+    if sm is not None:
+        job_log(sm)
+    elif figcheck.gate_enabled():  # the tests' quality gate: a warning is an error
         import warnings
 
         warnings.simplefilter("error")
@@ -119,8 +117,17 @@ def load_runs(sm):
 
 
 def table(sm) -> pd.DataFrame:
-    """The experiment's per-run table (runs.csv): settings, study flags, metrics."""
-    return pd.read_csv(sm.input.table, index_col="run")
+    """The per-run table rows this figure draws (settings, study flags, metrics): the whole
+    table (runs.csv), or the rows of its studies (tables/<study>.csv), where a run of several
+    of them is one row flagged in_<study> for each."""
+    if sm.input.get("table"):
+        return pd.read_csv(sm.input.table, index_col="run")
+    parts = [pd.read_csv(path, index_col="run") for path in sm.input.tables]
+    filled = [part for part in parts if len(part)] or parts[:1]  # (concat warns on empty ones)
+    tab = pd.concat(filled)
+    flags = [c for c in tab.columns if c.startswith("in_")]
+    member = tab[flags].eq(True).groupby(level=0).any()
+    return tab[~tab.index.duplicated()].drop(columns=flags).join(member)
 
 
 def in_study(tab: pd.DataFrame, study: str) -> pd.Series:

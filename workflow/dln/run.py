@@ -192,6 +192,12 @@ class RunConfig:
     def depth(self) -> int:
         return len(self.widths) - 1
 
+    @property
+    def d(self) -> int:
+        """Rank of the target Phi (d_N x d_0): its number of singular values, so the levels
+        are L_0..L_d."""
+        return min(self.widths[0], self.widths[-1])
+
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["widths"] = list(self.widths)

@@ -1,5 +1,6 @@
 # The plan as a table, then all its run files -> one CF NetCDF (dimension `run`) and one CSV row
-# per run, gathered run by run (the runs analysed themselves) with bounded memory.
+# per run, gathered run by run (the runs analysed themselves) with bounded memory. One study's
+# rows also as a table of their own, for the figures that draw that study only.
 
 
 # A script job, not a `run:` block: run locally, Snakemake executes a `run:` job in a second
@@ -43,3 +44,24 @@ rule aggregate:
         code=AGGREGATE_CODE,
     script:
         "../scripts/aggregate.py"
+
+
+# Read by the figures that draw one study (workflow/figures.yaml, `tables`): its inputs are the
+# study's run files alone, so adding runs to another study does not redraw them.
+rule study_table:
+    input:
+        runs=study_run_files,
+    output:
+        f"{OUT}/tables/{{study}}.csv",
+    log:
+        f"{OUT}/logs/tables/{{study}}.log",
+    conda:
+        "../envs/dln.yaml"
+    resources:
+        mem_mb=200,
+        runtime=5,
+    params:
+        levels=study_levels,
+        code=AGGREGATE_CODE,
+    script:
+        "../scripts/study_table.py"

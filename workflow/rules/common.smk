@@ -20,7 +20,7 @@ try:
     check_workflow_config(
         config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
     )
-    from dln.plan import plan_digest, plan_runs, select
+    from dln.plan import STUDIES, plan_digest, plan_runs, select
 
     RUNS = plan_runs(config)
 except ConfigError as err:
@@ -62,6 +62,7 @@ TABLE = f"{OUT}/runs.csv"
 wildcard_constraints:
     run=r"g[df]-[^/]+/[^/]+/[^/]+",
     figure="|".join(FIGURE_NAMES),
+    study="|".join(STUDIES),
 
 
 def figure_runs(name):
@@ -78,11 +79,25 @@ def figure_runs(name):
 
 
 def figure_inputs(wildcards):
+    """Run files and tables a figure draws: its study tables, or the whole table for `all`."""
     entry = FIGURE_REGISTRY[wildcards.figure]
     inputs = {"runs": figure_runs(wildcards.figure)}
-    if entry.get("table"):
+    tables = entry.get("tables")
+    if tables == "all":
         inputs["table"] = TABLE
+    elif tables:
+        inputs["tables"] = [f"{OUT}/tables/{study}.csv" for study in tables]
     return inputs
+
+
+def study_run_files(wildcards):
+    return [run.path for run in select(RUNS, study=wildcards.study)]
+
+
+def study_levels(wildcards):
+    """Columns steps_at_L0.. of a study's table: one per level of its largest problem."""
+    runs = select(RUNS, study=wildcards.study)
+    return 1 + max((run.config.d for run in runs), default=0)
 
 
 def figure_params(wildcards):

@@ -1,18 +1,14 @@
 """Snakemake script: runs.csv -> results/<experiment>/summary.{md,html}."""
 
-import os
 import sys
-import warnings
 
 import pandas as pd
 
-from dln.io import write_text
+from dln.io import job_log, write_text
 from dln.reproduction import claims, to_csv, to_html, to_markdown
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
-sys.stderr = open(sm.log[0], "w")  # noqa: SIM115 (the log stays open for the whole job)
-if os.environ.get("DLN_FIGURE_GATE") == "1":  # the tests' quality gate: a warning is an error
-    warnings.simplefilter("error")
+job_log(sm)
 
 table = pd.read_csv(sm.input.table, index_col="run")
 items = claims(table, dict(sm.params.tolerances))

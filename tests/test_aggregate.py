@@ -139,3 +139,46 @@ def test_dln_commands_on_real_files(one_run, tmp_path):
     assert (
         bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
     )
+
+
+def test_study_table_rows_equal_the_aggregate_rows(one_run, tmp_path, monkeypatch):
+    """A study's table (tables/<study>.csv) holds the same values as that study's rows of
+    runs.csv: both come from the run files' own rows."""
+    from dln.aggregate import study_table
+
+    cfg, template = one_run
+    plan = _copies(tmp_path, template, cfg.key(), 3)
+    aggregate(plan, tmp_path / "runs.nc", tmp_path / "runs.csv", "x", "h")
+    monkeypatch.chdir(tmp_path)  # run ids are paths below results/runs/
+    paths = sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "results/runs").rglob("*.nc"))
+    assert study_table(paths, tmp_path / "grid.csv", "grid", 6) == 3
+    full = pd.read_csv(tmp_path / "runs.csv", index_col="run")
+    study = pd.read_csv(tmp_path / "grid.csv", index_col="run")
+    assert study["in_grid"].all()
+    pd.testing.assert_frame_equal(study, full.loc[study.index, study.columns])
+
+
+def test_study_table_of_a_switched_off_study_is_an_empty_table(tmp_path):
+    from dln.aggregate import study_table
+
+    assert study_table([], tmp_path / "t.csv", "laws", 1) == 0
+    empty = pd.read_csv(tmp_path / "t.csv", index_col="run")
+    assert len(empty) == 0 and {"solver", "in_laws", "steps_at_L0"} <= set(empty.columns)
+
+
+def test_aggregation_imports_no_pandas_xarray_or_matplotlib(one_run, tmp_path):
+    """The aggregate and study-table jobs stay lean: h5py reads, netCDF4 writes."""
+    cfg, template = one_run
+    plan = _copies(tmp_path, template, cfg.key(), 2)
+    script = (
+        "import sys\n"
+        "from dln.aggregate import aggregate, study_table\n"
+        "aggregate('plan.csv', 'runs.nc', 'runs.csv', 'x', 'h')\n"
+        "study_table([], 't.csv', 'grid', 1)\n"
+        "print(sorted(m for m in ('pandas', 'xarray', 'scipy', 'matplotlib') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=plan.parent, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

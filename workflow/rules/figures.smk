@@ -1,6 +1,6 @@
 # Every figure from one rule, generated from the registry (workflow/figures.yaml): a figure
-# reads the run files it draws and/or the per-run table, so adding seeds redraws only the
-# figures that use every seed.
+# reads the run files it draws and/or the table rows of the studies it draws (or the whole
+# table), so adding runs redraws only the figures that draw them.
 
 
 rule figure:

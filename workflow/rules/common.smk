@@ -53,6 +53,20 @@ FIGURE_REGISTRY = yaml.safe_load(
     (Path(workflow.basedir) / "workflow/figures.yaml").read_text()
 )
 FIGURE_NAMES = list(FIGURE_REGISTRY)
+
+
+def check_figure_tables(registry):
+    """Each figure's `tables` names known studies (or all): a typo fails here, not in a job."""
+    for name, entry in registry.items():
+        tables = entry.get("tables", [])
+        if tables != "all" and not set(tables) <= set(STUDIES):
+            raise WorkflowError(
+                f"workflow/figures.yaml: {name}.tables = {tables!r}; allowed: all, or a "
+                f"list of the studies {', '.join(STUDIES)}"
+            )
+
+
+check_figure_tables(FIGURE_REGISTRY)
 FIGURES = expand(
     f"{OUT}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["pdf", "png"]
 )

@@ -283,7 +283,7 @@ def test_killed_job_fails_the_run_and_the_rerun_completes_it(cluster, tmp_path):
     """`scancel --signal=TERM`: the job's processes get SIGTERM, the job ends FAILED.
 
     (A plain `scancel` ends it as "CANCELLED by <uid>" in sacct, which plugin 2.8.0 does not
-    recognise: Snakemake would wait for that job forever, see tests/slurm/README-fragment.md.)
+    recognise: Snakemake would wait for that job forever, see docs/slurm.md, "Stopping".)
     """
     write_config(tmp_path, KILL_CONFIG)
     args = profile_args("--group-components", "simulations=1", "--retries", "0", *SIMULATIONS_ONLY)

@@ -227,7 +227,8 @@ class _Writer:
             buf[name][j, pos, :d] = src[name][()]
         buf["s"][j, :d] = src["s"][()]
         buf["critical_level"][j, : d + 1] = src["critical_level"][()]
-        buf["steps_at_level"][j, : d + 1] = src["steps_at_level"][()]
+        # (the row already holds them: no second read of the file's steps_at_level)
+        buf["steps_at_level"][j, : d + 1] = [row[f"steps_at_L{lev}"] for lev in range(d + 1)]
         for name in ("visit_level", "visit_entry_step", "visit_exit_step"):
             buf[name][j, :] = src[name][()]
         self.filled += 1

@@ -16,31 +16,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from dln.aggregate import MODE_VARS, TRAJECTORY_VARS
+from dln.columns import SETTINGS as COLUMN_SETTINGS
+
 NAN = math.nan
 D = 5  # d = min(d_0, d_N) of widths 8-3-5-10-1-4-5
 N_STEPS = 4
 N_VISITS = 3
 
-SETTINGS = [
-    "solver",
-    "init",
-    "k",
-    "construction",
-    "sigma0",
-    "init_scale",
-    "seed",
-    "lr",
-    "steps",
-    "record_every",
-    "weights_every",
-    "dtype",
-    "widths",
-    "depth",
-    "spectrum",
-    "basis",
-    "basis_seed",
-    "level_tol",
-]
+SETTINGS = list(COLUMN_SETTINGS)  # the settings columns, in the order files hold them
 FLAGS = ["in_grid", "in_lr_sweep", "in_flow", "in_precision", "in_depth", "in_gaussian"]
 METRICS = [
     "predicted_k",
@@ -246,19 +230,9 @@ def aggregate_dataset(
     )
     for name in ("visit_level", "visit_entry_step", "visit_exit_step"):
         data[name] = (("run", "visit"), np.full((n, N_VISITS), NAN), {"long_name": name})
-    for name in (
-        "loss",
-        "loss_gap",
-        "sigma1",
-        "sigma2",
-        "rho",
-        "dist_to_limit",
-        "dist_to_global",
-        "balancedness",
-        "grad_norm",
-    ):
+    for name in TRAJECTORY_VARS:
         data[name] = (("run", "step"), rng.random((n, N_STEPS)), {"long_name": name, "units": "1"})
-    for name in ("alpha", "beta", "p", "q"):
+    for name in MODE_VARS:
         data[name] = (("run", "step", "mode"), rng.random((n, N_STEPS, D)), {"long_name": name})
     data["s"] = (
         ("run", "mode"),
@@ -324,19 +298,9 @@ def run_dataset(row: dict | None = None) -> xr.Dataset:
     for name in METRICS:
         data[name] = ((), _column(name, [row[name]])[0], {"long_name": name})
     rng = np.random.default_rng(1)
-    for name in (
-        "loss",
-        "loss_gap",
-        "sigma1",
-        "sigma2",
-        "rho",
-        "dist_to_limit",
-        "dist_to_global",
-        "balancedness",
-        "grad_norm",
-    ):
+    for name in TRAJECTORY_VARS:
         data[name] = (("step",), rng.random(N_STEPS), {"long_name": name, "units": "1"})
-    for name in ("alpha", "beta", "p", "q"):
+    for name in MODE_VARS:
         data[name] = (("step", "mode"), rng.random((N_STEPS, D)), {"long_name": name})
     for j in range(1, len(widths)):
         data[f"W{j}"] = (

@@ -20,7 +20,7 @@ env: $(VENV)/.installed
 
 # Rebuilt when the pins or the C kernel change. Debian's system Python may lack the venv
 # module (package python3-venv); virtualenv from pip is the fallback.
-$(VENV)/.installed: pyproject.toml workflow/dln/_kernel.c
+$(VENV)/.installed: pyproject.toml workflow/dln/solve/_kernel.c
 	$(PYTHON) -m venv $(VENV) || { $(PYTHON) -m pip install --user --quiet virtualenv && $(PYTHON) -m virtualenv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -31,7 +31,7 @@ EXPERIMENT ?= paper
 reproduce: env
 	$(LOCAL) snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
 	$(LOCAL) snakemake --report results/$(EXPERIMENT)/report.html
-	python -c "from dln.reproduction import refresh_readme; refresh_readme('README.md', 'results/$(EXPERIMENT)/summary.md')"
+	python -c "from dln.analysis.claims import refresh_readme; refresh_readme('README.md', 'results/$(EXPERIMENT)/summary.md')"
 	@echo "figures: results/$(EXPERIMENT)/figures/   report: results/$(EXPERIMENT)/report.html   table: results/$(EXPERIMENT)/runs.csv"
 
 test: env

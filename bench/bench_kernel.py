@@ -3,7 +3,7 @@
 Run:  .venv/bin/python bench/bench_kernel.py [--steps 100000] [--numpy-steps 3000] [--repeat 5]
 
 What it measures, all in one process unless said otherwise:
-  1. correctness gate: `dln.kernel.gd_run` and the plain NumPy loop `dln.kernel.gd_numpy` agree to
+  1. correctness gate: `dln.solve.kernel.gd_run` and the plain NumPy loop `dln.solve.kernel.gd_numpy` agree to
      1e-10 (max abs) in the final weights after 2,000 steps -- exits with status 1 if not;
   2. microseconds per GD step of the compiled kernel (float64 and float32; `--steps` steps with the
      default recording every 50 steps, best and median of `--repeat` runs; the C kernel is compiled at install time);
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dln.kernel import gd_numpy, gd_run
-from dln.problem import flatten
-from dln.run import RunConfig, initial_weights
+from dln.model.problem import flatten
+from dln.solve.kernel import gd_numpy, gd_run
+from dln.solve.run import RunConfig, initial_weights
 
 AGREE_STEPS = 2_000
 AGREE_TOL = 1e-10

@@ -59,7 +59,7 @@ def snakemake(work: Path, *args: str) -> float:
 
 AGGREGATE_CHILD = """
 import resource, sys, time
-from dln.aggregate import aggregate
+from dln.data.aggregate import aggregate
 t = time.perf_counter()
 n = aggregate("plan.csv", "runs.nc", "runs.csv", "bench", "x")
 print(n, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

@@ -38,7 +38,7 @@ OUT = "results/paper"  # the default experiment's outputs, relative to the workf
 
 def run_file(cfg: dict, solver: str = "gd", **settings) -> str:
     """The run file (relative path) of the one planned run of `cfg` with these settings."""
-    from dln.plan import plan_runs, select
+    from dln.plan.runplan import plan_runs, select
 
     matches = select(plan_runs(cfg), solver=solver, **settings)
     assert len(matches) == 1, f"{len(matches)} planned runs match {settings}"

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from dln.aggregate import MODE_VARS, TRAJECTORY_VARS
-from dln.columns import SETTINGS as COLUMN_SETTINGS
+from dln.data.aggregate import MODE_VARS, TRAJECTORY_VARS
+from dln.data.columns import SETTINGS as COLUMN_SETTINGS
 
 NAN = math.nan
 D = 5  # d = min(d_0, d_N) of widths 8-3-5-10-1-4-5

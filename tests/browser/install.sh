@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install headless Chromium (Debian's `chromium` package) for tests/test_report.py, which opens
+# Install headless Chromium (Debian's `chromium` package) for tests/workflow/test_report.py, which opens
 # the Snakemake report in it through Playwright. Run as root; does nothing when it is installed.
 # Playwright's own browser download (`playwright install`) is not used.
 #

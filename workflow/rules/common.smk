@@ -9,8 +9,8 @@ from snakemake.exceptions import WorkflowError
 # and the simulate rule checks that the two have the same numerics (--expect-code).
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from dln.configcheck import check_config_files, check_workflow_config  # noqa: E402
-from dln.problem import ConfigError  # noqa: E402
+from dln.plan.configcheck import check_config_files, check_workflow_config  # noqa: E402
+from dln.model.problem import ConfigError  # noqa: E402
 
 # A bad config stops here, before any job, with one line naming the key, the value and what is
 # allowed (a WorkflowError prints without a Python traceback).
@@ -20,7 +20,7 @@ try:
     check_workflow_config(
         config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
     )
-    from dln.plan import STUDIES, plan_digest, plan_runs, select
+    from dln.plan.runplan import STUDIES, plan_digest, plan_runs, select
 
     RUNS = plan_runs(config)
 except ConfigError as err:
@@ -29,13 +29,13 @@ except ConfigError as err:
         msg if msg.startswith("config error") else f"config error: {msg}"
     ) from None
 
-from dln.report_entries import (  # noqa: E402
+from dln.plan.registry import (  # noqa: E402
     DATA_CATEGORY,
     FIGURES_CATEGORY,
     SUMMARY_CATEGORY,
     figure_report_args,
 )
-from dln.run import source_fingerprint  # noqa: E402
+from dln.solve.run import source_fingerprint  # noqa: E402
 
 EXPERIMENT = config["experiment"]
 OUT = f"results/{EXPERIMENT}"  # this experiment's aggregate, figures, summary, report
@@ -43,11 +43,20 @@ PLAN_DIGEST = plan_digest(RUNS)
 # code a run file depends on (simulation and its analysis): an edit reruns the simulations
 CODE_FINGERPRINT = source_fingerprint()
 # code that later stages import: a change reruns them (Snakemake tracks only the script itself)
-AGGREGATE_CODE = source_fingerprint(("aggregate.py", "columns.py", "io.py"))
-PLOTTING_CODE = source_fingerprint(
-    ("plotting.py", "figcheck.py", "io.py", "theory.py", "problem.py", "analysis.py")
+AGGREGATE_CODE = source_fingerprint(
+    ("data/aggregate.py", "data/columns.py", "data/io.py")
 )
-REPRODUCTION_CODE = source_fingerprint(("reproduction.py",))
+PLOTTING_CODE = source_fingerprint(
+    (
+        "figures/plotting.py",
+        "figures/figcheck.py",
+        "data/io.py",
+        "model/theory.py",
+        "model/problem.py",
+        "analysis/stages.py",
+    )
+)
+REPRODUCTION_CODE = source_fingerprint(("analysis/claims.py",))
 
 FIGURE_REGISTRY = yaml.safe_load(
     (Path(workflow.basedir) / "workflow/figures.yaml").read_text()
@@ -138,7 +147,7 @@ def figure_caption(wildcards):
 
 def figure_report(key):
     """A report() argument of a figure (subcategory or labels), from its registry entry:
-    figures are numbered in registry order and grouped by part (dln.report_entries)."""
+    figures are numbered in registry order and grouped by part (dln.plan.registry)."""
 
     def of(wildcards):
         name = wildcards.figure

@@ -13,7 +13,7 @@ rule simulate:
         "../envs/dln.yaml"
     threads: 1
     resources:
-        # estimated per run from its records and parameters (dln.run.RunConfig.resources),
+        # estimated per run from its records and parameters (dln.solve.run.RunConfig.resources),
         # so that Slurm asks for what the job needs
         mem_mb=lambda wildcards: RUNS[wildcards.run].config.resources()[0],
         runtime=lambda wildcards: RUNS[wildcards.run].config.resources()[1],

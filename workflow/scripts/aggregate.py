@@ -2,8 +2,8 @@
 
 import sys
 
-from dln.aggregate import aggregate
-from dln.io import job_log
+from dln.data.aggregate import aggregate
+from dln.data.io import job_log
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 job_log(sm)

@@ -7,7 +7,7 @@ refuses to write a plan whose digest differs from the one the workflow's DAG was
 import sys
 from pathlib import Path
 
-from dln.plan import plan_digest, plan_runs, write_plan
+from dln.plan.runplan import plan_digest, plan_runs, write_plan
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 runs = plan_runs(sm.config)

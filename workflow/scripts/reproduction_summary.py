@@ -4,8 +4,8 @@ import sys
 
 import pandas as pd
 
-from dln.io import job_log, write_text
-from dln.reproduction import claims, to_csv, to_html, to_markdown
+from dln.analysis.claims import claims, to_csv, to_html, to_markdown
+from dln.data.io import job_log, write_text
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 job_log(sm)

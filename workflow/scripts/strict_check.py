@@ -2,7 +2,7 @@
 
 import sys
 
-from dln.reproduction import failed_claims
+from dln.analysis.claims import failed_claims
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 failed = failed_claims(sm.input.claims)

@@ -6,7 +6,7 @@ limit L_1 is the dotted line. (b) polynomial stages: slope of sigma^{-(1-2/N)} i
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dln import plotting
+from dln.figures import plotting
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)

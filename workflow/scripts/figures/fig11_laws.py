@@ -9,9 +9,9 @@ construction). Colour: the sub-grid (axis it varies) the run belongs to; marker:
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dln import plotting
-from dln.columns import spectrum_values
-from dln.plan import grid_members, study_grids, varied_axes
+from dln.figures import plotting
+from dln.model.problem import spectrum_values
+from dln.plan.runplan import grid_members, study_grids, varied_axes
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)

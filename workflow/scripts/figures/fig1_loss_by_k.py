@@ -4,7 +4,7 @@ with the critical levels L_0..L_d. A k >= 2 start sits at L_k, then escapes to L
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dln import plotting
+from dln.figures import plotting
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 plotting.setup(sm)

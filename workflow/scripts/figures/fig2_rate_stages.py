@@ -7,9 +7,9 @@ dynamics' prediction integrated along the recorded rho(t), sigma(t) (dashed)."""
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dln import plotting
-from dln.analysis import final_entry
-from dln.theory import final_gap_model
+from dln.analysis.stages import final_entry
+from dln.figures import plotting
+from dln.model.theory import final_gap_model
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)

@@ -4,7 +4,7 @@ p_i with i < k start at round-off; p_1 grows at rate (s_1 - rho) until the run l
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dln import plotting
+from dln.figures import plotting
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)

@@ -5,7 +5,7 @@ start (the model the reproduction summary checks).
 
 import matplotlib.pyplot as plt
 
-from dln import plotting
+from dln.figures import plotting
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)

@@ -5,7 +5,7 @@ integrator's round-off."""
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dln import plotting
+from dln.figures import plotting
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)

@@ -6,7 +6,7 @@ estimate ln(1/eps) / (...), which counts the growth of p_1 to ~1 instead."""
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dln import plotting
+from dln.figures import plotting
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)

@@ -4,7 +4,7 @@ starts; right: stuck lengths per k, seeds as points, with the escape model's pre
 
 import matplotlib.pyplot as plt
 
-from dln import plotting
+from dln.figures import plotting
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)

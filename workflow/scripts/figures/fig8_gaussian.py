@@ -5,7 +5,7 @@ scale, with the critical levels; the title counts where the runs end."""
 import matplotlib.pyplot as plt
 import numpy as np
 
-from dln import plotting
+from dln.figures import plotting
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)

@@ -4,7 +4,7 @@ eps reached during the approach; points are seeds, dashes the escape model."""
 
 import matplotlib.pyplot as plt
 
-from dln import plotting
+from dln.figures import plotting
 
 sm = snakemake  # noqa: F821
 plotting.setup(sm)

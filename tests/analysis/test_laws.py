@@ -1,0 +1,231 @@
+"""The laws study: a study given as a list of grids, the polynomial stage's exit time against the
+reduced dynamics, and the summary lines of the two laws (a corrupted value turns PASS to FAIL)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO, small_config
+from dln.analysis.claims import LAWS_SECTION, claims, laws_claims
+from dln.analysis.stages import origin_exit_model
+from dln.data.runfile import analysed
+from dln.model.problem import ConfigError
+from dln.plan.configcheck import check_workflow_config
+from dln.plan.runplan import grid_members, plan_rows, plan_runs, study_runs
+from dln.solve.run import RunConfig, simulate
+
+SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
+TOL = {"rate_rel_tol": 0.02, "escape_factor": 2.0, "growth_rel_tol": 0.05}
+
+
+def laws_config() -> dict:
+    cfg = small_config()
+    cfg["laws"] = [
+        {"k": [1], "seed": [0, 1]},  # varies the seed
+        {"k": [1, 2], "seed": [0]},
+    ]  # varies k; k = 1, seed 0 is in both
+    return cfg
+
+
+def test_a_study_given_as_a_list_of_grids_plans_their_union():
+    cfg = laws_config()
+    check_workflow_config(cfg, SCHEMA)
+    laws = list(study_runs(cfg, "laws"))
+    assert sorted((c.k, c.seed) for c in laws) == [(1, 0), (1, 1), (2, 0)]  # the shared run once
+    runs = plan_runs(cfg)
+    rows = {r["run"]: r for r in plan_rows(runs)}
+    in_laws = [rid for rid, row in rows.items() if row["in_laws"]]
+    assert len(in_laws) == 3
+    # k = 1 and 2 at seed 0 are also main-grid runs: one run each, flagged in both studies
+    shared = [rid for rid in in_laws if rows[rid]["in_grid"]]
+    assert len(shared) == 2 and all(set(runs[rid].studies) >= {"grid", "laws"} for rid in shared)
+    assert len(runs) == len({run.config.run_id() for run in runs.values()})
+    # each run belongs to the first grid that lists it
+    members = grid_members(cfg, "laws")
+    assert sorted(members.values()) == [0, 0, 1]
+
+
+def test_a_single_grid_study_is_planned_as_before():
+    cfg = small_config()
+    single = plan_runs(cfg)
+    cfg["lr_sweep"] = [cfg["lr_sweep"]]  # the same grid as a one-element list
+    assert plan_runs(cfg).keys() == single.keys()
+
+
+@pytest.mark.parametrize(
+    "laws, words",
+    [
+        ([{"k": [1]}, {"kk": [1]}], "unknown key 'kk' in laws[1]"),
+        ([{"k": [1]}, 3], "laws[1] = 3 has the wrong type"),
+        ("all", "a list of such grids"),
+        ([], "too few values"),
+    ],
+)
+def test_a_bad_list_of_grids_gets_one_readable_message(laws, words):
+    cfg = copy.deepcopy(small_config())
+    cfg["laws"] = laws
+    with pytest.raises(ConfigError) as err:
+        check_workflow_config(cfg, SCHEMA)
+    assert words in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_run_error_names_the_grid_of_the_list():
+    cfg = small_config()
+    cfg["laws"] = [{"k": [1]}, {"k": [9]}]  # d = 5
+    with pytest.raises(ConfigError, match=r"laws\[1\]\.k=9"):
+        plan_runs(cfg)
+
+
+def test_default_config_has_a_laws_study_within_its_budget():
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert isinstance(cfg["laws"], list) and len(cfg["laws"]) >= 4
+    laws = list(study_runs(cfg, "laws"))
+    assert 0 < len(laws) <= 40
+
+
+def test_origin_exit_model_tends_to_the_small_start_limit():
+    for N in (3, 6, 12):
+        limit = 1e-8 ** -(1 - 2 / N) / ((N - 2) * 2.0)
+        assert origin_exit_model(1e-8, 2.0, N) == pytest.approx(limit, rel=0.02)
+    # N = 2: logarithmic growth, integral of 1 / (2 sigma (rho - sigma)) in closed form
+    s0, rho = 1e-3, 2.0
+    exact = (math.log(rho / 2 / s0) - math.log((rho - rho / 2) / (rho - s0))) / (2 * rho)
+    assert origin_exit_model(s0, rho, 2) == pytest.approx(exact, rel=1e-6)
+    assert math.isnan(origin_exit_model(1.5, 2.0, 6)) and math.isnan(
+        origin_exit_model(1e-3, -1.0, 6)
+    )
+
+
+def test_origin_exit_time_of_a_real_run_matches_the_reduced_dynamics():
+    cfg = RunConfig(k=1, sigma0=1e-3, seed=0, steps=14_000, record_every=10, weights_every=7_000)
+    assert cfg.depth == 6
+    m = analysed(simulate(cfg))[1]
+    assert np.isfinite(m["origin_exit_time"]) and np.isfinite(m["origin_exit_time_model"])
+    assert m["origin_exit_ratio"] == pytest.approx(
+        m["origin_exit_time"] / m["origin_exit_time_model"]
+    )
+    assert abs(m["origin_exit_ratio"] - 1) <= 0.10, m
+
+
+def test_origin_exit_is_nan_for_a_k0_start():
+    m = analysed(simulate(RunConfig(k=0, steps=2_000, record_every=50, weights_every=1_000)))[1]
+    for name in ("origin_exit_time", "origin_exit_time_model", "origin_exit_ratio"):
+        assert math.isnan(m[name]), name
+
+
+def laws_table() -> pd.DataFrame:
+    """Six laws runs: four at saddle k = 2 (gaps 0.2..4), two k = 1 starts; all near the models."""
+    base = dict(
+        solver="gd",
+        init="balanced",
+        in_laws=True,
+        in_grid=False,
+        construction="orthogonal",
+        dtype="float64",
+        widths="8-3-5-10-1-4-5",
+        depth=6,
+        sigma0=0.01,
+        seed=0,
+        steps=50_000,
+        lr=2e-3,
+        origin_exit_time_model=1.0,
+        plateau_start=1_000.0,
+        final_rate_fit=np.nan,
+        final_rate_model=np.nan,
+        growth_slope_fit=np.nan,
+        origin_slope_fit=np.nan,
+        notes_estimate_steps=2_300.0,
+        eps_at_plateau=1e-15,
+    )
+    rows = []
+    for s1, ratio in ((4.2, 1.01), (4.5, 0.98), (6, 1.05), (8, 1.2)):
+        rows.append(
+            dict(
+                base,
+                k=2,
+                predicted_k=2,
+                spectrum=f"{s1:g},4,3,2,1",
+                stuck_steps=2_000 * ratio,
+                escape_model_steps=2_000.0,
+                escape_ratio=ratio,
+                origin_exit_ratio=0.95,
+                origin_exit_time=0.95,
+            )
+        )
+    for sigma0, ratio in ((1e-4, 0.96), (1e-1, 0.65)):
+        rows.append(
+            dict(
+                base,
+                k=1,
+                predicted_k=1,
+                spectrum="linear",
+                sigma0=sigma0,
+                stuck_steps=np.nan,
+                escape_model_steps=np.nan,
+                escape_ratio=np.nan,
+                origin_exit_ratio=ratio,
+                origin_exit_time=ratio,
+            )
+        )
+    return pd.DataFrame(rows, index=[f"r{i}" for i in range(len(rows))])
+
+
+def verdicts(table) -> list[str]:
+    return [c.verdict for c in laws_claims(table, TOL)]
+
+
+def test_laws_claims_count_runs_within_10_percent_and_a_factor_2():
+    items = laws_claims(laws_table(), TOL)
+    assert [c.verdict for c in items] == ["PASS", "INFO", "PASS", "INFO"]
+    assert all(c.section == LAWS_SECTION for c in items)
+    assert "within 10% of the escape model" in items[0].text and "in 3/4 runs" in items[0].text
+    assert "within a factor 2 in 4/4" in items[0].text
+    assert "worst run measured/model 1.20" in items[1].text and "s_1 - s_2 = 4" in items[1].text
+    assert "in 5/6 runs" in items[2].text and "within a factor 2 in 6/6" in items[2].text
+    assert "worst run measured/model 0.65" in items[3].text and "sigma0 = 0.1" in items[3].text
+    # the section is part of the summary
+    assert any(c.section == LAWS_SECTION for c in claims(laws_table(), TOL))
+
+
+@pytest.mark.parametrize(
+    "column, row, value, index",
+    [
+        ("escape_ratio", "r3", 3.0, 0),  # an escape 3x the model
+        ("origin_exit_ratio", "r5", 0.3, 2),  # an exit 3x sooner than the reduced dynamics
+    ],
+)
+def test_a_corrupted_value_turns_a_laws_pass_into_a_fail(column, row, value, index):
+    table = laws_table()
+    assert verdicts(table)[index] == "PASS"
+    table.loc[row, column] = value
+    assert verdicts(table)[index] == "FAIL"
+
+
+def test_a_saddle_run_that_should_have_escaped_fails_the_escape_law():
+    table = laws_table()
+    table.loc["r0", ["stuck_steps", "escape_ratio"]] = np.nan  # stuck, the model escapes in budget
+    items = laws_claims(table, TOL)
+    assert items[0].verdict == "FAIL" and "stayed at the saddle" in items[0].text
+
+
+def test_a_start_that_never_exits_within_the_model_budget_fails_the_polynomial_law():
+    table = laws_table()
+    table.loc["r4", ["origin_exit_time", "origin_exit_ratio"]] = np.nan  # model 1.0 < budget 100
+    items = laws_claims(table, TOL)
+    assert items[2].verdict == "FAIL" and "never reached rho(0)/2" in items[2].text
+    # a budget shorter than the model's exit time is no failure, only noted
+    table.loc["r4", "steps"] = 100
+    items = laws_claims(table, TOL)
+    assert items[2].verdict == "PASS" and "did not reach" in items[-1].text
+
+
+def test_no_laws_study_no_laws_lines():
+    table = laws_table().drop(columns="in_laws")
+    assert laws_claims(table, TOL) == []

@@ -1,0 +1,295 @@
+"""The Snakemake workflow end to end on a small config: DAG shape, outputs, what reruns after an
+edit, experiments that coexist, any setting as an axis, lint and formatting. Everything runs
+the real workflow in a temporary directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+from conftest import (
+    BIN,
+    OUT,
+    REPO,
+    planned_jobs,
+    planned_runs,
+    run_file,
+    small_config,
+    snakemake,
+    write_config,
+)
+from dln.data.io import open_aggregate, read_run
+
+pytestmark = pytest.mark.workflow
+
+REGISTRY = yaml.safe_load((REPO / "workflow/figures.yaml").read_text())
+FIGURES = list(REGISTRY)
+# figures that draw the grid study's table rows (every seed): the whole table or the grid's
+GRID_TABLE_FIGURES = {
+    name
+    for name, entry in REGISTRY.items()
+    if entry.get("tables") == "all" or "grid" in entry.get("tables", [])
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One complete run of the small workflow, shared by the tests below (read-only)."""
+    work = tmp_path_factory.mktemp("wf")
+    cfg = small_config()
+    write_config(work, cfg)
+    # with the quality gate: every figure checked (dln.figures.figcheck), every warning an error
+    snakemake(work, "--cores", "2", env_extra={"DLN_FIGURE_GATE": "1"})
+    snakemake(work, "--report", f"{OUT}/report.html")
+    return work, cfg
+
+
+def test_dag_has_one_simulation_per_planned_run(workdir):
+    cfg = small_config()
+    jobs = planned_jobs(workdir)
+    # grid: k in {1, 2} at lr 5e-4; lr_sweep adds k = 2 at lr 1e-3 (5e-4 is shared); flow: k = 2
+    assert jobs["simulate"] == 4
+    assert jobs["aggregate"] == 1 and jobs["plan"] == 1
+    assert jobs["figure"] == len(FIGURES)
+    assert planned_runs(workdir) == {
+        run_file(cfg, k=1, lr=5e-4),
+        run_file(cfg, k=2, lr=5e-4),
+        run_file(cfg, k=2, lr=1e-3),
+        run_file(cfg, solver="gf", k=2),
+    }
+
+
+def test_end_to_end_outputs(built):
+    work, cfg = built
+    runs = sorted((work / "results/runs").rglob("*.nc"))
+    assert len(runs) == 4
+    for path in runs:
+        ds = read_run(path)
+        assert ds.sizes["step"] == cfg["gd"]["steps"] // cfg["gd"]["record_every"] + 1
+        assert int(ds["predicted_k"]) == int(ds["k"])
+        assert np.all(np.isfinite(ds["loss"].values))
+    table = pd.read_csv(work / f"{OUT}/runs.csv", index_col="run")
+    assert len(table) == 4
+    k1 = table.loc[run_file(cfg, k=1, lr=5e-4)[len("results/runs/") : -3]]
+    assert k1["final_level"] == 1 and k1["reached_global"]
+    # 6000 steps are too few to leave saddle 2: the run is reported at L_2, no escape (NaN)
+    k2 = table.loc[run_file(cfg, k=2, lr=5e-4)[len("results/runs/") : -3]]
+    assert k2["final_level"] == 2 and np.isnan(k2["escape_step"])
+    for name in FIGURES:
+        png = work / f"{OUT}/figures/{name}.png"
+        pdf = work / f"{OUT}/figures/{name}.pdf"
+        # (a figure whose study is off says so in words: a small but not an empty image)
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+    summary_md = (work / f"{OUT}/summary.md").read_text()
+    assert "k = 1, orthogonal (1 seeds): predicted k = 1 in 1/1" in summary_md
+    html = (work / f"{OUT}/report.html").read_text(errors="replace")
+    assert all(name in html for name in FIGURES)
+
+
+def test_job_logs_hold_no_warning(built):
+    work, _ = built
+    logs = list((work / "results").rglob("*.log"))
+    assert len(logs) >= 4 + len(FIGURES)
+    for log in logs:
+        text = log.read_text()
+        assert "Warning" not in text and "Traceback" not in text, f"{log}:\n{text}"
+
+
+def test_aggregate_data_model(built):
+    """The traps of a first xarray/pandas session: selection by solver, by two settings at
+    once, NaN (never -1) for missing values, CF attributes on every variable."""
+    work, cfg = built
+    path = work / f"{OUT}/runs.nc"
+    with xr.open_dataset(path) as ds:
+        assert ds.attrs["Conventions"] == "CF-1.11" and ds.attrs["dln_kind"] == "aggregate"
+        for key in ("title", "history", "source", "references"):
+            assert ds.attrs[key], key
+        for name in ds.variables:
+            if name not in ds.dims:
+                assert ds[name].attrs.get("long_name"), name
+        assert set(ds["solver"].values) == {"gd", "gf"}
+        for flag in ("in_grid", "in_lr_sweep", "in_flow"):
+            assert ds[flag].dtype == bool
+        gd = ds.where(ds["solver"] == "gd", drop=True)
+        assert gd.sizes["run"] == 3
+        assert np.isnan(ds["stuck_steps"].values).all()  # nothing escaped in 6000 steps
+    agg = open_aggregate(path)
+    # (selecting every level but run_id leaves the dimension named after it: xarray's rule)
+    assert agg.sel(solver="gd", k=2, lr=1e-3)["loss"].shape[0] == 1
+    assert agg.sel(solver="gf")["loss"].shape[0] == 1
+    assert agg.sel(k=2, lr=5e-4)["loss"].shape[0] == 2  # the GD run and the flow
+
+
+def test_noop_rerun_plans_nothing(built):
+    work, _ = built
+    assert planned_jobs(work) == {}
+
+
+def edited(work, cfg, edit):
+    """The jobs a dry run plans after `edit(cfg)`; the config is restored afterwards."""
+    new = yaml.safe_load(yaml.safe_dump(cfg))
+    edit(new)
+    write_config(work, new)
+    try:
+        return planned_jobs(work), planned_runs(work)
+    finally:
+        write_config(work, cfg)
+
+
+def test_adding_a_seed_reruns_only_the_new_runs_and_what_uses_every_seed(built):
+    work, cfg = built
+    jobs, runs = edited(work, cfg, lambda c: c["grid"].update(seed=[0, 1]))
+    new = small_config()
+    new["grid"]["seed"] = [0, 1]
+    assert runs == {run_file(new, k=1, seed=1), run_file(new, k=2, seed=1)}
+    assert jobs["simulate"] == 2 and jobs["aggregate"] == 1
+    # neither main-seed figures (their run files are unchanged) nor figures of other studies
+    # (their tables' run files are unchanged) are redrawn
+    assert jobs["figure"] == len(GRID_TABLE_FIGURES) < len(FIGURES) - 4
+    assert "study_table" not in jobs
+
+
+def test_adding_a_run_to_one_study_redraws_only_that_studys_figures(built):
+    work, cfg = built
+    jobs, runs = edited(work, cfg, lambda c: c["lr_sweep"].update(seed=[0, 1]))
+    assert len(runs) == 2  # the lr sweep's two new runs
+    assert jobs["study_table"] == 1  # tables/lr_sweep.csv
+    lr_sweep_figures = {n for n, e in REGISTRY.items() if "lr_sweep" in e.get("tables", [])}
+    assert lr_sweep_figures == {"fig4_stuck_vs_lr"}
+    assert jobs["figure"] == len(GRID_TABLE_FIGURES | lr_sweep_figures)
+
+
+def test_changing_steps_writes_new_runs(built):
+    work, cfg = built
+    jobs, _ = edited(work, cfg, lambda c: c["gd"].update(steps=7000))
+    assert jobs["simulate"] == 4
+
+
+def test_editing_one_figure_option_reruns_only_that_figure(built):
+    work, cfg = built
+    jobs, _ = edited(work, cfg, lambda c: c["figures"]["fig4_stuck_vs_lr"].update(seed_jitter=0.1))
+    assert jobs == {"figure": 1, "all": 1}
+
+
+def test_a_new_axis_plans_runs_and_appears_in_the_aggregate(tmp_path):
+    """Any run setting can be an axis: a start-scale sweep in the main grid."""
+    cfg = small_config()
+    cfg["gd"].update(steps=1000, record_every=50, weights_every=500)
+    cfg["grid"] = {"k": [1], "sigma0": [0.01, 0.001]}
+    cfg["lr_sweep"] = None  # switched off (as an overlay config would)
+    cfg["flow"] = None
+    write_config(tmp_path, cfg)
+    snakemake(tmp_path, "--cores", "2", f"{OUT}/runs.nc")
+    table = pd.read_csv(tmp_path / f"{OUT}/runs.csv", index_col="run")
+    assert sorted(table["sigma0"]) == [0.001, 0.01]
+    with xr.open_dataset(tmp_path / f"{OUT}/runs.nc") as ds:
+        assert sorted(ds["sigma0"].values) == [0.001, 0.01]
+        assert ds["sigma0"].dims == ("run",)
+
+
+def test_two_experiments_coexist_and_switching_back_reruns_nothing(tmp_path):
+    """Experiment b (longer runs) beside experiment a: each has its own outputs, the run store
+    keeps both sets of runs, and going back to a reruns no simulation."""
+    a = small_config()
+    a["gd"].update(steps=1000, record_every=50, weights_every=500)
+    a["lr_sweep"] = a["flow"] = None
+    b = yaml.safe_load(yaml.safe_dump(a))
+    a["experiment"], b["experiment"] = "a", "b"
+    b["gd"]["steps"] = 2000
+    write_config(tmp_path, a)
+    snakemake(tmp_path, "--cores", "2")
+    write_config(tmp_path, b)
+    snakemake(tmp_path, "--cores", "2")
+    assert (tmp_path / "results/a/runs.nc").is_file() and (tmp_path / "results/b/runs.nc").is_file()
+    assert len(list((tmp_path / "results/runs").rglob("*.nc"))) == 4
+    write_config(tmp_path, a)
+    assert planned_jobs(tmp_path) == {}
+    # the store: both experiments use their files; nothing is unused
+    out = subprocess.run(
+        [str(BIN / "dln"), "store", "list"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "a: 2 runs planned, 2 run files present" in out and "unused run files: 0" in out
+    diff = subprocess.run(
+        [str(BIN / "dln"), "diff", "results/a", "results/b"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert diff.returncode == 1 and "steps" in diff.stdout, diff.stdout + diff.stderr
+
+
+def test_simulation_job_imports_no_pandas_xarray_or_scipy(tmp_path):
+    """The job path stays lean: `dln run` of a GD run imports neither pandas, xarray nor
+    SciPy (checked in the process itself, after the run)."""
+    script = (
+        "import sys\n"
+        "from dln.cli.main import main\n"
+        f"rc = main(['run', '--steps', '200', '--record-every', '50', '--weights-every', '100',"
+        f" '--out', {str(tmp_path / 'r.nc')!r}])\n"
+        "print(sorted(m for m in ('pandas', 'xarray', 'scipy', 'matplotlib') if m in sys.modules))\n"
+        "sys.exit(rc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_plan_file_lists_runs_and_study_flags(built):
+    work, cfg = built
+    plan = pd.read_csv(work / f"{OUT}/plan.csv")
+    assert len(plan) == 4
+    shared = plan[plan["path"] == run_file(cfg, k=2, lr=5e-4)].iloc[0]
+    assert shared["in_grid"] and shared["in_lr_sweep"] and not shared["in_flow"]
+    assert json.loads(json.dumps(list(plan.columns)))[:2] == ["run", "path"]
+
+
+def test_lint_is_clean():
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), "--lint"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{BIN}:/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+
+
+def test_snakefmt_check_passes():
+    proc = subprocess.run(
+        [str(BIN / "snakefmt"), "--check", "."], cwd=REPO, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_short_tiny_and_degenerate_runs_go_through(tmp_path):
+    """Runs of 6 records, a diverging run, a Gaussian start, a k = 0 start, every study: the
+    whole workflow (analysis, aggregate, every figure under the quality gate, summary)
+    completes; what cannot be measured is missing, and the summary says what happened."""
+    cfg = small_config()
+    cfg["gd"].update(steps=500, record_every=100, weights_every=500)
+    cfg["grid"] = {"k": [0, 1, 2], "seed": [0], "lr": [5.0e-4]}
+    cfg["lr_sweep"] = {"k": [2], "seed": [0], "lr": [5.0e-4, 0.1]}
+    cfg["flow"] = {"k": [2], "seed": [0]}
+    cfg["gaussian"] = {"init_scale": [0.2], "seed": [0]}
+    cfg["laws"] = [{"k": [1], "sigma0": [0.01, 0.1]}, {"k": [2], "dtype": ["float32"]}]
+    write_config(tmp_path, cfg)
+    snakemake(tmp_path, "--cores", "2", env_extra={"DLN_FIGURE_GATE": "1"})
+    for name in FIGURES:
+        assert (tmp_path / f"{OUT}/figures/{name}.png").stat().st_size > 5_000, name
+    table = pd.read_csv(tmp_path / f"{OUT}/runs.csv", index_col="run")
+    assert table["diverged"].sum() == 1 and table["stuck_steps"].isna().all()
+    summary = (tmp_path / f"{OUT}/summary.md").read_text()
+    assert "k = 2" in summary and "-1" not in summary

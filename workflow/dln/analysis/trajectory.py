@@ -1,0 +1,89 @@
+"""Per-step quantities of docs/theory.md §8, computed from recorded weight snapshots.
+
+GD and the gradient flow share this code, so their records are comparable by construction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dln.model.problem import Problem, product, unflatten
+from dln.model.theory import (
+    alignments,
+    balancedness_error,
+    critical_levels,
+    end_vectors,
+    limit_matrix,
+)
+from dln.solve.kernel import make_gradient
+
+
+def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[str, tuple]:
+    """name -> (dims, values, attrs) for every recorded step; snaps is (n_records, n_params)."""
+    snaps = np.asarray(snaps, dtype=np.float64)
+    weights = unflatten(snaps, problem.widths)
+    W = product(weights)
+    Phi = problem.Phi
+    loss = 0.5 * np.sum((W - Phi) ** 2, axis=(-2, -1))
+    levels = critical_levels(problem)
+    sv = np.linalg.svd(W, compute_uv=False)
+    _, u, v = end_vectors(problem, weights)
+    alpha, beta = alignments(problem, u, v)
+    rho = np.einsum("ni,ij,nj->n", u, Phi, v)
+    loss_grad = make_gradient(problem.widths, Phi, np.float64)
+    grad_norm = np.array([np.linalg.norm(loss_grad(th)[1]) for th in snaps])
+    known = predicted_k >= 0
+    limit = limit_matrix(problem, max(predicted_k, 0))
+    nan = np.full_like(loss, np.nan)
+    return {
+        "loss": (("step",), loss, {"long_name": "loss 1/2 ||W_N...W_1 - Phi||_F^2", "units": "1"}),
+        "loss_gap": (
+            ("step",),
+            loss - levels[predicted_k] if known else nan,
+            {"long_name": "loss minus the critical level L_k of the predicted limit", "units": "1"},
+        ),
+        "level_gap": (
+            ("step", "level"),
+            loss[:, None] - levels[None, :],
+            {"long_name": "loss minus each critical level L_k", "units": "1"},
+        ),
+        "sigma1": (("step",), sv[:, 0], {"long_name": "largest singular value of W", "units": "1"}),
+        "sigma2": (
+            ("step",),
+            sv[:, 1] if sv.shape[1] > 1 else np.zeros_like(loss),
+            {"long_name": "second singular value of W", "units": "1"},
+        ),
+        "alpha": (("step", "mode"), alpha, {"long_name": "alpha_i = u_i^T u", "units": "1"}),
+        "beta": (("step", "mode"), beta, {"long_name": "beta_i = v_i^T v", "units": "1"}),
+        "p": (
+            ("step", "mode"),
+            alpha + beta,
+            {"long_name": "p_i = alpha_i + beta_i", "units": "1"},
+        ),
+        "q": (
+            ("step", "mode"),
+            alpha - beta,
+            {"long_name": "q_i = alpha_i - beta_i", "units": "1"},
+        ),
+        "rho": (("step",), rho, {"long_name": "rho = u^T Phi v", "units": "1"}),
+        "dist_to_limit": (
+            ("step",),
+            np.linalg.norm(W - limit, axis=(-2, -1)) if known else nan,
+            {"long_name": "||W - s_k u_k v_k^T||_F for the predicted k", "units": "1"},
+        ),
+        "dist_to_global": (
+            ("step",),
+            np.linalg.norm(W - limit_matrix(problem, 1), axis=(-2, -1)),
+            {"long_name": "||W - s_1 u_1 v_1^T||_F (global minimiser)", "units": "1"},
+        ),
+        "balancedness": (
+            ("step",),
+            balancedness_error(weights),
+            {"long_name": "max_j ||W_{j+1}^T W_{j+1} - W_j W_j^T||_F", "units": "1"},
+        ),
+        "grad_norm": (
+            ("step",),
+            grad_norm,
+            {"long_name": "gradient norm over all layers", "units": "1"},
+        ),
+    }

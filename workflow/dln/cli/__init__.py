@@ -1,0 +1,1 @@
+"""The command line: `dln run/table/info/diff/store`."""

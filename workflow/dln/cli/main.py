@@ -1,0 +1,210 @@
+"""The `dln` command (also `python -m dln`).
+
+  dln run --k 3 --seed 0 --lr 5e-4 --steps 100000 --out run.nc   one run -> one analysed file
+  dln table / info / diff                                         query results (dln.cli.query)
+  dln store list|prune                                            run files no experiment uses
+
+Imports stay inside the handlers: `dln run` is the simulation job and must start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from dln.model.problem import ConfigError
+
+RUN_EXAMPLES = """examples:
+  dln run --k 3 --steps 100000 --out k3.nc
+  dln run --init gaussian --init-scale 0.2 --seed 1 --out gauss.nc
+  dln run --solver gf --k 2 --steps 20000 --out flow.nc        (gradient-flow reference)
+"""
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers") from None
+
+
+def _spectrum(text: str):
+    if text == "linear":
+        return text
+    try:
+        return tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected 'linear' or comma-separated numbers"
+        ) from None
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be >= 0")
+    return value
+
+
+def add_run_parser(sub) -> None:
+    from dln.model.starts import CONSTRUCTIONS
+    from dln.solve.run import DTYPES, INITS, SOLVERS, RunConfig
+
+    d = RunConfig.__dataclass_fields__
+    run = sub.add_parser(
+        "run",
+        help="run one configuration and write one analysed NetCDF file",
+        epilog=RUN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--out", required=True, help="output NetCDF path (a regular file)")
+    run.add_argument(
+        "--expect-key",
+        metavar="KEY",
+        help="refuse to run unless the settings hash to this run key (the workflow "
+        "passes the key of its plan, so a job never runs other settings)",
+    )
+    run.add_argument(
+        "--expect-code",
+        metavar="FINGERPRINT",
+        help="refuse to run unless the numerics' source hash is this",
+    )
+    run.add_argument(
+        "--solver",
+        choices=SOLVERS,
+        default=d["solver"].default,
+        help="gd: gradient descent; gf: gradient-flow reference at t = lr x step",
+    )
+    run.add_argument("--init", choices=INITS, default=d["init"].default)
+    run.add_argument(
+        "--k",
+        type=_count,
+        default=d["k"].default,
+        help="target critical point 0..d of a balanced start",
+    )
+    run.add_argument("--construction", choices=CONSTRUCTIONS, default=d["construction"].default)
+    run.add_argument(
+        "--sigma0",
+        type=float,
+        default=d["sigma0"].default,
+        help="start scale sigma(0) of a balanced start",
+    )
+    run.add_argument(
+        "--init-scale", type=float, default=0.1, help="entry scale of a Gaussian start"
+    )
+    run.add_argument("--seed", type=_count, default=d["seed"].default, help="seed of the start")
+    run.add_argument("--lr", type=float, default=d["lr"].default, help="GD step size")
+    run.add_argument("--steps", type=_count, default=d["steps"].default, help="GD iterations")
+    run.add_argument(
+        "--record-every",
+        type=_count,
+        default=d["record_every"].default,
+        help="record quantities every this many steps",
+    )
+    run.add_argument(
+        "--weights-every",
+        type=_count,
+        default=d["weights_every"].default,
+        help="store the weights every this many steps (multiple of --record-every)",
+    )
+    run.add_argument("--widths", type=_int_list, default=d["widths"].default, help="d_0,...,d_N")
+    run.add_argument(
+        "--spectrum",
+        type=_spectrum,
+        default=d["spectrum"].default,
+        help="'linear' (s_i = d+1-i) or s_1,...,s_d",
+    )
+    run.add_argument("--basis", choices=["random", "identity"], default=d["basis"].default)
+    run.add_argument("--basis-seed", type=_count, default=d["basis_seed"].default)
+    run.add_argument("--dtype", choices=DTYPES, default=d["dtype"].default)
+    run.add_argument(
+        "--level-tol",
+        type=float,
+        default=d["level_tol"].default,
+        help="analysis: |loss - L_k| below this counts as being at level k",
+    )
+    run.set_defaults(func=cmd_run)
+
+
+def run_config(args: argparse.Namespace):
+    """The RunConfig of a parsed `run` command, exactly as the job builds it."""
+    from dln.solve.run import RunConfig
+
+    skip = ("command", "func", "out", "expect_code", "expect_key")
+    return RunConfig(**{k: v for k, v in vars(args).items() if k not in skip})
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def cmd_run(args) -> int:
+    from dln.data.io import write_failure
+    from dln.data.runfile import write_run_file
+    from dln.solve.run import simulate, source_fingerprint
+
+    if args.expect_code and args.expect_code != source_fingerprint():
+        print(
+            f"error: --expect-code {args.expect_code} does not match this dln's code "
+            f"{source_fingerprint()} (is another dln installed first on sys.path?)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        cfg = run_config(args)
+        if args.expect_key and args.expect_key != cfg.key():
+            print(
+                f"error: --expect-key {args.expect_key}: these settings hash to {cfg.key()} "
+                f"({cfg.settings_json()})",
+                file=sys.stderr,
+            )
+            return 2
+        start = time.perf_counter()
+        traj = simulate(cfg)  # SIGTERM/SIGKILL here end the process at once: nothing written yet
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    # while writing, SIGTERM raises SystemExit, so the atomic writer removes its temporary file
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        metrics = write_run_file(traj, args.out)
+    except (OSError, RuntimeError, ValueError) as err:  # disk full, not writable, bad target
+        notes = getattr(err, "__notes__", None)
+        print(f"error: {notes[-1] if notes else write_failure(args.out, err)}", file=sys.stderr)
+        return 1
+    level = metrics["final_level"]
+    print(
+        f"{args.out}: predicted k = {traj.predicted_k}, final loss = "
+        f"{metrics['final_loss']:.10g}, final level = "
+        f"{'none' if level != level else int(level)}, diverged = {metrics['diverged']}, "
+        f"{time.perf_counter() - start:.2f} s"
+    )
+    return 0
+
+
+def build_parser(queries: bool = True) -> argparse.ArgumentParser:
+    """The `dln` parser; queries=False leaves out the query commands, whose modules import
+    more (main does so for `dln run`, the simulation job)."""
+    parser = argparse.ArgumentParser(
+        prog="dln", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_run_parser(sub)
+    if queries:
+        from dln.cli import query
+        from dln.data import store
+
+        query.add_parsers(sub)
+        store.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(queries=argv[:1] != ["run"]).parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,345 @@
+"""Files: atomic writes for every output, and reading run files and aggregates with xarray.
+
+xarray is imported inside the readers only: the simulation job writes through dln.data.runfile and
+must not pay xarray's import.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import stat
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+ENGINE = "netcdf4"
+
+
+class RunFileError(OSError):
+    """A run file is missing, truncated or not a valid trajectory file."""
+
+
+class OutputPathError(OSError):
+    """The output path is no place for a regular file (a FIFO, device, directory, empty name)."""
+
+
+class TempFileVanished(OSError):
+    """The temporary file was gone at the final rename: someone else deleted it."""
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+
+
+def check_output_path(path) -> Path:
+    """`path` as a Path if a regular file may be written there, else OutputPathError (one line).
+
+    The final os.replace would turn an existing FIFO or device (as root, /dev/null) into a
+    regular file, and `dir/` would silently become a file named `dir`, so both are refused up
+    front. An existing regular file is fine: re-running replaces it. A symlink is judged by
+    what it points to (a link to /dev/null is refused; a link to a regular file is replaced by
+    the new file). Missing parent directories are fine (atomic_output creates them).
+    """
+    raw = "" if path is None else os.fsdecode(os.fspath(path))
+    shown = raw or "''"
+    if not raw:
+        raise OutputPathError(f"{shown}: empty path (give a file name)")
+    if "\0" in raw:
+        raise OutputPathError(f"{shown}: path contains a NUL byte")
+    if raw.endswith(("/", os.sep)):
+        raise OutputPathError(f"{shown}: path ends in '/' (give a file name, not a directory)")
+    if os.path.basename(raw) in (".", ".."):
+        raise OutputPathError(f"{shown}: names a directory, not a file (give a file name)")
+    out = Path(raw)
+    try:
+        mode = out.stat().st_mode  # follows symlinks: what a write would really replace
+    except (FileNotFoundError, NotADirectoryError):
+        mode = None  # (a dangling symlink too; a file among the parents is caught below)
+    except OSError as err:
+        raise OutputPathError(f"{shown}: cannot inspect the path ({err.strerror})") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise OutputPathError(
+            f"{shown}: exists and is {_kind(mode)}, refusing to replace it "
+            f"(only regular files are written)"
+        )
+    for parent in out.parents:  # the nearest existing ancestor must be a directory
+        try:
+            parent_mode = parent.stat().st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            break  # e.g. no permission: the write itself reports that
+        if not stat.S_ISDIR(parent_mode):
+            kind = "a regular file" if stat.S_ISREG(parent_mode) else _kind(parent_mode)
+            raise OutputPathError(f"{shown}: parent {parent} is not a directory (it is {kind})")
+        break
+    return out
+
+
+def _writer_tag() -> str:
+    """Where this writer runs: host name and PID namespace, so a pid in a temp file's name is
+    only ever tested (os.kill) in the place where it means the same process."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "host"
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return host
+    return f"{host}_pidns{namespace}"
+
+
+_TEMP_TAIL = re.compile(r"(?P<pid>\d+)-[0-9a-f]{16}-(?P<rest>.*)", re.DOTALL)
+
+
+def _temp_path(path: Path, suffix: str) -> Path:
+    """A temp name no other writer uses: pid + random token (threads share a pid) + writer tag."""
+    token = secrets.token_hex(8)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{token}-{_writer_tag()}{suffix}")
+
+
+def _pid_is_dead(pid: int) -> bool:
+    """Only ESRCH proves it: a reused pid or an unreaped zombie counts as alive (file kept)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # EPERM: alive, another user's
+        return False
+    return False
+
+
+def remove_dead_writers_temp_files(path, suffix: str = "") -> list[Path]:
+    """Remove temp files beside `path` whose writer provably died (a SIGKILLed run): made by
+    this code on this host and PID namespace, by a pid that no longer exists. A live writer's
+    file, another machine's file on a shared filesystem, and names this code did not make are
+    left alone: deleting a live writer's temp file would make its final rename fail."""
+    path = Path(path)
+    prefix, tag = f".{path.name}.tmp-", _writer_tag()
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        match = _TEMP_TAIL.fullmatch(entry.name[len(prefix) :])
+        if not match or match["rest"] != tag + suffix or not _pid_is_dead(int(match["pid"])):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue  # another writer removed it first
+        except OSError:
+            continue  # not ours to remove (permissions): harmless, it is only a temp file
+        removed.append(Path(entry.path))
+    return removed
+
+
+@contextmanager
+def atomic_output(path, suffix: str = ""):
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
+
+    A crash, kill or full disk never leaves a half-written file at `path` (rename is atomic on
+    one filesystem). The temp name is unique to this writer, so several writers of one path
+    (the workflow and a user re-running the CLI) never touch each other's files; the last to
+    finish wins. Temp files of writers that died (SIGKILL) are removed first. `path` must be a
+    place for a regular file (check_output_path), checked before and again just before the
+    rename.
+    """
+    path = check_output_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_writers_temp_files(path, suffix)
+    tmp = _temp_path(path, suffix)
+    try:
+        yield tmp
+        check_output_path(path)  # a FIFO or directory may have appeared there meanwhile
+        try:
+            os.replace(tmp, path)
+        except FileNotFoundError:
+            if os.path.lexists(tmp):
+                raise
+            raise TempFileVanished(
+                f"{path}: the temporary file {tmp.name} was not there to be renamed into place "
+                f"(deleted by another process, or never created by the writer); {path} was not "
+                f"written and no half-written file was left there"
+            ) from None
+    except BaseException as err:
+        if isinstance(err, (OSError, RuntimeError)):  # netCDF4 reports ENOSPC as RuntimeError
+            err.add_note(write_failure(path, err))  # (free space measured before the cleanup)
+        with suppress(
+            OSError
+        ):  # frees the space at once even if a library still holds the file open
+            os.truncate(tmp, 0)
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_failure(path, err: BaseException) -> str:
+    """One line for a failed write: the file, the error, and the likely cause."""
+    detail = " ".join(str(err).split()) or type(err).__name__  # one log line, whatever err says
+    if isinstance(err, (OutputPathError, TempFileVanished)):
+        return detail  # the cause is known: no disk-full guess
+    try:
+        free = f"{shutil.disk_usage(Path(path).parent).free} bytes free there"
+    except OSError:
+        free = "free space unknown"
+    return (
+        f"{path}: could not write the file ({detail}; {free}): is the disk full or the directory "
+        f"not writable? No half-written file was left at this path."
+    )
+
+
+def write_text(text: str, path) -> Path:
+    """Atomic text write (see atomic_output)."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def _open(path, kind: str):
+    """Open a dln NetCDF file of the given kind ('run' or 'aggregate') fully into memory."""
+    import xarray as xr
+
+    path = Path(path)
+    if not path.is_file():
+        raise RunFileError(f"{path}: file does not exist")
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            ds = ds.load()
+    except Exception as err:  # netCDF4 raises OSError/RuntimeError for corrupt files
+        raise RunFileError(
+            f"{path}: not a readable NetCDF file ({err}); delete it and rerun "
+            f"Snakemake to recreate it"
+        ) from err
+    found = ds.attrs.get("dln_kind")
+    if found != kind:
+        what = f"a dln {found} file" if found else "not a dln file (no dln_kind attribute)"
+        raise RunFileError(f"{path}: {what}, expected a dln {kind} file")
+    return ds
+
+
+def read_run(path):
+    """One run file as an xarray Dataset (loaded; the file is closed on return)."""
+    return _open(path, "run")
+
+
+def open_aggregate(path, index: bool = True):
+    """An experiment's runs.nc, loaded. With index=True the `run` dimension becomes a pandas
+    MultiIndex (run_id plus every setting), so that
+    `ds.sel(solver="gd", k=3, construction="orthogonal")` selects by several settings at once."""
+    import pandas as pd
+    import xarray as xr
+
+    from dln.data.columns import SETTINGS
+
+    ds = _open(path, "aggregate")
+    if not index or ds.sizes.get("run", 0) == 0:
+        return ds
+    settings = [n for n in SETTINGS if n in ds.coords and ds[n].ndim == 1]
+    levels = pd.MultiIndex.from_arrays(
+        [ds["run"].values, *(ds[n].values for n in settings)], names=["run_id", *settings]
+    )
+    coords = xr.Coordinates.from_pandas_multiindex(levels, "run")
+    return ds.drop_vars(["run", *settings]).assign_coords(coords)
+
+
+def open_runs(paths, weights: bool = True):
+    """Run files combined into one Dataset along a new `run` dimension (the run ids), with the
+    settings as `run` coordinates, the metrics as `run` variables and the steps joined (NaN
+    where a run has no record). With weights=True (W_j, Phi, U, V kept) the runs must share one
+    architecture; weights=False drops them, so any runs combine. Raises RunFileError saying
+    why when they cannot be combined."""
+    import xarray as xr
+
+    runs = [read_run(p) for p in paths]
+    if not runs:
+        raise RunFileError("open_runs: no run files given")
+    if not weights:
+        runs = [
+            ds.drop_vars(
+                [v for v in ds.variables if v[0] == "W" or v in ("Phi", "U", "V")]
+                + [d for d in ds.dims if d[0] == "n" and d[1:].isdigit()],
+                errors="ignore",
+            )
+            for ds in runs
+        ]
+    widths = {str(ds["widths"].values) for ds in runs}
+    if weights and len(widths) > 1:
+        raise RunFileError(
+            f"open_runs: the run files have different architectures "
+            f"(widths {sorted(widths)}): their weight dimensions n0..nN differ; "
+            f"open each architecture separately"
+        )
+    problem = {(ds["spectrum"].item(), ds["basis"].item(), int(ds["basis_seed"])) for ds in runs}
+    ids = [str(Path(p).with_suffix("").as_posix()).split("runs/", 1)[-1] for p in paths]
+    pieces = []
+    for rid, ds in zip(ids, runs, strict=True):
+        ds = ds.drop_vars(["Phi", "U", "V"], errors="ignore")
+        scalars = [c for c in ds.coords if ds[c].ndim == 0]
+        # every setting becomes a `run` coordinate, also where all runs agree on it
+        ds = ds.assign_coords({c: ("run", [ds[c].item()], ds[c].attrs) for c in scalars})
+        pieces.append(ds.expand_dims(run=[rid]) if "run" not in ds.dims else ds)
+    combined = xr.concat(
+        pieces,
+        dim="run",
+        data_vars="all",
+        join="outer",
+        coords="different",
+        compat="equals",
+        combine_attrs="drop_conflicts",
+    )
+    if weights and len(problem) == 1:  # one target matrix: keep it once
+        for name in ("Phi", "U", "V"):
+            combined[name] = runs[0][name]
+    return combined
+
+
+def simulate_dataset(cfg, path=None):
+    """Run one configuration, analyse it, write its run file and return the file as a Dataset
+    (the interactive path: the same file the workflow's job writes). Without `path` the file
+    goes to a temporary directory that is removed afterwards."""
+    import tempfile
+
+    from dln.data.runfile import write_run_file
+    from dln.solve.run import simulate
+
+    traj = simulate(cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "run.nc" if path is None else path
+        write_run_file(traj, target)
+        return read_run(target)
+
+
+def job_log(sm) -> None:
+    """Send a Snakemake script job's errors and warnings to its log (sm.log[0]). Under the
+    tests' quality gate (DLN_FIGURE_GATE=1) a warning is an error."""
+    import atexit
+    import sys
+    import warnings
+
+    if sm.log:
+        log = open(sm.log[0], "w", buffering=1)  # noqa: SIM115 (open for the whole job)
+        sys.stderr = log
+
+        def close() -> None:  # before shutdown: a file still open at exit is a ResourceWarning
+            sys.stderr = sys.__stderr__
+            log.close()
+
+        atexit.register(close)
+    # the switch of dln.figures.figcheck.gate_enabled (figcheck imports nothing of dln, by design)
+    if os.environ.get("DLN_FIGURE_GATE", "") == "1":
+        warnings.simplefilter("error")

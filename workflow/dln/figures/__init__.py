@@ -1,0 +1,1 @@
+"""Figures: shared plotting helpers and the figures' quality gate."""

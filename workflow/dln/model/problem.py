@@ -1,0 +1,146 @@
+"""The target matrix Phi = sum_i s_i u_i v_i^T and the network architecture (docs/theory.md §1)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PAPER_WIDTHS = (8, 3, 5, 10, 1, 4, 5)  # d_0 .. d_N of the paper's experiment
+BASES = ("random", "identity")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    widths: tuple[int, ...]  # d_0 .. d_N
+    s: np.ndarray  # singular values, strictly decreasing, length d
+    U: np.ndarray  # d_N x d, orthonormal columns u_i
+    V: np.ndarray  # d_0 x d, orthonormal columns v_i
+
+    @property
+    def depth(self) -> int:
+        return len(self.widths) - 1
+
+    @property
+    def d(self) -> int:
+        return len(self.s)
+
+    @property
+    def Phi(self) -> np.ndarray:
+        return (self.U * self.s) @ self.V.T
+
+    @property
+    def bottleneck(self) -> int:
+        """Index r of the first hidden layer of width 1 (W_r is 1 x d_{r-1})."""
+        return bottleneck_layer(self.widths)
+
+    def shapes(self) -> list[tuple[int, int]]:
+        """Shape of W_j for j = 1..N."""
+        w = self.widths
+        return [(w[j], w[j - 1]) for j in range(1, len(w))]
+
+
+def bottleneck_layer(widths) -> int:
+    for j in range(1, len(widths) - 1):
+        if widths[j] == 1:
+            return j
+    raise ConfigError(
+        f"widths={list(widths)}: at least one hidden width (d_1..d_{{N-1}}) must be 1"
+    )
+
+
+def check_widths(widths) -> tuple[int, ...]:
+    widths = tuple(int(w) for w in widths)
+    if len(widths) < 3:
+        raise ConfigError(
+            f"widths={list(widths)}: need d_0..d_N with N >= 2 layers (at least 3 numbers)"
+        )
+    if any(w < 1 for w in widths):
+        raise ConfigError(f"widths={list(widths)}: every width must be a positive integer")
+    bottleneck_layer(widths)
+    return widths
+
+
+def make_spectrum(spectrum, d: int) -> np.ndarray:
+    """'linear' gives the paper's s_i = d + 1 - i; a list must be strictly decreasing and positive."""
+    if isinstance(spectrum, str):
+        if spectrum != "linear":
+            raise ConfigError(f"spectrum={spectrum!r}: allowed are 'linear' or a list of numbers")
+        return np.arange(d, 0, -1, dtype=float)
+    s = np.asarray(spectrum, dtype=float)
+    if s.ndim != 1 or len(s) != d:
+        raise ConfigError(
+            f"spectrum={np.atleast_1d(s).tolist()}: need exactly d = {d} values (d = min(d_0, d_N))"
+        )
+    if not np.all(np.isfinite(s)) or np.any(s <= 0) or np.any(np.diff(s) >= 0):
+        raise ConfigError(
+            f"spectrum={s.tolist()}: values must be finite, positive and strictly decreasing"
+        )
+    return s
+
+
+def orthonormal_columns(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
+    """n x m matrix with orthonormal columns, Haar-distributed (QR with sign fix)."""
+    q, r = np.linalg.qr(rng.standard_normal((n, m)))
+    return q * np.sign(np.diag(r))
+
+
+def make_problem(
+    widths=PAPER_WIDTHS, spectrum="linear", basis="random", basis_seed: int = 0
+) -> Problem:
+    widths = check_widths(widths)
+    d = min(widths[0], widths[-1])
+    s = make_spectrum(spectrum, d)
+    if basis == "random":
+        rng = np.random.default_rng(basis_seed)
+        U = orthonormal_columns(rng, widths[-1], d)
+        V = orthonormal_columns(rng, widths[0], d)
+    elif basis == "identity":
+        U = np.eye(widths[-1], d)
+        V = np.eye(widths[0], d)
+    else:
+        raise ConfigError(f"basis={basis!r}: allowed are {list(BASES)}")
+    return Problem(widths=widths, s=s, U=U, V=V)
+
+
+def flat_size(widths) -> int:
+    return sum(widths[j] * widths[j - 1] for j in range(1, len(widths)))
+
+
+def unflatten(theta: np.ndarray, widths) -> list[np.ndarray]:
+    """Views W_1..W_N into a flat parameter vector (row-major blocks, layer 1 first).
+
+    Works on a leading batch axis too: theta of shape (..., P) gives (..., d_j, d_{j-1}).
+    """
+    out, off = [], 0
+    for j in range(1, len(widths)):
+        n = widths[j] * widths[j - 1]
+        out.append(theta[..., off : off + n].reshape(theta.shape[:-1] + (widths[j], widths[j - 1])))
+        off += n
+    return out
+
+
+def flatten(weights) -> np.ndarray:
+    return np.concatenate([np.asarray(w).ravel() for w in weights])
+
+
+def product(weights) -> np.ndarray:
+    """W_N ... W_1 (batched over leading axes)."""
+    W = weights[0]
+    for Wj in weights[1:]:
+        W = Wj @ W
+    return W
+
+
+def spectrum_values(row):
+    """s_1..s_d of a run from its stored settings (a table row or run file: `widths` as
+    "d_0-...-d_N", `spectrum` as "linear" or "s_1,...,s_d")."""
+    widths = str(row["widths"]).split("-")
+    spectrum = str(row["spectrum"])
+    if spectrum == "linear":
+        return np.arange(min(int(widths[0]), int(widths[-1])), 0, -1, dtype=float)
+    return np.array(spectrum.split(","), dtype=float)

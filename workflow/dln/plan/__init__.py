@@ -1,0 +1,1 @@
+"""The workflow's planning: config checks, the run plan, the report registry."""

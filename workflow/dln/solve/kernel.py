@@ -1,0 +1,205 @@
+"""Gradient descent on the full layer weights: a small C kernel (dln/solve/_kernel.c) through ctypes.
+
+The C file's header explains the algorithm: the width-1 layer makes every layer's gradient an
+outer product of two vectors, about 4 x sum_j d_j d_{j-1} multiply-adds per step. It is built
+when the package is installed (setuptools extension), so no process pays a compilation or JIT
+start-up cost; float64 and float32 are separate compiled loops.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+
+import numpy as np
+
+from dln.model.problem import bottleneck_layer
+
+
+def _load():
+    """The compiled library, or None when the package was installed without a C compiler."""
+    spec = importlib.util.find_spec("dln.solve._kernel")
+    if spec is None or spec.origin is None:
+        return None
+    lib = ctypes.CDLL(spec.origin)
+    ptr = ctypes.c_void_p
+    i64 = ctypes.c_int64
+    for suffix, real in (("f64", ctypes.c_double), ("f32", ctypes.c_float)):
+        gd = getattr(lib, f"dln_gd_{suffix}")
+        gd.restype = i64
+        gd.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, real, i64, i64, ptr, ptr, ptr, ptr]
+        lg = getattr(lib, f"dln_loss_grad_{suffix}")
+        lg.restype = ctypes.c_double
+        lg.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, ptr]
+    return lib
+
+
+_LIB = _load()
+# "c" normally; "numpy" (about 170x slower per step, same maths) when the extension could not be
+# built at install time. Recorded in every run file's attributes.
+BACKEND = "c" if _LIB is not None else "numpy"
+if _LIB is None:
+    import warnings
+
+    warnings.warn(
+        "dln: compiled kernel dln.solve._kernel not found (installed without a C compiler?); "
+        "using the NumPy fallback, about 170x slower per step. Reinstall with `pip install -e .` "
+        "on a machine with gcc/cc for full speed.",
+        RuntimeWarning,
+        stacklevel=1,
+    )
+_SUFFIX = {np.dtype(np.float64): "f64", np.dtype(np.float32): "f32"}
+
+
+def _p(a: np.ndarray):
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+class Layout:
+    """Offsets of W_j in the flat vector and of the per-layer work vectors; the bottleneck r."""
+
+    def __init__(self, widths):
+        self.widths = np.ascontiguousarray(widths, dtype=np.int64)
+        self.N = len(self.widths) - 1
+        self.offs = np.zeros(self.N + 1, dtype=np.int64)
+        self.offs[1:] = np.cumsum(self.widths[1:] * self.widths[:-1])
+        self.voff = np.zeros(self.N + 2, dtype=np.int64)
+        self.voff[1:] = np.cumsum(self.widths)
+        self.r = bottleneck_layer(self.widths)
+        self.n_params = int(self.offs[-1])
+
+    def args(self):
+        return (_p(self.widths), self.N, _p(self.offs), _p(self.voff), self.r)
+
+
+def _checked(theta: np.ndarray, layout: Layout) -> np.ndarray:
+    if theta.dtype not in _SUFFIX:
+        raise TypeError(f"dtype {theta.dtype} not supported (float64 or float32)")
+    if theta.shape != (layout.n_params,):
+        raise ValueError(f"theta has shape {theta.shape}, expected ({layout.n_params},)")
+    return np.ascontiguousarray(theta)
+
+
+def gd_run(theta0: np.ndarray, phi: np.ndarray, widths, lr: float, steps: int, record_every: int):
+    """Run `steps` GD steps from the flat weights theta0, in theta0's dtype.
+
+    Returns (snapshots, recorded_steps, diverged_at): the flat weights at steps 0, r, 2r, ...
+    and the last step, and the first step whose loss was not finite (-1 if none; the run stops
+    there and keeps what it recorded).
+    """
+    layout = Layout(widths)
+    theta = _checked(theta0, layout).copy()
+    dtype = theta.dtype
+    steps, every = int(steps), int(record_every)
+    if steps < 0 or every < 1:
+        raise ValueError(f"steps={steps} must be >= 0 and record_every={every} >= 1")
+    phi = np.ascontiguousarray(phi, dtype=dtype).ravel()
+    n_rec = steps // every + 1 + (1 if steps % every else 0)
+    snaps = np.empty((n_rec, layout.n_params), dtype=dtype)
+    rec_steps = np.empty(n_rec, dtype=np.int64)
+    work = np.empty(4 * int(layout.voff[-1]) + layout.n_params, dtype=dtype)
+    if _LIB is None:
+        return _gd_numpy_recorded(
+            theta, phi.reshape(int(layout.widths[-1]), -1), layout, lr, steps, every
+        )
+    diverged = ctypes.c_int64(-1)
+    gd = getattr(_LIB, f"dln_gd_{_SUFFIX[dtype]}")
+    n = gd(
+        _p(theta),
+        _p(phi),
+        *layout.args(),
+        dtype.type(lr),
+        steps,
+        every,
+        _p(work),
+        _p(snaps),
+        _p(rec_steps),
+        ctypes.byref(diverged),
+    )
+    return snaps[:n], rec_steps[:n], int(diverged.value)
+
+
+def make_gradient(widths, phi: np.ndarray, dtype=np.float64):
+    """A callable theta -> (loss, grad) on the compiled kernel (used by the gradient flow)."""
+    layout = Layout(widths)
+    dtype = np.dtype(dtype)
+    phi = np.ascontiguousarray(phi, dtype=dtype).ravel()
+    if _LIB is None:
+        return lambda theta: _loss_grad_numpy(
+            _checked(np.asarray(theta, dtype=dtype), layout),
+            phi.reshape(int(layout.widths[-1]), -1),
+            layout.widths,
+        )
+    work = np.empty(4 * int(layout.voff[-1]), dtype=dtype)
+    fn = getattr(_LIB, f"dln_loss_grad_{_SUFFIX[dtype]}")
+    # pointers of the arrays that do not change between calls, taken once (the per-record
+    # gradient norms call this thousands of times)
+    fixed_before = (_p(phi), *layout.args())
+    fixed_work = _p(work)
+
+    def loss_grad(theta):
+        theta = _checked(np.asarray(theta, dtype=dtype), layout)
+        grad = np.empty_like(theta)
+        loss = fn(
+            ctypes.c_void_p(theta.ctypes.data),
+            *fixed_before,
+            fixed_work,
+            ctypes.c_void_p(grad.ctypes.data),
+        )
+        return loss, grad
+
+    return loss_grad
+
+
+def _numpy_grads(weights, phi):
+    """Loss and per-layer gradients with dense prefix products: the plain reference."""
+    prefix = [weights[0]]
+    for W in weights[1:]:
+        prefix.append(W @ prefix[-1])
+    G = prefix[-1] - phi
+    B = G
+    grads = [None] * len(weights)
+    for j in range(len(weights) - 1, -1, -1):
+        grads[j] = B @ prefix[j - 1].T if j > 0 else B
+        B = weights[j].T @ B
+    return 0.5 * float(np.sum(G * G)), grads
+
+
+def gd_numpy(weights, phi: np.ndarray, lr: float, steps: int):
+    """The plain reference: a loop over layers with `@`, for benchmarks and tests."""
+    weights = [w.copy() for w in weights]
+    for _ in range(steps):
+        _, grads = _numpy_grads(weights, phi)
+        for W, g in zip(weights, grads, strict=True):
+            W -= lr * g
+    return weights
+
+
+def _loss_grad_numpy(theta, phi, widths):
+    from dln.model.problem import flatten, unflatten
+
+    loss, grads = _numpy_grads(unflatten(theta, widths), phi)
+    return loss, flatten(grads).astype(theta.dtype)
+
+
+def _gd_numpy_recorded(theta, phi, layout, lr, steps, every):
+    """Fallback with gd_run's contract, for installs without the compiled kernel."""
+    from dln.model.problem import unflatten
+
+    weights = unflatten(theta, layout.widths)  # views: updating them updates theta
+    lr = theta.dtype.type(lr)
+    snaps, rec_steps = [], []
+    diverged_at = -1
+    for t in range(steps + 1):
+        loss, grads = _numpy_grads(weights, phi)
+        if not np.isfinite(loss):
+            diverged_at = t
+            break
+        if t % every == 0 or t == steps:
+            snaps.append(theta.copy())
+            rec_steps.append(t)
+        if t == steps:
+            break
+        for W, g in zip(weights, grads, strict=True):
+            W -= lr * g
+    return np.array(snaps), np.array(rec_steps, dtype=np.int64), diverged_at

@@ -11,8 +11,9 @@ import pytest
 
 from conftest import small_config, snakemake, write_config
 from dln.analysis.claims import claims, to_markdown
+from dln.analysis.result import analyse_run
 from dln.data.aggregate import aggregate
-from dln.data.runfile import analysed, write_run_file
+from dln.data.runfile import write_run_file
 from dln.plan.runplan import PlannedRun, write_plan
 from dln.solve.run import RunConfig, simulate
 
@@ -21,7 +22,7 @@ TOL = {"rate_rel_tol": 0.02, "escape_factor": 2.0, "growth_rel_tol": 0.05}
 
 def metrics_of(cfg: RunConfig) -> dict:
     """The per-run analysis the simulation job stores in its run file."""
-    return analysed(simulate(cfg))[1]
+    return analyse_run(simulate(cfg)).metrics
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_diverging_run_is_recorded_as_such():
 
 @pytest.mark.parametrize("k", [2, 3, 4, 5])
 def test_escape_estimate_within_factor_two(escapes, k):
-    row = analysed(escapes[k])[1]
+    row = analyse_run(escapes[k]).metrics
     assert row["reached_predicted"] and row["reached_global"]
     assert row["eps_at_plateau"] < 1e-9  # round-off seeds the escape from the orthogonal set
     # the escape model (band exit) that the summary checks, and the notes' ln(1/eps) estimate
@@ -57,7 +58,7 @@ def test_escape_estimate_within_factor_two(escapes, k):
 
 
 def test_final_rate_of_k1_within_one_percent(escapes):
-    row = analysed(escapes[1])[1]
+    row = analyse_run(escapes[1]).metrics
     assert row["final_rate_fit"] == pytest.approx(row["final_rate_theory"], rel=0.01)
     assert row["final_rate_theory"] == pytest.approx(5.848, abs=1e-3)  # the notes' number
 
@@ -73,7 +74,7 @@ def _table(workdir, trajectories, monkeypatch) -> pd.DataFrame:
     runs = {}
     for traj in trajectories.values():
         run = PlannedRun(traj.cfg, ("grid",))
-        write_run_file(traj, run.path)
+        write_run_file(analyse_run(traj), run.path)
         runs[run.run_id] = run
     write_plan(runs, "plan.csv")
     aggregate("plan.csv", "runs.nc", "runs.csv", "test", "x")
@@ -92,7 +93,7 @@ def test_summary_lines_come_from_the_data(tmp_path, escapes, monkeypatch):
     bad = dict(escapes)
     traj = escapes[3]
     snaps = traj.snaps.copy()
-    plateau = int(np.searchsorted(traj.steps, analysed(traj)[1]["plateau_start"]))
+    plateau = int(np.searchsorted(traj.steps, analyse_run(traj).metrics["plateau_start"]))
     snaps[plateau:] = snaps[plateau]
     bad[3] = type(traj)(
         traj.cfg, traj.problem, traj.steps, snaps, traj.diverged_at, traj.predicted_k

@@ -13,8 +13,8 @@ import yaml
 
 from conftest import REPO, small_config
 from dln.analysis.claims import LAWS_SECTION, claims, laws_claims
+from dln.analysis.result import analyse_run
 from dln.analysis.stages import origin_exit_model
-from dln.data.runfile import analysed
 from dln.model.problem import ConfigError
 from dln.plan.configcheck import check_workflow_config
 from dln.plan.runplan import grid_members, plan_rows, plan_runs, study_runs
@@ -106,7 +106,7 @@ def test_origin_exit_model_tends_to_the_small_start_limit():
 def test_origin_exit_time_of_a_real_run_matches_the_reduced_dynamics():
     cfg = RunConfig(k=1, sigma0=1e-3, seed=0, steps=14_000, record_every=10, weights_every=7_000)
     assert cfg.depth == 6
-    m = analysed(simulate(cfg))[1]
+    m = analyse_run(simulate(cfg)).metrics
     assert np.isfinite(m["origin_exit_time"]) and np.isfinite(m["origin_exit_time_model"])
     assert m["origin_exit_ratio"] == pytest.approx(
         m["origin_exit_time"] / m["origin_exit_time_model"]
@@ -115,7 +115,9 @@ def test_origin_exit_time_of_a_real_run_matches_the_reduced_dynamics():
 
 
 def test_origin_exit_is_nan_for_a_k0_start():
-    m = analysed(simulate(RunConfig(k=0, steps=2_000, record_every=50, weights_every=1_000)))[1]
+    m = analyse_run(
+        simulate(RunConfig(k=0, steps=2_000, record_every=50, weights_every=1_000))
+    ).metrics
     for name in ("origin_exit_time", "origin_exit_time_model", "origin_exit_ratio"):
         assert math.isnan(m[name]), name
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from dln.analysis.result import analyse_run
 from dln.data.aggregate import aggregate, step_union
 from dln.data.io import RunFileError, open_runs, read_run
 from dln.data.runfile import write_run_file
@@ -24,7 +25,7 @@ def one_run(tmp_path_factory):
     """One real analysed run file (k = 2, orthogonal, 3,000 steps)."""
     cfg = RunConfig(k=2, steps=3000, record_every=50, weights_every=1000)
     path = tmp_path_factory.mktemp("one") / "run.nc"
-    write_run_file(simulate(cfg), path)
+    write_run_file(analyse_run(simulate(cfg)), path)
     return cfg, path
 
 
@@ -106,9 +107,14 @@ def test_step_union_covers_every_planned_record():
 def test_open_runs_says_why_architectures_do_not_combine(tmp_path):
     a = tmp_path / "a.nc"
     b = tmp_path / "b.nc"
-    write_run_file(simulate(RunConfig(steps=200, record_every=50, weights_every=100)), a)
     write_run_file(
-        simulate(RunConfig(widths=(8, 1, 4, 5), steps=200, record_every=50, weights_every=100)), b
+        analyse_run(simulate(RunConfig(steps=200, record_every=50, weights_every=100))), a
+    )
+    write_run_file(
+        analyse_run(
+            simulate(RunConfig(widths=(8, 1, 4, 5), steps=200, record_every=50, weights_every=100))
+        ),
+        b,
     )
     with pytest.raises(RunFileError, match="different architectures"):
         open_runs([a, b])

@@ -14,8 +14,10 @@ import sys
 import numpy as np
 import pytest
 
+from dln.analysis.result import analyse_run
 from dln.data import io as dln_io
-from dln.data.io import RunFileError, read_run, simulate_dataset
+from dln.data.io import RunFileError, read_run
+from dln.data.pipeline import simulate_dataset
 from dln.data.runfile import write_run_file
 from dln.model.problem import (
     PAPER_WIDTHS,
@@ -311,7 +313,7 @@ def test_run_file_format(small_run, tmp_path):
     scalar variables, CF attributes on the file and every variable, weights that reproduce
     the recorded loss, and the command that reproduces it."""
     path = tmp_path / "sub" / "run.nc"
-    write_run_file(small_run, path)
+    write_run_file(analyse_run(small_run), path)
     back = read_run(path)
     problem = make_problem()
     assert back.loss.dims == ("step",)
@@ -365,15 +367,15 @@ def test_failed_write_leaves_nothing(small_run, tmp_path, monkeypatch):
     monkeypatch.setattr(runfile, "_put_array", half_write)
     target = tmp_path / "run.nc"
     with pytest.raises(RuntimeError, match="simulated"):
-        write_run_file(small_run, target)
+        write_run_file(analyse_run(small_run), target)
     assert list(tmp_path.iterdir()) == []
 
     monkeypatch.setattr(runfile, "_put_array", real)
-    write_run_file(small_run, target)
+    write_run_file(analyse_run(small_run), target)
     before = target.read_bytes()
     monkeypatch.setattr(runfile, "_put_array", half_write)
     with pytest.raises(RuntimeError):
-        write_run_file(small_run, target)
+        write_run_file(analyse_run(small_run), target)
     assert [p.name for p in tmp_path.iterdir()] == ["run.nc"]
     assert target.read_bytes() == before
 
@@ -385,7 +387,7 @@ def test_failed_write_leaves_nothing(small_run, tmp_path, monkeypatch):
 
     monkeypatch.setattr(dln_io.os, "replace", bad_replace)
     with pytest.raises(OSError, match="simulated"):
-        write_run_file(small_run, tmp_path / "other.nc")
+        write_run_file(analyse_run(small_run), tmp_path / "other.nc")
     assert [p.name for p in tmp_path.iterdir()] == ["run.nc"]
 
 

@@ -144,6 +144,7 @@ def _exit_on_signal(signum, frame):
 
 
 def cmd_run(args) -> int:
+    from dln.analysis.result import analyse_run
     from dln.data.io import write_failure
     from dln.data.runfile import write_run_file
     from dln.solve.run import simulate, source_fingerprint
@@ -172,7 +173,9 @@ def cmd_run(args) -> int:
     # while writing, SIGTERM raises SystemExit, so the atomic writer removes its temporary file
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        metrics = write_run_file(traj, args.out)
+        run = analyse_run(traj)
+        write_run_file(run, args.out)
+        metrics = run.metrics
     except (OSError, RuntimeError, ValueError) as err:  # disk full, not writable, bad target
         notes = getattr(err, "__notes__", None)
         print(f"error: {notes[-1] if notes else write_failure(args.out, err)}", file=sys.stderr)

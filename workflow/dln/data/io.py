@@ -308,22 +308,6 @@ def open_runs(paths, weights: bool = True):
     return combined
 
 
-def simulate_dataset(cfg, path=None):
-    """Run one configuration, analyse it, write its run file and return the file as a Dataset
-    (the interactive path: the same file the workflow's job writes). Without `path` the file
-    goes to a temporary directory that is removed afterwards."""
-    import tempfile
-
-    from dln.data.runfile import write_run_file
-    from dln.solve.run import simulate
-
-    traj = simulate(cfg)
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "run.nc" if path is None else path
-        write_run_file(traj, target)
-        return read_run(target)
-
-
 def job_log(sm) -> None:
     """Send a Snakemake script job's errors and warnings to its log (sm.log[0]). Under the
     tests' quality gate (DLN_FIGURE_GATE=1) a warning is an error."""

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from dln import __version__
-from dln.analysis.stages import MAX_VISITS, analyse
-from dln.analysis.trajectory import quantities
+from dln.analysis.result import AnalysedRun
+from dln.analysis.stages import MAX_VISITS
 from dln.data.columns import METRICS, SETTINGS, attrs
 from dln.data.io import atomic_output
 from dln.model.problem import unflatten
 from dln.model.theory import critical_levels
-from dln.solve.run import RunConfig, Trajectory, source_fingerprint
+from dln.solve.run import RunConfig, source_fingerprint
 
 TITLE = "Deep linear network with a width-1 layer: one gradient-descent run"
 REFERENCES = (
@@ -149,164 +149,138 @@ def _put_array(nc, name: str, dims, values, var_attrs: dict, compress=True):
     var.setncatts(var_attrs)
 
 
-def analysed(traj: Trajectory):
-    """(recorded quantities, metrics, per-run arrays) of a simulated run."""
-    data = quantities(traj.problem, traj.snaps, traj.predicted_k)
-    rec = {name: values for name, (_, values, _) in data.items()}
-    rec.update(step=traj.steps, t=traj.cfg.lr * traj.steps.astype(np.float64))
-    metrics, arrays = analyse(
-        rec,
-        traj.problem,
-        critical_levels(traj.problem),
-        traj.predicted_k,
-        traj.diverged_at,
-        traj.cfg.lr,
-        traj.cfg.dtype,
-        traj.cfg.level_tol,
-    )
-    return data, metrics, arrays
-
-
-def write_run_file(traj: Trajectory, path) -> dict:
-    """Analyse the run and write trajectory, metrics and provenance to `path`, atomically.
-    Returns the metrics."""
+def write_run_file(run: AnalysedRun, path) -> None:
+    """Write an analysed run (trajectory, metrics, provenance) to `path`, atomically. It writes
+    what it is handed; the analysis is dln.analysis.result.analyse_run."""
     import netCDF4
 
-    cfg, problem = traj.cfg, traj.problem
-    data, metrics, arrays = analysed(traj)
-    keep = (traj.steps % cfg.weights_every == 0) | (traj.steps == traj.steps[-1])
-    widths, N = problem.widths, problem.depth
-    settings = setting_values(cfg)
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with atomic_output(path) as tmp:
         nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:
-            for dim, size in (
-                ("step", len(traj.steps)),
-                ("snapshot", int(keep.sum())),
-                ("level", problem.d + 1),
-                ("mode", problem.d),
-                ("visit", MAX_VISITS),
-            ):
-                nc.createDimension(dim, size)
-            for j, w in enumerate(widths):
-                nc.createDimension(f"n{j}", w)
-            _put_array(nc, "step", ("step",), traj.steps, {"long_name": "GD iteration"}, False)
-            _put_array(
-                nc,
-                "t",
-                ("step",),
-                cfg.lr * traj.steps.astype(np.float64),
-                {"long_name": "time t = lr x step", "units": "1"},
-                False,
-            )
-            _put_array(
-                nc,
-                "snapshot",
-                ("snapshot",),
-                traj.steps[keep],
-                {"long_name": "GD iteration of the weight snapshot"},
-                False,
-            )
-            _put_array(
-                nc,
-                "level",
-                ("level",),
-                np.arange(problem.d + 1),
-                {"long_name": "critical point index k (0 = origin)"},
-                False,
-            )
-            _put_array(
-                nc,
-                "mode",
-                ("mode",),
-                np.arange(1, problem.d + 1),
-                {"long_name": "singular index i"},
-                False,
-            )
-            for name, (kind, _, _) in SETTINGS.items():
-                _put_scalar(nc, name, kind, settings[name], attrs(name))
-            for name, (kind, _, _) in METRICS.items():
-                _put_scalar(nc, name, kind, metrics[name], attrs(name))
-            for name, values in arrays.items():
-                _put_array(
-                    nc,
-                    name,
-                    ("level",) if name == "steps_at_level" else ("visit",),
-                    values,
-                    attrs(name),
-                    False,
-                )
-            for name, (dims, values, var_attrs) in data.items():
-                _put_array(nc, name, dims, values, var_attrs)
-            for j, Wj in enumerate(unflatten(traj.snaps[keep], widths), start=1):
-                _put_array(
-                    nc,
-                    f"W{j}",
-                    ("snapshot", f"n{j}", f"n{j - 1}"),
-                    Wj,
-                    {
-                        "long_name": f"layer weights W_{j} ({widths[j]} x {widths[j - 1]})",
-                        "units": "1",
-                    },
-                )
-            _put_array(
-                nc,
-                "Phi",
-                (f"n{N}", "n0"),
-                problem.Phi,
-                {"long_name": "target Phi = Y X^T", "units": "1"},
-            )
-            _put_array(
-                nc,
-                "U",
-                (f"n{N}", "mode"),
-                problem.U,
-                {"long_name": "left singular vectors u_i of Phi", "units": "1"},
-            )
-            _put_array(
-                nc,
-                "V",
-                ("n0", "mode"),
-                problem.V,
-                {"long_name": "right singular vectors v_i of Phi", "units": "1"},
-            )
-            _put_array(
-                nc,
-                "s",
-                ("mode",),
-                problem.s,
-                {"long_name": "singular values s_i of Phi", "units": "1"},
-                False,
-            )
-            _put_array(
-                nc,
-                "critical_level",
-                ("level",),
-                critical_levels(problem),
-                {"long_name": "loss L_k at critical point k (k = 0: origin)", "units": "1"},
-                False,
-            )
-            cmd = command(cfg, path)
-            nc.setncatts(
-                {
-                    **cf_attrs(TITLE, f"{now}: {cmd}"),
-                    "dln_kind": "run",
-                    # the settings are scalar coordinates of every variable (CF: coordinates attr)
-                    "coordinates": " ".join(["t", *SETTINGS]),
-                    "command": cmd,
-                    "settings_json": cfg.settings_json(),
-                    # the run's row of the aggregate table (settings as stored, metrics) in one
-                    # attribute: gathering 10^4 runs reads one attribute, not 50 variables
-                    "row_json": json.dumps(
-                        {**settings, **{k: _plain(v) for k, v in metrics.items()}}
-                    ),
-                    "run_key": cfg.key(),
-                    **provenance(),
-                }
-            )
+            keep = _write_dimensions(nc, run)
+            _write_results(nc, run)
+            _write_weights_and_problem(nc, run, keep)
+            _write_attributes(nc, run, path, now)
         finally:
             nc.close()
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-    return metrics
+
+
+def _write_dimensions(nc, run: AnalysedRun) -> np.ndarray:
+    """Dimensions and coordinate variables; returns which records keep their weights."""
+    traj, problem = run.traj, run.traj.problem
+    cfg = traj.cfg
+    keep = (traj.steps % cfg.weights_every == 0) | (traj.steps == traj.steps[-1])
+    for dim, size in (
+        ("step", len(traj.steps)),
+        ("snapshot", int(keep.sum())),
+        ("level", problem.d + 1),
+        ("mode", problem.d),
+        ("visit", MAX_VISITS),
+    ):
+        nc.createDimension(dim, size)
+    for j, w in enumerate(problem.widths):
+        nc.createDimension(f"n{j}", w)
+    _put_array(nc, "step", ("step",), traj.steps, {"long_name": "GD iteration"}, False)
+    _put_array(
+        nc,
+        "t",
+        ("step",),
+        cfg.lr * traj.steps.astype(np.float64),
+        {"long_name": "time t = lr x step", "units": "1"},
+        False,
+    )
+    _put_array(
+        nc,
+        "snapshot",
+        ("snapshot",),
+        traj.steps[keep],
+        {"long_name": "GD iteration of the weight snapshot"},
+        False,
+    )
+    _put_array(
+        nc,
+        "level",
+        ("level",),
+        np.arange(problem.d + 1),
+        {"long_name": "critical point index k (0 = origin)"},
+        False,
+    )
+    _put_array(
+        nc,
+        "mode",
+        ("mode",),
+        np.arange(1, problem.d + 1),
+        {"long_name": "singular index i"},
+        False,
+    )
+    return keep
+
+
+def _write_results(nc, run: AnalysedRun) -> None:
+    """Settings and metrics as scalars, the per-run arrays, the recorded quantities."""
+    settings = setting_values(run.traj.cfg)
+    for name, (kind, _, _) in SETTINGS.items():
+        _put_scalar(nc, name, kind, settings[name], attrs(name))
+    for name, (kind, _, _) in METRICS.items():
+        _put_scalar(nc, name, kind, run.metrics[name], attrs(name))
+    for name, values in run.arrays.items():
+        dims = ("level",) if name == "steps_at_level" else ("visit",)
+        _put_array(nc, name, dims, values, attrs(name), False)
+    for name, (dims, values, var_attrs) in run.data.items():
+        _put_array(nc, name, dims, values, var_attrs)
+
+
+def _write_weights_and_problem(nc, run: AnalysedRun, keep: np.ndarray) -> None:
+    """The layer weights at the kept records, and the target's Phi, U, V, s and levels."""
+    problem = run.traj.problem
+    widths, N = problem.widths, problem.depth
+    for j, Wj in enumerate(unflatten(run.traj.snaps[keep], widths), start=1):
+        _put_array(
+            nc,
+            f"W{j}",
+            ("snapshot", f"n{j}", f"n{j - 1}"),
+            Wj,
+            {
+                "long_name": f"layer weights W_{j} ({widths[j]} x {widths[j - 1]})",
+                "units": "1",
+            },
+        )
+    for name, dims, values, long_name, compress in (
+        ("Phi", (f"n{N}", "n0"), problem.Phi, "target Phi = Y X^T", True),
+        ("U", (f"n{N}", "mode"), problem.U, "left singular vectors u_i of Phi", True),
+        ("V", ("n0", "mode"), problem.V, "right singular vectors v_i of Phi", True),
+        ("s", ("mode",), problem.s, "singular values s_i of Phi", False),
+        (
+            "critical_level",
+            ("level",),
+            critical_levels(problem),
+            "loss L_k at critical point k (k = 0: origin)",
+            False,
+        ),
+    ):
+        _put_array(nc, name, dims, values, {"long_name": long_name, "units": "1"}, compress)
+
+
+def _write_attributes(nc, run: AnalysedRun, path, now: str) -> None:
+    """CF global attributes, the reproducing command, the table row and provenance."""
+    cfg = run.traj.cfg
+    settings = setting_values(cfg)
+    cmd = command(cfg, path)
+    nc.setncatts(
+        {
+            **cf_attrs(TITLE, f"{now}: {cmd}"),
+            "dln_kind": "run",
+            # the settings are scalar coordinates of every variable (CF: coordinates attr)
+            "coordinates": " ".join(["t", *SETTINGS]),
+            "command": cmd,
+            "settings_json": cfg.settings_json(),
+            # the run's row of the aggregate table (settings as stored, metrics) in one
+            # attribute: gathering 10^4 runs reads one attribute, not 50 variables
+            "row_json": json.dumps({**settings, **{k: _plain(v) for k, v in run.metrics.items()}}),
+            "run_key": cfg.key(),
+            **provenance(),
+        }
+    )

@@ -1,0 +1,41 @@
+"""One run's analysis, as a value: the per-step quantities of its records, its metrics and its
+per-run arrays. The run file's writer (dln.data.runfile) writes what it is handed here and
+computes nothing itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dln.analysis.stages import analyse
+from dln.analysis.trajectory import quantities
+from dln.model.theory import critical_levels
+from dln.solve.run import Trajectory
+
+
+@dataclass
+class AnalysedRun:
+    traj: Trajectory
+    data: dict  # recorded quantity -> (dims, values along `step`, CF attributes)
+    metrics: dict  # metric name (dln.data.columns.METRICS) -> value
+    arrays: dict  # per-run array (steps_at_level, visit_*) -> values
+
+
+def analyse_run(traj: Trajectory) -> AnalysedRun:
+    """The recorded quantities of a simulated run, then its analysis (levels, plateau, escape,
+    rates) from those records."""
+    data = quantities(traj.problem, traj.snaps, traj.predicted_k)
+    rec = {name: values for name, (_, values, _) in data.items()}
+    rec.update(step=traj.steps, t=traj.cfg.lr * traj.steps.astype(np.float64))
+    metrics, arrays = analyse(
+        rec,
+        traj.problem,
+        critical_levels(traj.problem),
+        traj.predicted_k,
+        traj.diverged_at,
+        traj.cfg.lr,
+        traj.cfg.dtype,
+        traj.cfg.level_tol,
+    )
+    return AnalysedRun(traj=traj, data=data, metrics=metrics, arrays=arrays)

@@ -24,14 +24,18 @@ def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[st
     weights = unflatten(snaps, problem.widths)
     W = product(weights)
     Phi = problem.Phi
-    loss = 0.5 * np.sum((W - Phi) ** 2, axis=(-2, -1))
+    # loss and gradient norm from the kernel (fixed-order C loops, no BLAS): the stored loss is a
+    # trajectory variable, the same bits on every machine (the matmul above is BLAS's)
+    loss_grad = make_gradient(problem.widths, Phi, np.float64)
+    loss, grad_norm = np.empty(len(snaps)), np.empty(len(snaps))
+    for i, theta in enumerate(snaps):
+        loss[i], grad = loss_grad(theta)
+        grad_norm[i] = np.linalg.norm(grad)
     levels = critical_levels(problem)
     sv = np.linalg.svd(W, compute_uv=False)
     _, u, v = end_vectors(problem, weights)
     alpha, beta = alignments(problem, u, v)
     rho = np.einsum("ni,ij,nj->n", u, Phi, v)
-    loss_grad = make_gradient(problem.widths, Phi, np.float64)
-    grad_norm = np.array([np.linalg.norm(loss_grad(th)[1]) for th in snaps])
     known = predicted_k >= 0
     limit = limit_matrix(problem, max(predicted_k, 0))
     nan = np.full_like(loss, np.nan)

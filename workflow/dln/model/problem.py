@@ -1,10 +1,17 @@
-"""The target matrix Phi = sum_i s_i u_i v_i^T and the network architecture (docs/theory.md §1)."""
+"""The target matrix Phi = sum_i s_i u_i v_i^T and the network architecture (docs/theory.md §1).
+
+U, V and Phi are built on plain Python floats without BLAS/LAPACK (dln.model.plainfloat), so the
+target GD sees has the same bits on every machine.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from dln.model import plainfloat
 
 PAPER_WIDTHS = (8, 3, 5, 10, 1, 4, 5)  # d_0 .. d_N of the paper's experiment
 BASES = ("random", "identity")
@@ -20,6 +27,12 @@ class Problem:
     s: np.ndarray  # singular values, strictly decreasing, length d
     U: np.ndarray  # d_N x d, orthonormal columns u_i
     V: np.ndarray  # d_0 x d, orthonormal columns v_i
+    # d_N x d_0 target sum_i s_i u_i v_i^T; built from s, U, V when not given (target_matrix)
+    Phi: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.Phi is None and self.U is not None and self.V is not None:
+            object.__setattr__(self, "Phi", target_matrix(self.s, self.U, self.V))
 
     @property
     def depth(self) -> int:
@@ -28,10 +41,6 @@ class Problem:
     @property
     def d(self) -> int:
         return len(self.s)
-
-    @property
-    def Phi(self) -> np.ndarray:
-        return (self.U * self.s) @ self.V.T
 
     @property
     def bottleneck(self) -> int:
@@ -84,9 +93,24 @@ def make_spectrum(spectrum, d: int) -> np.ndarray:
 
 
 def orthonormal_columns(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
-    """n x m matrix with orthonormal columns, Haar-distributed (QR with sign fix)."""
-    q, r = np.linalg.qr(rng.standard_normal((n, m)))
-    return q * np.sign(np.diag(r))
+    """n x m matrix with orthonormal columns: Gram-Schmidt of Gaussian columns drawn from rng's
+    uniforms (plainfloat.orthonormal_vectors), Haar-distributed up to rounding; the same bits on
+    every machine (no LAPACK QR)."""
+    return _columns(plainfloat.orthonormal_vectors(rng, n, m), n)
+
+
+def _columns(vectors, n: int) -> np.ndarray:
+    """n x m array whose columns are the given plain-float vectors (an exact copy)."""
+    return np.array(vectors, dtype=np.float64).reshape(-1, n).T.copy()
+
+
+def target_matrix(s, U, V) -> np.ndarray:
+    """Phi[a, b] = sum_i s_i U[a, i] V[b, i], each entry one math.fsum of the rounded terms
+    (s_i U[a, i]) V[b, i]: the same bits on every machine (no BLAS)."""
+    s, U, V = np.asarray(s).tolist(), np.asarray(U).tolist(), np.asarray(V).tolist()
+    su = [[si * ui for si, ui in zip(s, row, strict=True)] for row in U]
+    phi = [[math.fsum([a * b for a, b in zip(r, v, strict=True)]) for v in V] for r in su]
+    return np.array(phi, dtype=np.float64).reshape(len(U), len(V))
 
 
 def make_problem(

@@ -26,6 +26,7 @@ DTYPES = ("float64", "float32")
 # Source files that decide the numbers in a run file (trajectory and its analysis); their hash
 # is the simulations' code version, passed by the workflow so that an edit reruns the runs.
 NUMERICS_SOURCES = (
+    "model/plainfloat.py",
     "model/problem.py",
     "model/starts.py",
     "model/theory.py",

@@ -206,15 +206,18 @@ class RunConfig:
         return d
 
     def settings_json(self) -> str:
-        """Canonical JSON of the settings: what the run key hashes and the run file stores."""
+        """Canonical JSON of the settings: what the run key hashes (with numerics_identity())
+        and the run file stores."""
         return json.dumps(self.as_dict(), sort_keys=True)
 
     @functools.cached_property
     def _key(self) -> str:
-        return hashlib.sha256(self.settings_json().encode()).hexdigest()[:10]
+        text = self.settings_json() + numerics_identity()
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
 
     def key(self) -> str:
-        """Short hash of the complete settings: part of the run file's name in the store."""
+        """Short hash of the complete settings and of the numerics that run them: part of the
+        run file's name in the store."""
         return self._key
 
     def run_id(self) -> str:
@@ -311,6 +314,16 @@ def initial_weights(cfg: RunConfig, problem: Problem) -> list[np.ndarray]:
     if cfg.init == "gaussian":
         return gaussian_start(problem, cfg.init_scale, cfg.seed)
     return balanced_start(problem, cfg.k, cfg.sigma0, cfg.construction, cfg.seed)
+
+
+def numerics_identity() -> str:
+    """What besides the settings decides a run's bytes, as text the run key hashes: "" for the
+    C kernel (deterministic, no BLAS: the same bytes on every machine), "\nkernel=numpy" for the
+    NumPy fallback, whose BLAS products give other trajectories (issue 21 item 7). A store
+    shared by a machine with a C compiler and one without so never mixes the two."""
+    from dln.solve.kernel import BACKEND
+
+    return "" if BACKEND == "c" else f"\nkernel={BACKEND}"
 
 
 def source_fingerprint(files=NUMERICS_SOURCES) -> str:

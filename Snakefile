@@ -26,6 +26,7 @@ rule all:
     input:
         f"{OUT}/runs.nc",
         TABLE,
+        f"{OUT}/manifest.csv",
         FIGURES,
         f"{OUT}/summary.md",
         f"{OUT}/.strict_check.ok",

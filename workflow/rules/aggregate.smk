@@ -65,3 +65,24 @@ rule study_table:
         code=AGGREGATE_CODE,
     script:
         "../scripts/study_table.py"
+
+
+# The digest of every planned run's trajectory (results/<experiment>/manifest.csv): `dln verify`
+# compares run files or re-simulations against it; the default experiment's is committed.
+rule manifest:
+    input:
+        plan=f"{OUT}/plan.csv",
+        runs=[run.path for run in RUNS.values()],
+    output:
+        f"{OUT}/manifest.csv",
+    log:
+        f"{OUT}/logs/manifest.log",
+    conda:
+        "../envs/dln.yaml"
+    resources:
+        mem_mb=300,
+        runtime=10,
+    params:
+        code=MANIFEST_CODE,
+    script:
+        "../scripts/manifest.py"

@@ -46,6 +46,9 @@ CODE_FINGERPRINT = source_fingerprint()
 AGGREGATE_CODE = source_fingerprint(
     ("data/aggregate.py", "data/columns.py", "data/io.py")
 )
+MANIFEST_CODE = source_fingerprint(
+    ("data/manifest.py", "data/aggregate.py", "data/io.py")
+)
 PLOTTING_CODE = source_fingerprint(
     (
         "figures/plotting.py",

@@ -10,8 +10,9 @@ import numpy as np
 
 from dln.analysis.stages import analyse
 from dln.analysis.trajectory import quantities
+from dln.model.problem import unflatten
 from dln.model.theory import critical_levels
-from dln.solve.run import Trajectory
+from dln.solve.run import Trajectory, trajectory_digest
 
 
 @dataclass
@@ -38,4 +39,6 @@ def analyse_run(traj: Trajectory) -> AnalysedRun:
         traj.cfg.dtype,
         traj.cfg.level_tol,
     )
+    weights = unflatten(traj.snaps[traj.kept()], traj.problem.widths)
+    metrics["trajectory_sha256"] = trajectory_digest(data["loss"][1], weights)
     return AnalysedRun(traj=traj, data=data, metrics=metrics, arrays=arrays)

@@ -3,6 +3,7 @@
   dln run --k 3 --seed 0 --lr 5e-4 --steps 100000 --out run.nc   one run -> one analysed file
   dln table / info / diff                                         query results (dln.cli.query)
   dln store list|prune                                            run files no experiment uses
+  dln verify results/paper                                        run files vs their manifest
 
 Imports stay inside the handlers: `dln run` is the simulation job and must start fast.
 """
@@ -199,11 +200,12 @@ def build_parser(queries: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
     if queries:
-        from dln.cli import query
+        from dln.cli import query, verify
         from dln.data import store
 
         query.add_parsers(sub)
         store.add_parser(sub)
+        verify.add_parser(sub)
     return parser
 
 

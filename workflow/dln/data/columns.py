@@ -145,6 +145,11 @@ METRICS = {
         "1",
     ),
     "origin_exit_ratio": ("float", "origin_exit_time / origin_exit_time_model", "1"),
+    "trajectory_sha256": (
+        "str",
+        "sha256 of the run's loss and weight arrays (dln.data.manifest): equal on every machine",
+        None,
+    ),
 }
 
 # per-run arrays (not table columns): name -> (dims after `run`, long_name, units)

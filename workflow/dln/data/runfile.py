@@ -93,6 +93,18 @@ def _git_commit() -> str:
     return "unknown"
 
 
+def _lock_digest() -> str:
+    """sha256 (16 hex digits) of the checkout's requirements-lock.txt, the environment `make env`
+    installs; 'unknown' outside a checkout."""
+    import hashlib
+
+    lock = Path(__file__).resolve().parents[3] / "requirements-lock.txt"
+    try:
+        return hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return "unknown"
+
+
 def provenance() -> dict:
     import sys
 
@@ -112,6 +124,7 @@ def provenance() -> dict:
         "python_version": platform.python_version(),
         "platform": platform.platform(),
         "package_versions": json.dumps(versions, sort_keys=True),
+        "environment_lock_sha256": _lock_digest(),
     }
 
 
@@ -172,7 +185,7 @@ def _write_dimensions(nc, run: AnalysedRun) -> np.ndarray:
     """Dimensions and coordinate variables; returns which records keep their weights."""
     traj, problem = run.traj, run.traj.problem
     cfg = traj.cfg
-    keep = (traj.steps % cfg.weights_every == 0) | (traj.steps == traj.steps[-1])
+    keep = traj.kept()
     for dim, size in (
         ("step", len(traj.steps)),
         ("snapshot", int(keep.sum())),
@@ -281,6 +294,8 @@ def _write_attributes(nc, run: AnalysedRun, path, now: str) -> None:
             # attribute: gathering 10^4 runs reads one attribute, not 50 variables
             "row_json": json.dumps({**settings, **{k: _plain(v) for k, v in run.metrics.items()}}),
             "run_key": cfg.key(),
+            # sha256 of loss and W_1..W_N (dln.data.manifest.trajectory_digest)
+            "trajectory_sha256": run.metrics["trajectory_sha256"],
             **provenance(),
         }
     )

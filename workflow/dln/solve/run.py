@@ -36,6 +36,7 @@ NUMERICS_SOURCES = (
     "analysis/trajectory.py",
     "analysis/stages.py",
     "solve/run.py",
+    "analysis/result.py",
     "data/runfile.py",
 )
 
@@ -326,6 +327,18 @@ def numerics_identity() -> str:
     return "" if BACKEND == "c" else f"\nkernel={BACKEND}"
 
 
+def trajectory_digest(loss, weights) -> str:
+    """sha256 (hex) of the loss and the weight snapshots W_1..W_N: for each array the line
+    "<name> <dtype> <shape>\\n", then its bytes (little-endian, C order); docs: dln.data.manifest."""
+    h = hashlib.sha256()
+    for name, values in (("loss", loss), *((f"W{j}", w) for j, w in enumerate(weights, 1))):
+        a = np.asarray(values)
+        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        h.update(f"{name} {a.dtype.str} {list(a.shape)}\n".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def source_fingerprint(files=NUMERICS_SOURCES) -> str:
     """sha256 over source files of this package. The workflow passes such hashes as params, so
     Snakemake reruns a step when code it imports changes (it tracks only the rule's own script)."""
@@ -346,6 +359,11 @@ class Trajectory:
     snaps: np.ndarray  # (n_records, n_params) flat weights, in the run's dtype
     diverged_at: int  # first step whose loss was not finite, -1 if none
     predicted_k: int  # Theorem 3.1's k from W(0); -1: not balanced
+
+    def kept(self) -> np.ndarray:
+        """Which records keep their weights in the run file: every weights_every steps and the
+        last one."""
+        return (self.steps % self.cfg.weights_every == 0) | (self.steps == self.steps[-1])
 
 
 def simulate(cfg: RunConfig) -> Trajectory:

@@ -2,7 +2,8 @@
 #   make reproduce   build .venv if needed, rebuild every figure and the report
 #   make test        build .venv if needed, run the test suite
 # Other targets: make lint, make format-check, make bench, make clean, make lock (regenerate
-# requirements-lock.txt). CORES=N limits the cores used.
+# requirements-lock.txt), make refresh-docs (update the tracked figures, manifest and README
+# summary from the workflow's outputs). CORES=N limits the cores used.
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -15,7 +16,7 @@ export PATH := $(BIN):$(PATH)
 # controller answers (docs/slurm.md, "Start-up cost"). With an empty config scontrol fails at once.
 LOCAL := SLURM_CONF=/dev/null
 
-.PHONY: reproduce test lint format-check bench clean env lock
+.PHONY: reproduce refresh-docs test lint format-check bench clean env lock
 
 env: $(VENV)/.installed
 
@@ -40,11 +41,23 @@ lock:
 
 EXPERIMENT ?= paper
 
+# Tracked files stay as they are: a fresh output that differs from its tracked version (README
+# figures, manifest.csv, README.md's summary block) is named, kept as <name>.new.<ext>, and the
+# target fails (dln/cli/tracked.py); `make refresh-docs` then takes the new versions on purpose.
 reproduce: env
-	$(LOCAL) snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
-	$(LOCAL) snakemake --report results/$(EXPERIMENT)/report.html
-	python -c "from dln.analysis.claims import refresh_readme; refresh_readme('README.md', 'results/$(EXPERIMENT)/summary.md')"
+	python -m dln.cli.tracked save $(EXPERIMENT)
+	{ $(LOCAL) snakemake --workflow-profile workflow/profiles/default --cores $(CORES) && \
+	  $(LOCAL) snakemake --report results/$(EXPERIMENT)/report.html; }; status=$$?; \
+	  python -m dln.cli.tracked check $(EXPERIMENT) || status=1; exit $$status
 	@echo "figures: results/$(EXPERIMENT)/figures/   report: results/$(EXPERIMENT)/report.html   table: results/$(EXPERIMENT)/runs.csv"
+
+# Update the tracked outputs (figures, manifest.csv, README.md's summary block) from a run of the
+# workflow: after a change that is meant to change them (the lead's regeneration step).
+refresh-docs: env
+	python -m dln.cli.tracked save $(EXPERIMENT)
+	$(LOCAL) snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
+	python -m dln.cli.tracked check $(EXPERIMENT) || true
+	python -m dln.cli.tracked refresh $(EXPERIMENT)
 
 test: env
 	pytest

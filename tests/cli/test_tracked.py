@@ -1,0 +1,58 @@
+"""`make reproduce` never edits tracked files silently (issue 18 §1): a fresh output that differs
+from its tracked version is named and kept aside, the tracked bytes stay; `make refresh-docs`
+takes the new versions."""
+
+from __future__ import annotations
+
+import subprocess
+
+from dln.analysis.claims import SUMMARY_END, SUMMARY_START
+from dln.cli import tracked
+
+FIG = "results/paper/figures/fig1_loss_by_k.png"
+MANIFEST_HEAD = "run,path,run_key,trajectory_sha256,final_loss,stuck_steps,settings\n"
+
+
+def _row(digest: str, loss: str) -> str:
+    return f'r1,results/runs/r1.nc,k1,{digest},{loss},,"{{""solver"": ""gd""}}"\n'
+
+
+def _checkout(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results/paper/figures").mkdir(parents=True)
+    (tmp_path / FIG).write_bytes(b"\x89PNG old")
+    (tmp_path / "results/paper/manifest.csv").write_text(MANIFEST_HEAD + _row("a" * 64, "15.0"))
+    (tmp_path / "README.md").write_text(f"x\n{SUMMARY_START}\n- old line\n{SUMMARY_END}\n")
+    (tmp_path / "results/paper/summary.md").write_text("# S\n\n- old line\n")
+    subprocess.run(["git", "init", "-q"], check=True)
+    subprocess.run(["git", "add", "README.md", FIG, "results/paper/manifest.csv"], check=True)
+
+
+def test_unchanged_outputs_pass(tmp_path, monkeypatch, capsys):
+    _checkout(tmp_path, monkeypatch)
+    tracked.save("paper")
+    (tmp_path / FIG).write_bytes(b"\x89PNG old")  # rewritten with the same bytes
+    assert tracked.check("paper") == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_changed_outputs_are_named_and_tracked_bytes_kept(tmp_path, monkeypatch, capsys):
+    _checkout(tmp_path, monkeypatch)
+    readme = (tmp_path / "README.md").read_text()
+    tracked.save("paper")
+    (tmp_path / FIG).write_bytes(b"\x89PNG new")
+    (tmp_path / "results/paper/manifest.csv").write_text(MANIFEST_HEAD + _row("b" * 64, "15.5"))
+    (tmp_path / "results/paper/summary.md").write_text("# S\n\n- new line\n")
+    assert tracked.check("paper") == 1
+    out = capsys.readouterr().out
+    assert f"CHANGED {FIG}: the fresh output differs" in out
+    assert "manifest.csv" in out and "1 runs differ" in out and "DIFFERS r1" in out
+    assert "CHANGED README.md: its summary block differs" in out and "make refresh-docs" in out
+    assert (tmp_path / FIG).read_bytes() == b"\x89PNG old"
+    assert (tmp_path / "README.md").read_text() == readme
+    diff = subprocess.run(["git", "diff", "--stat"], capture_output=True, text=True, check=True)
+    assert diff.stdout == ""  # the tracked files equal what git holds
+    assert tracked.refresh("paper") == 0
+    assert (tmp_path / FIG).read_bytes() == b"\x89PNG new"
+    assert "- new line" in (tmp_path / "README.md").read_text()
+    assert not (tmp_path / "results/paper/figures/fig1_loss_by_k.new.png").exists()

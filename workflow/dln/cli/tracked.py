@@ -53,9 +53,10 @@ def save(experiment: str) -> None:
             shutil.copy2(path, SAVED / path)
 
 
-def _manifest_note(fresh: Path, tracked: Path) -> str:
-    """Which runs of a fresh manifest differ from the tracked one (dln verify's count line)."""
-    from dln.cli.verify import compare
+def _manifest_changes(fresh: Path, tracked: Path) -> tuple[bool, str]:
+    """Whether a fresh manifest differs from the tracked one in more than gradient-flow runs
+    (whose bytes vary by CPU: dln.cli.verify), and which runs differ."""
+    from dln.cli.verify import FLOW_PREFIX, compare
     from dln.data.manifest import read_manifest
 
     new, old = read_manifest(fresh), read_manifest(tracked)
@@ -63,7 +64,8 @@ def _manifest_note(fresh: Path, tracked: Path) -> str:
     lines = [line for line in lines if line]
     added, gone = len(set(new) - set(old)), len(set(old) - set(new))
     detail = "".join(f"\n    {line}" for line in lines[:20])
-    return f" ({len(lines)} runs differ, {added} new, {gone} gone){detail}"
+    changed = added or gone or any(not line.startswith(FLOW_PREFIX) for line in lines)
+    return bool(changed), f" ({len(lines)} runs differ, {added} new, {gone} gone){detail}"
 
 
 def check(experiment: str) -> int:
@@ -72,12 +74,16 @@ def check(experiment: str) -> int:
         saved = SAVED / path
         if not saved.is_file() or not path.is_file() or filecmp.cmp(saved, path, shallow=False):
             continue
+        changed, note = _manifest_changes(path, saved) if path.suffix == ".csv" else (True, "")
         shutil.move(path, new_path(path))
         shutil.copy2(saved, path)
-        note = _manifest_note(new_path(path), path) if path.suffix == ".csv" else ""
-        differ.append(
-            f"{path}: the fresh output differs from the tracked one, kept as {new_path(path)}{note}"
-        )
+        if changed:
+            differ.append(
+                f"{path}: the fresh output differs from the tracked one, kept as "
+                f"{new_path(path)}{note}"
+            )
+        else:
+            print(f"NOTE {path}: only gradient-flow runs differ, kept as {new_path(path)}{note}")
     summary = Path("results") / experiment / "summary.md"
     if experiment == "paper" and summary.is_file() and README.is_file():
         from dln.analysis.claims import refresh_readme

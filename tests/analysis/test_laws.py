@@ -103,12 +103,6 @@ def test_origin_exit_model_tends_to_the_small_start_limit():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the frozen-rho model misses this start by 10.2% (ratio 0.898) since the starts are "
-    "built without BLAS (issue 18 section 1; seed 3 gives 0.891): u and v rotate while sigma "
-    "grows; issue 18 section 3 replaces the model by the reduced (sigma, u, v) flow",
-)
 def test_origin_exit_time_of_a_real_run_matches_the_reduced_dynamics():
     cfg = RunConfig(k=1, sigma0=1e-3, seed=0, steps=14_000, record_every=10, weights_every=7_000)
     assert cfg.depth == 6

@@ -31,6 +31,19 @@ SQRT_HALF = 0.70710678118654752440
 _ATANH = tuple(1.0 / (2 * j + 1) for j in range(1, 13))
 
 
+# Independent streams of one seed (SeedSequence spawn keys): the target's bases and the start
+# never draw the same numbers, also when basis_seed == seed (with one stream, a start's first
+# Gaussian vector would be the bases' first column before normalisation).
+BASIS_STREAM, START_STREAM = 0, 1
+
+
+def generator(seed: int, stream: int):
+    """NumPy's PCG64 generator for `stream` of `seed` (integer hashing: the same everywhere)."""
+    import numpy as np
+
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(stream,)))
+
+
 def log(x: float) -> float:
     """Natural logarithm of a finite x > 0 from +, -, *, / only (within 1 ulp of ln x).
 

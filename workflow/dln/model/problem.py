@@ -6,6 +6,7 @@ target GD sees has the same bits on every machine.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -116,11 +117,30 @@ def target_matrix(s, U, V) -> np.ndarray:
 def make_problem(
     widths=PAPER_WIDTHS, spectrum="linear", basis="random", basis_seed: int = 0
 ) -> Problem:
+    """The target of these settings. Built once per process for each setting (the plan
+    validates ~100 runs of one problem; the bases are Python-float Gram-Schmidt): the cached
+    problem's arrays are read-only."""
     widths = check_widths(widths)
+    try:
+        key = (widths, spectrum if isinstance(spectrum, str) else tuple(spectrum), basis)
+        return _cached_problem(*key, basis_seed)
+    except TypeError:  # an unhashable value: build it (make_spectrum names what is wrong)
+        return _build_problem(widths, spectrum, basis, basis_seed)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_problem(widths, spectrum, basis, basis_seed) -> Problem:
+    problem = _build_problem(widths, spectrum, basis, basis_seed)
+    for array in (problem.s, problem.U, problem.V, problem.Phi):
+        array.flags.writeable = False
+    return problem
+
+
+def _build_problem(widths, spectrum, basis, basis_seed) -> Problem:
     d = min(widths[0], widths[-1])
     s = make_spectrum(spectrum, d)
     if basis == "random":
-        rng = np.random.default_rng(basis_seed)
+        rng = plainfloat.generator(basis_seed, plainfloat.BASIS_STREAM)
         U = orthonormal_columns(rng, widths[-1], d)
         V = orthonormal_columns(rng, widths[0], d)
     elif basis == "identity":

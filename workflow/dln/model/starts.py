@@ -99,7 +99,7 @@ def balanced_start(
     W_N...W_1 = sigma0 u v^T up to rounding (balanced)."""
     if not (math.isfinite(sigma0) and sigma0 > 0):
         raise ConfigError(f"sigma0={sigma0}: must be a finite number > 0")
-    rng = np.random.default_rng(seed)
+    rng = pf.generator(seed, pf.START_STREAM)
     u, v = _end_directions(problem, k, construction, rng)
     widths, N = problem.widths, problem.depth
     a = [v]
@@ -119,7 +119,7 @@ def gaussian_start(problem: Problem, scale: float, seed: int = 0) -> list[np.nda
     generally unbalanced, outside the theorem."""
     if not (math.isfinite(scale) and scale > 0):
         raise ConfigError(f"init_scale={scale}: must be a finite number > 0")
-    rng = np.random.default_rng(seed)
+    rng = pf.generator(seed, pf.START_STREAM)
     return [
         np.array(pf.scaled(scale, pf.normals(rng, rows * cols)), dtype=np.float64).reshape(
             rows, cols

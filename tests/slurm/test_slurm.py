@@ -54,7 +54,7 @@ FAST_CHECKS = ("--slurm-init-seconds-before-status-checks", "5")
 NUMBERS: dict[str, object] = {}
 # stop after the simulations: the aggregate and the figures (some figures read run files
 # directly, so they are not downstream of the aggregate)
-SIMULATIONS_ONLY = ("--omit-from", "aggregate", "study_table", "figure")
+SIMULATIONS_ONLY = ("--omit-from", "aggregate", "manifest", "study_table", "figure")
 
 
 def report(key: str, value) -> None:

@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from dln.data.aggregate import MODE_VARS, TRAJECTORY_VARS
+from dln.data.checksum import seal
 from dln.data.columns import SETTINGS as COLUMN_SETTINGS
 
 NAN = math.nan
@@ -357,4 +358,5 @@ def write_run(path: Path, row: dict | None = None, **attr_changes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(path, engine="netcdf4")
+    seal(path)  # the content checksum every reader of run files checks
     return path

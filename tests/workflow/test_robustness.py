@@ -663,10 +663,10 @@ def test_bad_run_file_stops_aggregation_naming_it(diverged_wf, tmp_path, damage)
     if damage == "truncated":
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 2])
-        expect = "not a readable NetCDF run file"
+        expect = "has no content checksum"
     elif damage == "garbage":
         path.write_bytes(b"this is not a NetCDF file\n" * 100)
-        expect = "not a readable NetCDF run file"
+        expect = "has no content checksum"
     else:
         args = [
             "run",
@@ -702,6 +702,6 @@ def test_aggregate_function_names_a_truncated_file(tmp_path, diverged_wf, monkey
     cut = tmp_path / "cut.nc"
     cut.write_bytes((work / victim).read_bytes()[:3000])
     (tmp_path / "plan.csv").write_text(plan.replace(victim, str(cut)))
-    with pytest.raises(RunFileError, match=r"cut\.nc: not a readable NetCDF run file"):
+    with pytest.raises(RunFileError, match=r"cut\.nc: has no content checksum"):
         aggregate(tmp_path / "plan.csv", tmp_path / "runs.nc", tmp_path / "runs.csv", "x", "x")
     assert not (tmp_path / "runs.nc").exists() and not (tmp_path / "runs.csv").exists()

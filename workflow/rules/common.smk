@@ -44,7 +44,7 @@ PLAN_DIGEST = plan_digest(RUNS)
 CODE_FINGERPRINT = source_fingerprint()
 # code that later stages import: a change reruns them (Snakemake tracks only the script itself)
 AGGREGATE_CODE = source_fingerprint(
-    ("data/aggregate.py", "data/columns.py", "data/io.py")
+    ("data/aggregate.py", "data/columns.py", "data/io.py", "data/checksum.py")
 )
 MANIFEST_CODE = source_fingerprint(
     ("data/manifest.py", "data/aggregate.py", "data/io.py")
@@ -54,6 +54,7 @@ PLOTTING_CODE = source_fingerprint(
         "figures/plotting.py",
         "figures/figcheck.py",
         "data/io.py",
+        "data/checksum.py",
         "model/theory.py",
         "model/problem.py",
         "analysis/stages.py",

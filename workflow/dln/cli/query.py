@@ -217,8 +217,20 @@ def _load_any(path: Path):
     if path.is_file() and path.suffix.lower() != ".csv":
         with _open_netcdf(path) as ds:
             if _kind(ds, path) == "run":
+                _verify_run(path)
                 return "run", _run_record(ds, path)
     return "aggregate", load_table(path)
+
+
+def _verify_run(path: Path) -> None:
+    """The checks every stage makes (dln.data.io.open_run_file): checksum, and the run key
+    when the name ends in one."""
+    from dln.data.io import RunFileError, open_run_file, planned_key
+
+    try:
+        open_run_file(path, planned_key(path)).close()
+    except RunFileError as err:
+        raise QueryError(None, str(err)) from None
 
 
 def _run_record(ds, path: Path) -> dict:

@@ -15,12 +15,13 @@ import datetime as _dt
 import json
 import math
 import os
+from contextlib import contextmanager
 
 import numpy as np
 
 from dln.analysis.stages import MAX_VISITS
 from dln.data.columns import ARRAYS, METRICS, SETTINGS, attrs
-from dln.data.io import RunFileError, atomic_output
+from dln.data.io import REBUILD, RunFileError, atomic_output, open_run_file
 
 # Per-step variables carried into the aggregate (the weights stay in the run files).
 TRAJECTORY_VARS = (
@@ -73,27 +74,22 @@ def _text(value):
 
 
 def _open_run(path, run_id: str):
-    """A run file opened with h5py, after checking it holds the planned run."""
-    import h5py
+    """A run file opened with h5py, after checking it holds the planned run and matches its
+    content checksum (dln.data.io.open_run_file, the reader every stage uses)."""
+    return open_run_file(path, run_id.rsplit("-", 1)[-1])
 
-    if not os.path.isfile(path):
-        raise RunFileError(f"{path}: run file does not exist")
+
+@contextmanager
+def _reading(path):
+    """Name the run file in any error reading it (after its checksum passed: a row that is
+    not what the writer writes, e.g. a file sealed by another tool)."""
     try:
-        src = h5py.File(path, "r")
-    except OSError as err:
+        yield
+    except (KeyError, ValueError, TypeError, OSError) as err:
+        reason = " ".join(str(err).split()) or type(err).__name__
         raise RunFileError(
-            f"{path}: not a readable NetCDF run file ({err}); delete it and "
-            f"rerun Snakemake to recreate it"
+            f"{path}: not a run file as dln writes it ({type(err).__name__}: {reason}); {REBUILD}"
         ) from None
-    key = run_id.rsplit("-", 1)[-1]
-    found = _text(src.attrs.get("run_key"))
-    if _text(src.attrs.get("dln_kind")) != "run" or found != key:
-        src.close()
-        raise RunFileError(
-            f"{path}: holds {'run ' + found if found else 'no dln run'}, not the "
-            f"planned run {key}; delete it and rerun Snakemake to recreate it"
-        )
-    return src
 
 
 class _Writer:
@@ -321,11 +317,8 @@ def study_table(run_paths, table_path, study: str, n_levels: int) -> int:
         rows.writerow(columns)
         for path in run_paths:
             run_id = run_id_of(path)
-            src = _open_run(path, run_id)
-            try:
+            with _open_run(path, run_id) as src, _reading(path):
                 row = {**table_row(run_id, src), f"in_{study}": True}
-            finally:
-                src.close()
             rows.writerow([_cell(row.get(c, math.nan)) for c in columns])
     return len(run_paths)
 
@@ -360,12 +353,9 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
             writer = _Writer(out, steps, n_levels)
             writer.add_flags(flag_names)
             for entry in read_plan(plan_path):
-                src = _open_run(entry["path"], entry["run"])
-                try:
-                    flags = {f: entry[f] == "true" for f in flag_names}
+                flags = {f: entry[f] == "true" for f in flag_names}
+                with _open_run(entry["path"], entry["run"]) as src, _reading(entry["path"]):
                     row = writer.add(entry["run"], src, flags)
-                finally:
-                    src.close()
                 table_rows.writerow([_cell(row.get(c, math.nan)) for c in columns])
             writer.flush()
             out.setncatts(

@@ -18,8 +18,9 @@ from pathlib import Path
 ENGINE = "netcdf4"
 
 
-class RunFileError(OSError):
-    """A run file is missing, truncated or not a valid trajectory file."""
+class RunFileError(Exception):
+    """A run file is missing, unreadable, edited or not the planned run. Not an OSError: it is
+    no failed write, so write_failure's disk-full guess never reaches it."""
 
 
 class OutputPathError(OSError):
@@ -210,21 +211,92 @@ def write_text(text: str, path) -> Path:
     return Path(path)
 
 
-def _open(path, kind: str):
-    """Open a dln NetCDF file of the given kind ('run' or 'aggregate') fully into memory."""
+REBUILD = "delete it and rerun Snakemake, which rebuilds it"
+_STORE_KEY = re.compile(r"-(?P<key>[0-9a-f]{10})\.nc$")
+
+
+def planned_key(path) -> str | None:
+    """The run key a store path ends in (<run id>-<key>.nc), None for another name."""
+    match = _STORE_KEY.search(os.fspath(path))
+    return match["key"] if match else None
+
+
+def _attr_text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _check_content(path) -> None:
+    """The content checksum, on the file's bytes, before the HDF5 library parses any."""
+    from dln.data import checksum
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as err:
+        raise RunFileError(f"{path}: run file cannot be read ({err.strerror})") from None
+    problem = checksum.check(data)
+    if problem:
+        raise RunFileError(f"{path}: {problem}; {REBUILD}")
+
+
+def _check_run(src, path, key) -> None:
+    """Kind and run key of an open h5py File; RunFileError on the first failure."""
+    kind = _attr_text(src.attrs.get("dln_kind"))
+    if kind != "run":
+        what = f"a dln {kind} file" if kind else "not a dln file (no dln_kind attribute)"
+        raise RunFileError(f"{path}: {what}, expected a dln run file; {REBUILD}")
+    found = _attr_text(src.attrs.get("run_key"))
+    if key is not None and found != key:
+        raise RunFileError(
+            f"{path}: holds {'run ' + str(found) if found else 'no run key'}, not the planned "
+            f"run {key} (a file copied or moved here); {REBUILD}"
+        )
+
+
+def open_run_file(path, key: str | None = None):
+    """The one reader of run files: an open h5py File, after checking that its bytes match
+    its content checksum (dln.data.checksum), that it is a dln run file, and that it holds
+    run `key` (when given). Every stage reads run files through it (aggregate, study tables,
+    figures and the library via read_run, dln info/diff)."""
+    import h5py
+
+    if not os.path.isfile(path):
+        what = "is a directory" if os.path.isdir(path) else "does not exist"
+        raise RunFileError(f"{path}: run file {what}; rerun Snakemake to create it")
+    _check_content(path)
+    try:
+        src = h5py.File(path, "r")
+    except Exception as err:  # the HDF5 library's reason (a file sealed after it broke)
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise RunFileError(
+            f"{path}: not a readable NetCDF run file ({reason}); {REBUILD}"
+        ) from None
+    try:
+        _check_run(src, path, key)
+    except BaseException:
+        src.close()
+        raise
+    return src
+
+
+def _load(path):
+    """A NetCDF file fully into memory with xarray; RunFileError naming it if that fails."""
     import xarray as xr
 
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            return ds.load()
+    except Exception as err:  # netCDF4 raises OSError/RuntimeError for corrupt files
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise RunFileError(f"{path}: not a readable NetCDF file ({reason}); {REBUILD}") from None
+
+
+def _open(path, kind: str):
+    """Open a dln NetCDF aggregate fully into memory."""
     path = Path(path)
     if not path.is_file():
         raise RunFileError(f"{path}: file does not exist")
-    try:
-        with xr.open_dataset(path, engine=ENGINE) as ds:
-            ds = ds.load()
-    except Exception as err:  # netCDF4 raises OSError/RuntimeError for corrupt files
-        raise RunFileError(
-            f"{path}: not a readable NetCDF file ({err}); delete it and rerun "
-            f"Snakemake to recreate it"
-        ) from err
+    ds = _load(path)
     found = ds.attrs.get("dln_kind")
     if found != kind:
         what = f"a dln {found} file" if found else "not a dln file (no dln_kind attribute)"
@@ -232,9 +304,11 @@ def _open(path, kind: str):
     return ds
 
 
-def read_run(path):
-    """One run file as an xarray Dataset (loaded; the file is closed on return)."""
-    return _open(path, "run")
+def read_run(path, key: str | None = None):
+    """One run file as an xarray Dataset (loaded; the file is closed on return), after the
+    checks of open_run_file (content checksum; the run key when given)."""
+    open_run_file(path, key).close()
+    return _load(path)
 
 
 def open_aggregate(path, index: bool = True):
@@ -257,15 +331,16 @@ def open_aggregate(path, index: bool = True):
     return ds.drop_vars(["run", *settings]).assign_coords(coords)
 
 
-def open_runs(paths, weights: bool = True):
+def open_runs(paths, weights: bool = True, planned: bool = False):
     """Run files combined into one Dataset along a new `run` dimension (the run ids), with the
     settings as `run` coordinates, the metrics as `run` variables and the steps joined (NaN
     where a run has no record). With weights=True (W_j, Phi, U, V kept) the runs must share one
     architecture; weights=False drops them, so any runs combine. Raises RunFileError saying
-    why when they cannot be combined."""
+    why when they cannot be combined. planned=True: the paths are store paths, and each file
+    must hold the run its name ends in (a file copied over another run's path is refused)."""
     import xarray as xr
 
-    runs = [read_run(p) for p in paths]
+    runs = [read_run(p, _expected_key(p) if planned else None) for p in paths]
     if not runs:
         raise RunFileError("open_runs: no run files given")
     if not weights:
@@ -306,6 +381,13 @@ def open_runs(paths, weights: bool = True):
         for name in ("Phi", "U", "V"):
             combined[name] = runs[0][name]
     return combined
+
+
+def _expected_key(path) -> str:
+    key = planned_key(path)
+    if key is None:
+        raise RunFileError(f"{path}: not a run store path (<run id>-<10-hex-digit key>.nc)")
+    return key
 
 
 def job_log(sm) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 from dln import __version__
 from dln.analysis.result import AnalysedRun
 from dln.analysis.stages import MAX_VISITS
+from dln.data.checksum import seal
 from dln.data.columns import METRICS, SETTINGS, attrs
 from dln.data.io import atomic_output
 from dln.model.problem import unflatten
@@ -177,6 +178,7 @@ def write_run_file(run: AnalysedRun, path) -> None:
             _write_attributes(nc, run, path, now)
         finally:
             nc.close()
+        seal(tmp)  # the content checksum every reader checks (dln.data.io.open_run_file)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
 

@@ -111,9 +111,10 @@ def options(sm) -> dict:
 
 def load_runs(sm):
     """The run files this figure draws (its registry selectors), combined along `run`;
-    None when the config plans none of them."""
+    None when the config plans none of them. Each is checked like every stage checks it: its
+    content checksum, and the run key its store path ends in."""
     paths = list(sm.input.get("runs", []))
-    return open_runs(paths, weights=False) if paths else None
+    return open_runs(paths, weights=False, planned=True) if paths else None
 
 
 def table(sm) -> pd.DataFrame:

@@ -38,6 +38,7 @@ NUMERICS_SOURCES = (
     "solve/run.py",
     "analysis/result.py",
     "data/runfile.py",
+    "data/checksum.py",
 )
 
 

@@ -1,0 +1,205 @@
+"""Every run file carries a checksum of its content, and one reader (dln.data.io.open_run_file)
+used by every stage checks it and the run key (issue 21 items 4-6): an edited, corrupted or
+misplaced run file is refused with one line naming the file, its real cause, and how to
+rebuild it; never aggregated, tabled, drawn or shown."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import h5py
+import netCDF4
+import pytest
+
+from dln.analysis.result import analyse_run
+from dln.data import checksum
+from dln.data.aggregate import aggregate, study_table
+from dln.data.io import RunFileError, open_run_file, open_runs, read_run
+from dln.data.runfile import write_run_file
+from dln.solve.run import RunConfig, simulate
+
+REBUILD = "delete it and rerun Snakemake"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Two real run files in a store layout: k = 2 at lr 5e-4 and at lr 1e-3."""
+    root = tmp_path_factory.mktemp("store")
+    paths = {}
+    for lr in (5e-4, 1e-3):
+        cfg = RunConfig(k=2, lr=lr, steps=600, record_every=20, weights_every=300)
+        path = root / "results/runs" / f"{cfg.run_id()}.nc"
+        write_run_file(analyse_run(simulate(cfg)), path)
+        paths[lr] = (cfg, path)
+    return root, paths
+
+
+@pytest.fixture
+def work(store, tmp_path, monkeypatch):
+    """A copy of the store, the working directory, with a plan of the lr = 5e-4 run."""
+    root, paths = store
+    shutil.copytree(root / "results", tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    cfg, path = paths[5e-4]
+    rel = path.relative_to(root).as_posix()
+    (tmp_path / "plan.csv").write_text(
+        f"run,path,steps,record_every,d,in_grid\n{cfg.run_id()},{rel},600,20,5,true\n"
+    )
+    return tmp_path, rel, {lr: p.relative_to(root).as_posix() for lr, (_, p) in paths.items()}
+
+
+def _readers(rel: str):
+    """Every stage's way into a run file, each as a thunk."""
+    return {
+        "aggregate": lambda: aggregate("plan.csv", "runs.nc", "runs.csv", "x", "h"),
+        "study_table": lambda: study_table([rel], "t.csv", "grid", 6),
+        "figures": lambda: open_runs([rel], weights=False, planned=True),
+        "read_run": lambda: read_run(rel),
+    }
+
+
+def _assert_refused_everywhere(rel: str, *fragments: str):
+    for stage, read in _readers(rel).items():
+        with pytest.raises(RunFileError) as info:
+            read()
+        msg = str(info.value)
+        assert msg.startswith(f"{rel}: "), (stage, msg)
+        assert "\n" not in msg and "disk full" not in msg, (stage, msg)
+        for fragment in fragments:
+            assert fragment in msg, (stage, msg)
+    info = subprocess.run(
+        [sys.executable, "-m", "dln", "info", rel], capture_output=True, text=True
+    )
+    assert info.returncode == 2 and "Traceback" not in info.stderr, info.stderr
+    assert len(info.stderr.strip().splitlines()) == 1 and rel in info.stderr, info.stderr
+
+
+def test_a_fresh_run_file_passes_every_reader(work):
+    _, rel, _ = work
+    for read in _readers(rel).values():
+        read()
+    with open_run_file(rel, key=rel.rsplit("-", 1)[-1].removesuffix(".nc")) as f:
+        assert f.attrs["run_key"]
+    assert (
+        (work[0] / rel)
+        .read_bytes()
+        .endswith(checksum.trailer((work[0] / rel).read_bytes()[: -checksum.TRAILER_SIZE]))
+    )
+
+
+def test_loss_edited_with_netcdf4_is_refused(work):
+    """The issue's case: loss[-5:] = -7 was aggregated next to the untouched final_loss."""
+    _, rel, _ = work
+    with netCDF4.Dataset(rel, "a") as nc:
+        nc["loss"][-5:] = -7.0
+    # (HDF5 writes over the file's end: the checksum trailer is gone or no longer matches)
+    _assert_refused_everywhere(rel, "checksum", REBUILD)
+    assert not (work[0] / "runs.nc").exists() and not (work[0] / "runs.csv").exists()
+
+
+def test_one_byte_of_s1_changed_at_its_offset_is_refused(work):
+    """The issue's case: s = [6.5, 4, 3, 2, 1] aggregated with spectrum 'linear'."""
+    _, rel, _ = work
+    with h5py.File(rel, "r") as f:
+        offset = f["s"].id.get_offset()
+        assert offset is not None  # s is stored contiguously, uncompressed
+    with open(rel, "r+b") as fh:
+        fh.seek(offset + 6)  # a byte of the exponent of s_1 (little-endian float64)
+        byte = fh.read(1)
+        fh.seek(offset + 6)
+        fh.write(bytes([byte[0] ^ 0x04]))
+    with h5py.File(rel, "r") as f:
+        assert f["s"][0] != 5.0  # the damage is real
+    _assert_refused_everywhere(rel, "does not match its checksum", REBUILD)
+
+
+def _break_loss_chunk(rel: str) -> None:
+    with h5py.File(rel, "r") as f:
+        chunk = f["loss"].id.get_chunk_info(0)
+    with open(rel, "r+b") as fh:
+        fh.seek(chunk.byte_offset + chunk.size // 2)
+        fh.write(b"\xff" * 8)
+
+
+def test_a_corrupt_compressed_chunk_is_refused_before_hdf5_reads_it(work):
+    """Was: "Can't synchronously read data (filter returned failure)" plus a disk-full hint,
+    never the run file."""
+    _, rel, _ = work
+    _break_loss_chunk(rel)
+    _assert_refused_everywhere(rel, "does not match its checksum", REBUILD)
+
+
+def test_a_chunk_broken_before_sealing_names_the_file_and_hdf5s_reason(work):
+    """A file broken before its checksum was computed (so the checksum passes): the HDF5
+    error reaches the user with the file's name, and no disk-full guess."""
+    _, rel, _ = work
+    data = (work[0] / rel).read_bytes()
+    (work[0] / rel).write_bytes(data[: -checksum.TRAILER_SIZE])
+    _break_loss_chunk(rel)
+    checksum.seal(rel)
+    # (the study table reads the row and steps_at_level only, not the broken loss chunk)
+    for stage in ("aggregate", "figures", "read_run"):
+        with pytest.raises(RunFileError) as info:
+            _readers(rel)[stage]()
+        msg = str(info.value)
+        assert msg.startswith(f"{rel}: ") and "disk full" not in msg, (stage, msg)
+        assert REBUILD in msg, (stage, msg)
+        # h5py's reason, or netCDF-C's for the xarray readers
+        assert "filter returned failure" in msg or "NetCDF: HDF error" in msg, (stage, msg)
+
+
+def test_a_missing_table_row_is_refused_naming_the_file(work):
+    """Was: an h5py KeyError traceback for row_json."""
+    _, rel, _ = work
+    with netCDF4.Dataset(rel, "a") as nc:
+        nc.delncattr("row_json")
+    _assert_refused_everywhere(rel, REBUILD)
+
+
+def test_a_run_file_without_checksum_is_refused(work):
+    _, rel, _ = work
+    data = (work[0] / rel).read_bytes()
+    (work[0] / rel).write_bytes(data[: -checksum.TRAILER_SIZE])  # a valid netCDF file again
+    _assert_refused_everywhere(rel, "no content checksum", REBUILD)
+
+
+def test_a_file_copied_over_another_planned_path_is_refused_by_the_figures(work):
+    """Was: fig1 drew an lr = 1e-3 run as the planned lr = 5e-4 one; only the aggregate
+    checked the key. Now every reader does, and says so without a disk-full hint."""
+    _, rel, rels = work
+    shutil.copyfile(rels[1e-3], rel)
+    for stage in ("aggregate", "study_table", "figures"):
+        with pytest.raises(RunFileError) as info:
+            _readers(rel)[stage]()
+        msg = str(info.value)
+        assert msg.startswith(f"{rel}: holds run "), (stage, msg)
+        assert "not the planned run" in msg and "disk full" not in msg, (stage, msg)
+
+
+def test_run_file_error_is_no_os_error():
+    """A read error is no failed write: write_failure's disk-full guess must never reach it."""
+    assert not issubclass(RunFileError, OSError)
+
+
+def test_a_missing_run_file_is_named(work):
+    _, rel, _ = work
+    (work[0] / rel).unlink()
+    with pytest.raises(RunFileError, match="does not exist"):
+        open_runs([rel], planned=True)
+    with pytest.raises(RunFileError, match="does not exist") as info:
+        aggregate("plan.csv", "runs.nc", "runs.csv", "x", "h")
+    assert "disk full" not in str(info.value)
+
+
+def test_checksums_are_stable_and_distinct(store):
+    """Two runs of different settings carry different checksums; reading changes nothing."""
+    _, paths = store
+    sums = []
+    for _, path in paths.values():
+        before = path.read_bytes()
+        read_run(path)
+        assert path.read_bytes() == before
+        sums.append(before[-checksum.TRAILER_SIZE :])
+    assert len(set(sums)) == 2 and all(s.startswith(checksum.MAGIC) for s in sums)

@@ -705,3 +705,56 @@ def test_aggregate_function_names_a_truncated_file(tmp_path, diverged_wf, monkey
     with pytest.raises(RunFileError, match=r"cut\.nc: has no content checksum"):
         aggregate(tmp_path / "plan.csv", tmp_path / "runs.nc", tmp_path / "runs.csv", "x", "x")
     assert not (tmp_path / "runs.nc").exists() and not (tmp_path / "runs.csv").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# issue 21 item 8: captions take their values from the plan (grid: null, a list of grids)
+# --------------------------------------------------------------------------------------------
+MAIN_GRIDS = {
+    "grid-null": None,
+    "grid-list": [
+        {"k": [1], "seed": [0], "lr": [5.0e-4]},
+        {"k": [2], "seed": [0], "lr": [1.0e-3]},
+    ],
+}
+
+
+@pytest.mark.parametrize("grid", list(MAIN_GRIDS), ids=list(MAIN_GRIDS))
+def test_main_grid_null_or_a_list_builds_the_dag(tmp_path, grid):
+    """Was: a KeyError/TypeError traceback from fig1's caption (config["grid"]["lr"][0]) while
+    Snakemake built the DAG, even with -n."""
+    cfg = tiny_config()
+    cfg["grid"] = MAIN_GRIDS[grid]
+    write_config(tmp_path, cfg)
+    proc = snakemake(tmp_path, "-n", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out
+
+
+# --------------------------------------------------------------------------------------------
+# issue 21 item 9: an experiment name may not name an existing file or a reserved directory
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("README.md", "results/README.md is an existing file"),
+        ("runs", "reserved"),
+        ("logs", "reserved"),
+    ],
+)
+def test_experiment_name_of_a_file_or_reserved_directory_is_refused(tmp_path, name, fragment):
+    """Was (README.md): Snakemake's NotADirectoryError traceback, even with -n."""
+    write_config(tmp_path, tiny_config())
+    readme = tmp_path / "results/README.md"
+    readme.parent.mkdir()
+    readme.write_text("the committed results/README.md\n")
+    proc = snakemake(tmp_path, "-n", "--config", f"experiment={name}", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    lines = [line for line in out.splitlines() if line.startswith("config error:")]
+    assert len(lines) == 1 and "Traceback" not in out, out
+    assert f"experiment = {name!r}" in lines[0] and fragment in lines[0], lines[0]
+    assert "allowed:" in lines[0]
+    assert readme.read_text() == "the committed results/README.md\n"
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["README.md"]

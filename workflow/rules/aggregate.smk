@@ -42,6 +42,7 @@ rule aggregate:
         experiment=EXPERIMENT,
         config_hash=PLAN_DIGEST,
         code=AGGREGATE_CODE,
+        overview=report_overview(),  # the report's landing page (workflow.rst)
     script:
         "../scripts/aggregate.py"
 

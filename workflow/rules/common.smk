@@ -9,7 +9,11 @@ from snakemake.exceptions import WorkflowError
 # and the simulate rule checks that the two have the same numerics (--expect-code).
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
-from dln.plan.configcheck import check_config_files, check_workflow_config  # noqa: E402
+from dln.plan.configcheck import (  # noqa: E402
+    check_config_files,
+    check_experiment_name,
+    check_workflow_config,
+)
 from dln.model.problem import ConfigError  # noqa: E402
 
 # A bad config stops here, before any job, with one line naming the key, the value and what is
@@ -20,6 +24,7 @@ try:
     check_workflow_config(
         config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
     )
+    check_experiment_name(config["experiment"])
     from dln.plan.runplan import STUDIES, plan_digest, plan_runs, select
 
     RUNS = plan_runs(config)
@@ -146,7 +151,36 @@ def figure_caption(wildcards):
     text = (
         Path(workflow.basedir) / f"workflow/report/{wildcards.figure}.rst"
     ).read_text()
-    return jinja2.Template(text).render(snakemake={"config": config})
+    return jinja2.Template(text).render(
+        snakemake={"config": config}, planned=planned_values
+    )
+
+
+def planned_values(study, setting, **settings):
+    """A caption's values of one setting over a study's planned runs (e.g. "5e-04, 0.001"):
+    from the plan, never a config path such as grid.lr[0] (grid may be null or a list).
+    """
+    if settings.get("seed") == "main_seed":
+        settings["seed"] = config["figures"]["main_seed"]
+    values = sorted(
+        {getattr(run.config, setting) for run in select(RUNS, study=study, **settings)},
+        key=str,
+    )
+    if not values:
+        return f"none planned ({study} is off)"
+    return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+
+
+def report_overview():
+    """The plan's facts the report's landing page shows (workflow/report/workflow.rst)."""
+    return {
+        "widths": planned_values("grid", "widths"),
+        "steps": planned_values("grid", "steps"),
+        "k": planned_values("grid", "k"),
+        "seed": planned_values("grid", "seed"),
+        "lr": planned_values("grid", "lr"),
+        "runs": len(RUNS),
+    }
 
 
 def figure_report(key):

@@ -83,6 +83,11 @@ def _message(err: jsonschema.ValidationError) -> str:
             kind
         ]
         return f"{where} = {v!r} is out of range (allowed: {op} {err.validator_value})"
+    if kind == "not" and where == "experiment":
+        return (
+            f"experiment = {v!r} is reserved: results/{v}/ belongs to the run store "
+            f"(allowed: a name other than {', '.join(RESERVED_EXPERIMENT_NAMES)})"
+        )
     if kind == "oneOf" and any(o.get("$ref") == "#/$defs/study_grid" for o in err.validator_value):
         return (
             f"{where} = {v!r} is not allowed (allowed: a grid, i.e. a mapping of run settings "
@@ -93,6 +98,23 @@ def _message(err: jsonschema.ValidationError) -> str:
         options = " or ".join(_describe(s) for s in err.validator_value)
         return f"{where} = {v!r} is not allowed (allowed: {options} of positive numbers)"
     return f"{where} = {v!r}: {err.message}"
+
+
+# directories of results/ the run store owns (also refused by the schema's `not`)
+RESERVED_EXPERIMENT_NAMES = ("runs", "logs")
+
+
+def check_experiment_name(name: str, results="results") -> None:
+    """results/<name>/ must be free for a directory: a name that is an existing file (the
+    committed results/README.md) would otherwise fail in Snakemake with a traceback."""
+    target = Path(results) / name
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        kind = "a symbolic link" if target.is_symlink() else "an existing file"
+        raise ConfigError(
+            f"config error: experiment = {name!r}: {target} is {kind}, not an experiment "
+            f"directory (allowed: a name that is not a file in {results}/, nor "
+            f"{', '.join(RESERVED_EXPERIMENT_NAMES)})"
+        )
 
 
 def check_workflow_config(config: dict, schema_path) -> None:

@@ -216,7 +216,9 @@ def final_stage(rec: dict, problem: Problem, levels, final_idx: int, dtype: str)
         model = final_gap_model(
             problem, final_idx, rec["alpha"][a], rec["beta"][a], t[a : b + 1] - t[a]
         )
-        out["final_rate_model"] = fit_rate(t[a : b + 1], model, 0.0, np.inf)
+        # only positive model gaps have a log: an exact 0 (no mode left to decay, e.g. d = 1)
+        # gives no fit (NaN), not a divide-by-zero warning
+        out["final_rate_model"] = fit_rate(t[a : b + 1], model, np.finfo(float).tiny, np.inf)
     return out
 
 

@@ -147,6 +147,17 @@ def _read_csv(path: Path):
     return df
 
 
+def _global_attrs(path: Path) -> dict:
+    """A NetCDF file's global attributes only (no variable is read); {} if unreadable."""
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(path) as nc:
+            return nc.__dict__
+    except OSError:
+        return {}
+
+
 def _experiment_dirs(results: Path) -> list[Path]:
     return sorted(
         p
@@ -171,7 +182,10 @@ def load_table(path) -> Table:
     if path.is_dir():
         for name in ("runs.csv", "runs.nc"):
             if (path / name).exists():
-                return load_table(path / name)
+                table = load_table(path / name)
+                if not table.attrs and (path / "runs.nc").is_file():
+                    table.attrs = _global_attrs(path / "runs.nc")  # config hash, n_runs
+                return table
         exps = _experiment_dirs(path)
         if not exps:
             raise QueryError(path, "no runs.csv or runs.nc here, nor in any subdirectory")
@@ -564,7 +578,7 @@ def cmd_table(args) -> int:
     cols = _split_cols(args.cols)
     _check_columns(df, cols, "--cols", source)
     if args.by is not None:
-        by = _split_cols(args.by)
+        by = list(dict.fromkeys(_split_cols(args.by)))  # `k,k` groups by k once
         if not by:
             raise QueryError(source, "--by needs one or more column names")
         _check_columns(df, by, "--by", source)
@@ -876,7 +890,7 @@ def _diff_aggregates(ta: Table, tb: Table, args) -> tuple[list[str], bool]:
     # medians of the default metrics, grouped by the settings that vary over A and B together
     both = pd.concat([A.assign(_side="A"), B.assign(_side="B")], ignore_index=True)
     by = (
-        _split_cols(args.by)
+        list(dict.fromkeys(_split_cols(args.by)))  # `k,k` groups by k once
         if args.by
         else [c for c in varying(both, settings) if c not in REPLICATE_SETTINGS]
     )

@@ -463,3 +463,25 @@ def test_checked_or_planned_within_limits(config):
 def test_passing_config_runs_to_the_end(config, pick, tmp_path):
     """Only configs that pass the check count as examples: each simulates one run."""
     check_config(config, simulate=True, tmp_path=tmp_path, pick=pick, only_planned=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 21 item 12: a huge grid is counted before the schema validates each of its values
+
+
+def test_a_million_seed_grid_is_refused_before_the_schema_check(monkeypatch):
+    """Was: 29 s in the schema check (every seed validated) before the max_runs refusal."""
+    import jsonschema
+
+    config = copy.deepcopy(BASE)
+    config["grid"] = {**config["grid"], "seed": list(range(10**6))}
+
+    def never(*args, **kwargs):
+        raise AssertionError("the schema validated a grid that max_runs refuses by its size")
+
+    monkeypatch.setattr(jsonschema.Draft202012Validator, "iter_errors", never)
+    with pytest.raises(ConfigError) as info:
+        check_workflow_config(config, SCHEMA_PATH)
+    message = str(info.value)
+    assert message.startswith("config error: limits.max_runs=500") and "\n" not in message
+    assert "grid" in message and "limits.allow_large_grid: true" in message

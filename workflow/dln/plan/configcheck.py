@@ -117,10 +117,46 @@ def check_experiment_name(name: str, results="results") -> None:
         )
 
 
+# a grid with more points than this is counted before the schema validates each value: the
+# schema's per-value checks cost ~30 us, so a 10^6-seed grid spent 29 s before max_runs refused it
+HUGE_GRID = 10_000
+_NOT_STUDIES = {"experiment", "problem", "start", "gd", "analysis", "figures", "limits"}
+
+
+def _grid_points(grid) -> int:
+    """The points of one study grid (a mapping of lists): the product of the list lengths."""
+    return math.prod(len(v) for v in grid.values() if isinstance(v, list))
+
+
+def _refuse_huge_grid(config: dict) -> None:
+    """Refuse a study grid larger than limits.max_runs (and HUGE_GRID) before the schema check;
+    the distinct values of one grid are distinct runs. Shapes the schema would refuse are
+    left to it."""
+    limits = config.get("limits")
+    if not isinstance(limits, dict) or limits.get("allow_large_grid") is True:
+        return
+    cap = limits.get("max_runs")
+    if not isinstance(cap, int) or isinstance(cap, bool):
+        return
+    for study, value in config.items():
+        grids = value if isinstance(value, list) else [value]
+        if study in _NOT_STUDIES or not all(isinstance(g, dict) for g in grids):
+            continue
+        for grid in grids:
+            points = _grid_points(grid)
+            if points > max(cap, HUGE_GRID):
+                raise ConfigError(
+                    f"config error: limits.max_runs={cap}: {study} alone plans {points:,} runs "
+                    f"(grid points; one file each); raise limits.max_runs or set "
+                    f"limits.allow_large_grid: true to run it anyway"
+                )
+
+
 def check_workflow_config(config: dict, schema_path) -> None:
     """Raise ConfigError with a one-line message for the first problem the schema finds.
     Cross-field checks (k against d, steps against record_every, ...) are the plan's: every
     planned run is a RunConfig, which checks itself (dln.plan.runplan)."""
+    _refuse_huge_grid(config)  # first: the walks below visit every value too
     for path, value in _non_finite(config):
         raise ConfigError(
             f"config error: {_where(path)} = {value} is not a finite number "

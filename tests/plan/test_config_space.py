@@ -9,6 +9,11 @@ within the resource limits and (in the slow test) one sampled run, its steps cap
 through the real `dln run` path and writes an analysed run file.
 
 Each failing example found on the way is kept below as an explicit case (FOUND_EXAMPLES).
+
+Issue 21 extends the property to the run store (random stores, plans and spellings of
+--results: prune removes exactly the files no plan lists; a malformed plan stops it with one
+line) and to run files with random damage (every flipped byte, cut or appended tail is refused
+by every reader with one line naming the file).
 """
 
 from __future__ import annotations
@@ -485,3 +490,157 @@ def test_a_million_seed_grid_is_refused_before_the_schema_check(monkeypatch):
     message = str(info.value)
     assert message.startswith("config error: limits.max_runs=500") and "\n" not in message
     assert "grid" in message and "limits.allow_large_grid: true" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 21, "Also": the store commands and run files under random states and damage
+
+STORE_KEYS = [f"{i:010x}" for i in range(1, 9)]
+
+
+def _run_path(key: str) -> str:
+    return f"results/runs/gd-orthogonal-float64/N6-k1/lr0.0005-seed0-{key}.nc"
+
+
+@st.composite
+def store_states(draw):
+    """Run files present (a subset of STORE_KEYS), experiments whose plans list subsets (a
+    plan may list a file that is missing), and how --results is spelled."""
+    present = draw(st.sets(st.sampled_from(STORE_KEYS)))
+    plans = draw(
+        st.dictionaries(
+            st.sampled_from(["a", "b", "c"]), st.sets(st.sampled_from(STORE_KEYS)), max_size=3
+        )
+    )
+    spelling = draw(
+        st.sampled_from(["results", "./results", "results/", "link", "absolute", "dot"])
+    )
+    malformed = draw(st.sampled_from([None, "no-path-column", "not-utf8", "directory", "empty"]))
+    return present, plans, spelling, malformed
+
+
+def _make_store(root, present, plans, malformed):
+    from pathlib import Path
+
+    for key in present:
+        path = Path(root) / _run_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"run")
+    (Path(root) / "results/runs").mkdir(parents=True, exist_ok=True)
+    for name, keys in plans.items():
+        plan = Path(root) / f"results/{name}/plan.csv"
+        plan.parent.mkdir(parents=True)
+        plan.write_text("run,path\n" + "".join(f"r-{k},{_run_path(k)}\n" for k in sorted(keys)))
+    if malformed and plans:
+        plan = Path(root) / f"results/{sorted(plans)[0]}/plan.csv"
+        if malformed == "no-path-column":
+            plan.write_text("run,file\nx,y\n")
+        elif malformed == "not-utf8":
+            plan.write_bytes(b"run,path\n\xff,\xfe\n")
+        elif malformed == "directory":
+            plan.unlink()
+            plan.mkdir()
+        else:
+            plan.write_text("")
+        return plan.relative_to(root)
+    return None
+
+
+def _store_command(root, spelling, action):
+    """`dln store <action>` in-process, with --results spelled as drawn: (code, out, err)."""
+    import argparse
+    import contextlib
+    import io
+    import os
+    from pathlib import Path
+
+    from dln.data.store import cmd_store
+
+    cwd, results = Path(root), {"results": "results", "./results": "./results"}.get(spelling)
+    if spelling == "results/":
+        results = "results/"
+    elif spelling == "link":
+        if not (cwd / "r").is_symlink():
+            (cwd / "r").symlink_to("results")
+        results = "r"
+    elif spelling == "absolute":
+        results = str(cwd / "results")
+    elif spelling == "dot":
+        cwd, results = cwd / "results", "."
+    out, err, old = io.StringIO(), io.StringIO(), os.getcwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cmd_store(argparse.Namespace(action=action, results=results, dry_run=False))
+    finally:
+        os.chdir(old)
+    return code, out.getvalue(), err.getvalue()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(state=store_states())
+def test_prune_removes_exactly_the_files_no_plan_lists(state):
+    """Whatever --results is spelled: prune keeps every file some plan lists and removes the
+    others, list's count agrees; a malformed plan stops both with one line naming it."""
+    import tempfile
+    from pathlib import Path
+
+    present, plans, spelling, malformed = state
+    with tempfile.TemporaryDirectory() as root:
+        bad = _make_store(root, present, plans, malformed)
+        planned = set().union(*plans.values()) if plans else set()
+        code, out, err = _store_command(root, spelling, "list")
+        if bad is not None:
+            assert code == 2 and len(err.strip().splitlines()) == 1, err
+            assert f"{bad.parent.name}/plan.csv: " in err, err  # (below --results as spelled)
+        else:
+            assert code == 0 and f"unused run files: {len(present - planned)}" in out, out
+        code, out, err = _store_command(root, spelling, "prune")
+        kept = {p.stem.rsplit("-", 1)[-1] for p in Path(root, "results/runs").rglob("*.nc")}
+        if bad is not None:
+            assert code == 2 and kept == present, (err, kept)
+        else:
+            assert code == 0 and kept == present & planned, (out, kept)
+
+
+@pytest.fixture(scope="module")
+def sealed_run(tmp_path_factory):
+    """One small real run file (the workflow's writer) and its bytes."""
+    from dln.data.pipeline import run_to_file
+    from dln.solve.run import RunConfig
+
+    path = tmp_path_factory.mktemp("flip") / "run-0000000000.nc"
+    run_to_file(RunConfig(k=2, steps=400, record_every=20, weights_every=200), path)
+    return path, path.read_bytes()
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_every_byte_flip_in_a_run_file_is_refused_naming_it(sealed_run, data):
+    """A random byte of a real run file changed (or the file cut short, or bytes appended):
+    every reader refuses it with one line naming the file; none reads changed values."""
+    from dln.data.aggregate import _open_run
+    from dln.data.io import RunFileError, read_run
+
+    path, original = sealed_run
+    damage = data.draw(st.sampled_from(["flip", "cut", "append"]))
+    if damage == "flip":
+        offset = data.draw(st.integers(0, len(original) - 1))
+        bits = data.draw(st.integers(1, 255))
+        damaged = bytearray(original)
+        damaged[offset] ^= bits
+        event(f"flip in the {'trailer' if offset >= len(original) - 88 else 'HDF5 part'}")
+    elif damage == "cut":
+        damaged = original[: data.draw(st.integers(0, len(original) - 1))]
+    else:
+        damaged = original + data.draw(st.binary(min_size=1, max_size=100))
+    target = path.with_name("damaged-0000000000.nc")
+    target.write_bytes(bytes(damaged))
+    for read in (lambda: read_run(target), lambda: _open_run(target, "x-0000000000").close()):
+        with pytest.raises(RunFileError) as info:
+            read()
+        message = str(info.value)
+        assert message.startswith(f"{target}: ") and "\n" not in message, message
+        assert "delete it and rerun Snakemake" in message or "does not exist" in message

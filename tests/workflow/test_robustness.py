@@ -26,6 +26,7 @@ import time
 import warnings
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 import pandas as pd
 import pytest
@@ -403,6 +404,32 @@ def test_second_workflow_on_the_same_results_is_refused(kill_work):
     assert not (work / run_path(KILL_CONFIG, 1)).exists()
 
 
+def test_prune_refuses_while_the_workflow_runs(kill_work):
+    """Was: prune removed the running workflow's fresh run files (its plan was not on disk
+    yet), and the workflow died with "Missing files after 5 seconds". The job is stopped
+    (SIGSTOP) while prune runs, so the workflow holds its lock for certain."""
+    work = kill_work
+    done = work / run_path(KILL_CONFIG, 2)
+    unused = done.with_name("lr0.0005-seed9-0123456789.nc")  # in no plan
+    shutil.copyfile(done, unused)
+    proc = _start_snakemake(work, "--cores", "1")
+    pid = _wait_for_job(proc, run_path(KILL_CONFIG, 1))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        prune = subprocess.run(
+            [sys.executable, "-m", "dln", "store", "prune"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert prune.returncode == 2 and len(prune.stderr.strip().splitlines()) == 1, prune.stderr
+    assert "a Snakemake workflow holds" in prune.stderr and "--unlock" in prune.stderr
+    assert done.exists() and unused.exists()
+
+
 def test_sigterm_while_writing_removes_the_temporary_file(tmp_path):
     """SIGTERM that arrives while the run file is being written (after the GD loop): the job
     removes its temporary file and exits with 128 + 15; nothing appears at the final path."""
@@ -758,3 +785,42 @@ def test_experiment_name_of_a_file_or_reserved_directory_is_refused(tmp_path, na
     assert "allowed:" in lines[0]
     assert readme.read_text() == "the committed results/README.md\n"
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["README.md"]
+
+
+# --------------------------------------------------------------------------------------------
+# issue 21 items 4, 6, 8 through the real workflow: figures check run files like the aggregate
+# --------------------------------------------------------------------------------------------
+def test_figure_refuses_a_run_file_copied_over_another_planned_path(diverged_wf, tmp_path):
+    """Was: fig1 drew the lr = 0.1 run as the planned lr = 5e-4 one, with an empty log."""
+    work = tmp_path / "wf"
+    shutil.copytree(diverged_wf[0], work, symlinks=True)
+    cfg = diverged_wf[1]
+    victim = run_path(cfg, 1)
+    shutil.copyfile(work / run_path(cfg, 1, lr=0.1), work / victim)
+    figure = f"{OUT}/figures/fig1_loss_by_k.png"
+    proc = snakemake(work, "--cores", "1", figure, check=False)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    log = (work / f"{OUT}/logs/figures/fig1_loss_by_k.log").read_text()
+    assert f"{victim}: holds run " in log and "not the planned run" in log, log
+    assert "delete it and rerun Snakemake" in log and "disk full" not in log, log
+
+
+def test_figure_refuses_an_edited_run_file(diverged_wf, tmp_path):
+    work = tmp_path / "wf"
+    shutil.copytree(diverged_wf[0], work, symlinks=True)
+    victim = run_path(diverged_wf[1], 1)
+    with netCDF4.Dataset(work / victim, "a") as nc:
+        nc["loss"][-5:] = -7.0
+    figure = f"{OUT}/figures/fig1_loss_by_k.png"
+    proc = snakemake(work, "--cores", "1", figure, check=False)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    log = (work / f"{OUT}/logs/figures/fig1_loss_by_k.log").read_text()
+    assert f"{victim}: " in log and "checksum" in log and "delete it and rerun" in log, log
+
+
+def test_report_captions_come_from_the_plan(diverged_wf):
+    """Main grid lr = [5e-4, 0.1]: the landing page and fig1's caption list both (was: the
+    first config value only, and a crash for grid: null or a list of grids)."""
+    html = (diverged_wf[0] / f"{OUT}/report.html").read_text(errors="replace")
+    assert "Main grid (from the plan)" in html
+    assert "lr = 0.0005, 0.1" in html

@@ -118,6 +118,7 @@ def compare(entry: dict, ref: dict, ref_file: Path | None = None, file: Path | N
 
 
 def _check_files(files, manifest: dict) -> tuple[list[str], int]:
+    from dln.data.io import RunFileError
     from dln.data.manifest import file_entry
 
     by_key = {row["run_key"]: row for row in manifest.values()}
@@ -131,7 +132,7 @@ def _check_files(files, manifest: dict) -> tuple[list[str], int]:
         checked += 1
         try:
             line = compare(file_entry(path, ref["run"]), ref, Path(ref["path"]), path)
-        except OSError as err:  # unreadable, another run, or bytes that fail their digest
+        except (OSError, RunFileError) as err:  # unreadable, another run, failed checksums
             line = f"DIFFERS {ref['run']}: {err}"
         if line:
             lines.append(line)

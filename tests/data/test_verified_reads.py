@@ -178,6 +178,20 @@ def test_a_file_copied_over_another_planned_path_is_refused_by_the_figures(work)
         assert "not the planned run" in msg and "disk full" not in msg, (stage, msg)
 
 
+def test_dln_info_checks_the_key_a_store_path_ends_in(work):
+    _, rel, rels = work
+    shutil.copyfile(rels[1e-3], rel)
+    info = subprocess.run(
+        [sys.executable, "-m", "dln", "info", rel], capture_output=True, text=True
+    )
+    assert info.returncode == 2 and len(info.stderr.strip().splitlines()) == 1, info.stderr
+    assert f"{rel}: holds run " in info.stderr and "not the planned run" in info.stderr
+    fine = subprocess.run(
+        [sys.executable, "-m", "dln", "info", rels[1e-3]], capture_output=True, text=True
+    )
+    assert fine.returncode == 0, fine.stderr
+
+
 def test_run_file_error_is_no_os_error():
     """A read error is no failed write: write_failure's disk-full guess must never reach it."""
     assert not issubclass(RunFileError, OSError)

@@ -462,7 +462,8 @@ def parse_where(terms, df, source):
 
 
 def _split_cols(text: str | None) -> list[str]:
-    return [c.strip() for c in (text or "").split(",") if c.strip()]
+    """Comma-separated names, each once (`--by k,k` groups by k once)."""
+    return list(dict.fromkeys(c.strip() for c in (text or "").split(",") if c.strip()))
 
 
 def varying(df, names) -> list[str]:
@@ -578,7 +579,7 @@ def cmd_table(args) -> int:
     cols = _split_cols(args.cols)
     _check_columns(df, cols, "--cols", source)
     if args.by is not None:
-        by = list(dict.fromkeys(_split_cols(args.by)))  # `k,k` groups by k once
+        by = _split_cols(args.by)
         if not by:
             raise QueryError(source, "--by needs one or more column names")
         _check_columns(df, by, "--by", source)
@@ -890,7 +891,7 @@ def _diff_aggregates(ta: Table, tb: Table, args) -> tuple[list[str], bool]:
     # medians of the default metrics, grouped by the settings that vary over A and B together
     both = pd.concat([A.assign(_side="A"), B.assign(_side="B")], ignore_index=True)
     by = (
-        list(dict.fromkeys(_split_cols(args.by)))  # `k,k` groups by k once
+        _split_cols(args.by)
         if args.by
         else [c for c in varying(both, settings) if c not in REPLICATE_SETTINGS]
     )

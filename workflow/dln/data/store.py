@@ -14,6 +14,9 @@ EXAMPLES = """examples:
   dln store list                  experiments, their runs, and run files no experiment uses
   dln store prune --dry-run       what prune would remove
   dln store prune                 remove run files (and their logs) no experiment uses
+
+prune refuses while a Snakemake workflow holds the workflow directory (.snakemake/locks): a
+running workflow writes run files its plan may not list on disk yet.
 """
 
 

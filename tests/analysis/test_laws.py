@@ -14,8 +14,8 @@ import yaml
 from conftest import REPO, small_config
 from dln.analysis.claims import LAWS_SECTION, claims, laws_claims
 from dln.analysis.result import analyse_run
-from dln.analysis.stages import origin_exit_model
 from dln.model.problem import ConfigError
+from dln.model.reduced import reduced_path
 from dln.plan.configcheck import check_workflow_config
 from dln.plan.runplan import grid_members, plan_rows, plan_runs, study_runs
 from dln.solve.run import RunConfig, simulate
@@ -90,17 +90,24 @@ def test_default_config_has_a_laws_study_within_its_budget():
     assert 0 < len(laws) <= 40
 
 
-def test_origin_exit_model_tends_to_the_small_start_limit():
-    for N in (3, 6, 12):
-        limit = 1e-8 ** -(1 - 2 / N) / ((N - 2) * 2.0)
-        assert origin_exit_model(1e-8, 2.0, N) == pytest.approx(limit, rel=0.02)
-    # N = 2: logarithmic growth, integral of 1 / (2 sigma (rho - sigma)) in closed form
-    s0, rho = 1e-3, 2.0
-    exact = (math.log(rho / 2 / s0) - math.log((rho - rho / 2) / (rho - s0))) / (2 * rho)
-    assert origin_exit_model(s0, rho, 2) == pytest.approx(exact, rel=1e-6)
-    assert math.isnan(origin_exit_model(1.5, 2.0, 6)) and math.isnan(
-        origin_exit_model(1e-3, -1.0, 6)
-    )
+def test_reduced_flow_exit_matches_the_fixed_rho_integral_when_nothing_rotates():
+    """A start on (u_1, v_1) keeps rho = s_1: the reduced flow's exit time must equal the
+    closed-form integral of d sigma / (N sigma^(2-2/N) (s_1 - sigma)) from sigma0 to s_1/2."""
+    from scipy.integrate import quad
+
+    from dln.model.problem import check_widths, make_problem
+
+    for widths in ((8, 1, 4, 5), (8, 3, 5, 10, 1, 4, 5)):
+        problem = make_problem(check_widths(widths), "linear", "random", 0)
+        N, s1, sigma0 = problem.depth, float(problem.s[0]), 1e-3
+        c = sigma0 ** (1 / N)
+        dirs = [problem.V[:, 0]] + [np.ones(1) if w == 1 else np.eye(w)[0] for w in widths[1:-1]]
+        dirs.append(problem.U[:, 0])
+        weights = [c * np.outer(dirs[j + 1], dirs[j]) for j in range(N)]
+        exact = quad(lambda x, N=N, s1=s1: 1 / (N * x ** (2 - 2 / N) * (s1 - x)), sigma0, s1 / 2)[0]
+        path = reduced_path(problem, weights, 1, 1e-3)
+        assert path.exit_time == pytest.approx(exact, rel=1e-6)
+        assert math.isnan(path.plateau_time)  # k = 1: no saddle plateau
 
 
 def test_origin_exit_time_of_a_real_run_matches_the_reduced_dynamics():

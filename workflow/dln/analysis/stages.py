@@ -123,39 +123,35 @@ def polynomial_stage(rec: dict, problem: Problem, k_pred: int) -> dict:
     return out
 
 
-def origin_exit_model(sigma0: float, rho0: float, N: int, points: int = 4001) -> float:
-    """Reduced dynamics at fixed rho = rho0: the time t for sigma to grow from sigma0 to rho0/2,
-    integral of d sigma / (N sigma^(2-2/N) (rho0 - sigma)). NumPy trapezoid on a log-spaced grid
-    (sigma = e^x: the integrand sigma^-(1-2/N) / (N (rho0 - sigma)) is smooth in x); for N = 2
-    the same formula (logarithmic growth). Small-sigma0 limit: sigma0^-(1-2/N) / ((N-2) rho0).
-    NaN unless 0 < sigma0 < rho0/2."""
-    if not (rho0 > 0 and 0 < sigma0 < rho0 / 2):
-        return float("nan")
-    x = np.linspace(np.log(sigma0), np.log(rho0 / 2), points)
-    sig = np.exp(x)
-    f = sig ** -(1 - 2 / N) / (N * (rho0 - sig))
-    return float(np.sum((f[1:] + f[:-1]) * np.diff(x)) / 2)
-
-
-def origin_exit(rec: dict, problem: Problem, k_pred: int) -> dict:
+def origin_exit(rec: dict, model: float, k_pred: int) -> dict:
     """The polynomial stage from a small start as one number: the time t = lr x step of the first
-    record with sigma1 >= rho(0)/2, against the reduced dynamics at fixed rho = rho(0)
-    (origin_exit_model). Needs a balanced start with k >= 1 and 0 < sigma(0) < rho(0)/2;
-    NaN otherwise, and the measured time is NaN when the run never gets there."""
+    record with sigma1 >= rho(0)/2, against `model`, the same time on the reduced (sigma, u, v)
+    flow integrated from W(0) (dln.model.reduced: u and v rotate while sigma grows, so rho is not
+    frozen at rho(0)). NaN unless k >= 1 and 0 < sigma(0) < rho(0)/2; the measured time is NaN
+    when the run never gets there."""
     out = dict(origin_exit_time=np.nan, origin_exit_time_model=np.nan, origin_exit_ratio=np.nan)
     t, sigma, rho = rec["t"], rec["sigma1"], rec["rho"]
-    if k_pred < 1 or len(t) < 2:
+    if k_pred < 1 or len(t) < 2 or not np.isfinite(model):
         return out
-    rho0, sigma0 = float(rho[0]), float(sigma[0])
-    model = origin_exit_model(sigma0, rho0, problem.depth)
-    if not np.isfinite(model):
-        return out
-    out["origin_exit_time_model"] = model
-    above = np.flatnonzero(sigma >= rho0 / 2)
+    out["origin_exit_time_model"] = float(model)
+    above = np.flatnonzero(sigma >= float(rho[0]) / 2)
     if above.size:
         out["origin_exit_time"] = float(t[above[0]])
         out["origin_exit_ratio"] = float(t[above[0]] / model)
     return out
+
+
+PREDICTIONS = (  # made from W(0), lr and dtype alone (dln.analysis.escape_model.predict_escape)
+    "origin_exit_time_model",
+    "predicted_plateau_start",
+    "escape_log_gain",
+    "predicted_eps",
+    "predicted_stuck_steps",
+)
+
+
+def no_predictions() -> dict:
+    return dict.fromkeys(PREDICTIONS, float("nan"))
 
 
 def _nan_if(cond: bool, value) -> float:
@@ -199,6 +195,16 @@ def plateau_and_escape(
     return out
 
 
+def escape_prediction(metrics: dict, predictions: dict) -> dict:
+    """The escape law's prediction beside the measured stuck length (their ratio)."""
+    out = {name: float(predictions[name]) for name in PREDICTIONS[1:]}
+    pred = out["predicted_stuck_steps"]
+    out["stuck_prediction_ratio"] = (
+        float(metrics["stuck_steps"] / pred) if np.isfinite(pred) and pred > 0 else np.nan
+    )
+    return out
+
+
 def final_stage(rec: dict, problem: Problem, levels, final_idx: int, dtype: str) -> dict:
     """Final exponential rate towards the level reached: fitted, the notes' slowest-mode rate,
     and the mode model fed with the alignments measured on entering the level."""
@@ -229,9 +235,12 @@ def analyse(
     lr: float,
     dtype: str,
     tol: float,
+    predictions: dict | None = None,
 ) -> tuple[dict, dict]:
-    """(metrics, arrays) of one run from its records: scalar metrics named as in
-    dln.data.columns.METRICS and the per-run arrays of dln.data.columns.ARRAYS. Missing values are NaN."""
+    """(metrics, arrays) of one run from its records and the predictions made from its start
+    (PREDICTIONS): scalar metrics named as in dln.data.columns.METRICS and the per-run arrays of
+    dln.data.columns.ARRAYS. Missing values are NaN."""
+    predictions = {**no_predictions(), **(predictions or {})}
     steps, loss = rec["step"], rec["loss"]
     seq = visits(steps, loss, levels, tol)
     diverged = diverged_at >= 0
@@ -263,9 +272,10 @@ def analyse(
         else np.nan
     )
     metrics["escape_ratio"] = float(ratio)
+    metrics.update(escape_prediction(metrics, predictions))
     metrics.update(final_stage(rec, problem, levels, final_idx, dtype))
     metrics.update(polynomial_stage(rec, problem, k_pred))
-    metrics.update(origin_exit(rec, problem, k_pred))
+    metrics.update(origin_exit(rec, predictions["origin_exit_time_model"], k_pred))
     # steps spent within tol of each level (sum of record intervals)
     idx = level_index(loss, levels, tol)
     dstep = np.diff(steps, append=steps[-1])

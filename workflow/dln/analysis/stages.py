@@ -226,6 +226,49 @@ def final_stage(rec: dict, problem: Problem, levels, final_idx: int, dtype: str)
     return out
 
 
+def level_metrics(seq, loss, levels, tol: float, k_pred: int, diverged_at: int) -> dict:
+    """Which levels a run visits, where it ends, and whether that is what Theorem 3.1 says."""
+    diverged = diverged_at >= 0
+    final_idx = -1 if diverged else int(level_index(loss[-1:], levels, tol)[0])
+    first_level = seq[0][0] if seq else -1
+    # small starts begin near the origin's level L_0; the saddle reached after it is the test
+    first_saddle = next((lev for lev, _, _ in seq if lev != 0), -1)
+    return {
+        "predicted_k": _nan_if(k_pred < 0, k_pred),
+        "balanced": k_pred >= 0,
+        "final_loss": float(loss[-1]),
+        "final_level": _nan_if(final_idx < 0, final_idx),
+        "reached_global": final_idx == 1,
+        # the theorem's prediction: the flow (and GD, before any escape) reaches L_k first
+        "reached_predicted": bool(
+            (k_pred == 0 and first_level == 0 and first_saddle == -1)
+            or (k_pred >= 1 and first_saddle == k_pred)
+        ),
+        "diverged": diverged,
+        "diverged_step": _nan_if(not diverged, diverged_at),
+        "first_level": _nan_if(first_level < 0, first_level),
+        "first_saddle": _nan_if(first_saddle < 0, first_saddle),
+        "n_visits": len(seq),
+    }
+
+
+def level_arrays(steps, loss, levels, tol: float, seq) -> dict:
+    """Steps spent within tol of each level (sum of record intervals) and the first stays."""
+    idx = level_index(loss, levels, tol)
+    dstep = np.diff(steps, append=steps[-1])
+    visit = np.full((3, MAX_VISITS), np.nan)
+    for i, stay in enumerate(seq[:MAX_VISITS]):
+        visit[:, i] = stay
+    return {
+        "steps_at_level": np.array(
+            [dstep[idx == lev].sum() for lev in range(len(levels))], dtype=np.int64
+        ),
+        "visit_level": visit[0],
+        "visit_entry_step": visit[1],
+        "visit_exit_step": visit[2],
+    }
+
+
 def analyse(
     rec: dict,
     problem: Problem,
@@ -243,51 +286,13 @@ def analyse(
     predictions = {**no_predictions(), **(predictions or {})}
     steps, loss = rec["step"], rec["loss"]
     seq = visits(steps, loss, levels, tol)
-    diverged = diverged_at >= 0
-    final_idx = -1 if diverged else int(level_index(loss[-1:], levels, tol)[0])
-    first_level = seq[0][0] if seq else -1
-    # small starts begin near the origin's level L_0; the saddle reached after it is the test
-    first_saddle = next((lev for lev, _, _ in seq if lev != 0), -1)
-    metrics = {
-        "predicted_k": _nan_if(k_pred < 0, k_pred),
-        "balanced": k_pred >= 0,
-        "final_loss": float(loss[-1]),
-        "final_level": _nan_if(final_idx < 0, final_idx),
-        "reached_global": final_idx == 1,
-        # the theorem's prediction: the flow (and GD, before any escape) reaches L_k first
-        "reached_predicted": bool(
-            (k_pred == 0 and first_level == 0 and first_saddle == -1)
-            or (k_pred >= 1 and first_saddle == k_pred)
-        ),
-        "diverged": diverged,
-        "diverged_step": _nan_if(not diverged, diverged_at),
-        "first_level": _nan_if(first_level < 0, first_level),
-        "first_saddle": _nan_if(first_saddle < 0, first_saddle),
-        "n_visits": len(seq),
-    }
+    metrics = level_metrics(seq, loss, levels, tol, k_pred, diverged_at)
+    final_idx = -1 if np.isnan(metrics["final_level"]) else int(metrics["final_level"])
     metrics.update(plateau_and_escape(rec, problem, levels, k_pred, lr, tol, seq))
-    ratio = (
-        metrics["stuck_steps"] / metrics["escape_model_steps"]
-        if metrics["escape_model_steps"]
-        else np.nan
-    )
-    metrics["escape_ratio"] = float(ratio)
+    model = metrics["escape_model_steps"]
+    metrics["escape_ratio"] = float(metrics["stuck_steps"] / model if model else np.nan)
     metrics.update(escape_prediction(metrics, predictions))
     metrics.update(final_stage(rec, problem, levels, final_idx, dtype))
     metrics.update(polynomial_stage(rec, problem, k_pred))
     metrics.update(origin_exit(rec, predictions["origin_exit_time_model"], k_pred))
-    # steps spent within tol of each level (sum of record intervals)
-    idx = level_index(loss, levels, tol)
-    dstep = np.diff(steps, append=steps[-1])
-    visit = np.full((3, MAX_VISITS), np.nan)
-    for i, stay in enumerate(seq[:MAX_VISITS]):
-        visit[:, i] = stay
-    arrays = {
-        "steps_at_level": np.array(
-            [dstep[idx == lev].sum() for lev in range(len(levels))], dtype=np.int64
-        ),
-        "visit_level": visit[0],
-        "visit_entry_step": visit[1],
-        "visit_exit_step": visit[2],
-    }
-    return metrics, arrays
+    return metrics, level_arrays(steps, loss, levels, tol, seq)

@@ -99,6 +99,13 @@ def _spread(values: pd.Series) -> str:
     return f"median {_sig(v.median())} (range {_sig(v.min())}-{_sig(v.max())})"
 
 
+def _stats(r: pd.Series, what: str, digits: int = 2) -> str:
+    """'median <what> x, range a-b' (or '<what> x' for a single value)."""
+    if len(r) == 1:
+        return f"{what} {r.iloc[0]:.{digits}f}"
+    return f"median {what} {r.median():.{digits}f}, range {r.min():.{digits}f}-{r.max():.{digits}f}"
+
+
 def _ok(flag: bool) -> str:
     return "PASS" if flag else "FAIL"
 
@@ -398,6 +405,8 @@ FAMILY_LAW = {
     "C fitted once on the calibration set (seeds 100-105), these runs held out",
     "antisymmetric float64": "eps from the flow of the modified loss L + (lr/4)|grad L|^2 "
     "integrated from W(0); no fitted constant",
+    "orthogonal float32": "eps = C u G with float32's u and C",
+    "antisymmetric float32": "eps from the modified loss plus C u G with float32's u and C",
 }
 NOT_HOLDING = (
     "the law does not hold here: float32's seed C u G (plus the modified-loss p_1) is already "
@@ -425,11 +434,12 @@ def _law_line(section: str, family: str, runs: pd.DataFrame, scope: str) -> Clai
     text += f": stuck length within {PREDICTION_REL_TOL:.0%} of the prediction from W(0), lr and "
     text += f"dtype in {in10}/{n_total} {scope}"
     if len(r):
-        text += f" (median measured/predicted {r.median():.3f}, range {r.min():.2f}-{r.max():.2f})"
+        text += f" ({_stats(r, 'measured/predicted', 3)})"
     if len(due):
         text += f"; {len(due)} stayed at the saddle although the law escapes within the budget"
     if undecided:
         text += f"; {undecided} not counted: the law needs more steps than the budget"
+    text += _outside(escaped[(r - 1).abs() > PREDICTION_REL_TOL])
     verdict = _ok(in10 == n_total) if n_total else "INCONCLUSIVE"
     if family.endswith("float32") and n_total:
         verdict = "INFO"
@@ -446,6 +456,18 @@ def _law_line(section: str, family: str, runs: pd.DataFrame, scope: str) -> Clai
         n_pass=in10,
         n_total=n_total,
         runs=_runs(runs),
+    )
+
+
+def _outside(off: pd.DataFrame, most: int = 3) -> str:
+    """The runs outside the law's tolerance, worst first, in words."""
+    if not len(off) or len(off) > most:
+        return f"; {len(off)} outside 10%" if len(off) else ""
+    worst = off.reindex((off["stuck_prediction_ratio"] - 1).abs().sort_values().index[::-1])
+    return "; outside 10%: " + "; ".join(
+        f"k = {int(r['k'])}, gap s_1 - s_k = {_gap(r):g}, N = {int(r['depth'])}, lr = "
+        f"{r['lr']:g}, seed {int(r['seed'])} ({r['stuck_prediction_ratio']:.2f})"
+        for _, r in worst.iterrows()
     )
 
 
@@ -479,8 +501,8 @@ def growth_check(ctx: Context) -> list[Claim]:
             f"growth-exponent check (a consistency check, not a prediction: eps = |p_1| read off "
             f"each run at its plateau start, grown at (s_1 - s_k) s_k^(1-2/N) to the band exit): "
             f"within a factor {f:g} in {good}/{len(esc)} escaped runs (within 10% in "
-            f"{in10}/{len(esc)}; median measured/model {r.median():.2f}, range "
-            f"{r.min():.2f}-{r.max():.2f}; the notes' ln(1/eps): median {notes.median():.2f})",
+            f"{in10}/{len(esc)}; {_stats(r, 'measured/model')}; the notes' ln(1/eps): "
+            f"{_stats(notes, 'measured/estimate')})",
             _ok(good == len(esc)),
             measured=float(r.median()),
             predicted=1.0,
@@ -556,9 +578,8 @@ def precision(ctx: Context) -> list[Claim]:
     good = int(ok.sum())
     text = (
         f"float32/float64 stuck ratio within a factor {f:g} of the escape law's predicted "
-        f"ratio, float32 sooner, in {good}/{len(pair)} pairs (measured median "
-        f"{meas.median():.2f}, range {meas.min():.2f}-{meas.max():.2f}; predicted median "
-        f"{pred.median():.2f}, range {pred.min():.2f}-{pred.max():.2f}; float32 sooner in "
+        f"ratio, float32 sooner, in {good}/{len(pair)} pairs ("
+        f"{_stats(meas, 'measured')}; {_stats(pred, 'predicted')}; float32 sooner in "
         f"{int((meas < 1).sum())}/{len(pair)})"
     )
     if good < len(pair):
@@ -699,7 +720,7 @@ def laws_polynomial(ctx: Context) -> list[Claim]:
         f"{good}/{n} runs of the laws study"
     )
     if len(r):
-        text += f" (median measured/flow {r.median():.3f}, range {r.min():.3f}-{r.max():.3f})"
+        text += f" ({_stats(r, 'measured/flow', 3)})"
     if len(due):
         text += f"; {len(due)} never reached rho(0)/2 although the flow does within the budget"
     if undecided:

@@ -23,9 +23,11 @@ from __future__ import annotations
 import numpy as np
 
 from dln.analysis.escape_constant import LOG_C
+from dln.model.ode import Event, integrate
 from dln.model.problem import Problem, flatten, unflatten
 from dln.model.reduced import reduced_path
 from dln.model.theory import alignments, critical_levels, end_vectors, escape_steps
+from dln.solve.kernel import make_gradient  # the exact gradient of the layer below
 
 RTOL, ATOL = 1e-10, 1e-13
 T_MAX = 1e4  # t = lr x steps: beyond any budget; the modified flow stops at the plateau
@@ -52,10 +54,6 @@ def discretisation_seed(problem: Problem, weights, k: int, lr: float, level_tol:
     """|p_1| when the loss first falls to L_k + level_tol along the gradient flow of the
     modified loss L + (lr/4)|grad L|^2 from `weights`: d theta/dt = -grad L - (lr/2) H grad L,
     with the Hessian-vector product by a central difference of the exact gradient (C kernel)."""
-    from scipy.integrate import solve_ivp
-
-    from dln.solve.kernel import make_gradient  # the layer below: the exact gradient
-
     loss_grad = make_gradient(problem.widths, problem.Phi, np.float64)
 
     def rhs(_t, theta):
@@ -66,17 +64,12 @@ def discretisation_seed(problem: Problem, weights, k: int, lr: float, level_tol:
 
     level = critical_levels(problem)[k] + level_tol
 
-    def plateau(_t, theta):
-        return loss_grad(theta)[0] - level
-
-    plateau.terminal, plateau.direction = True, -1.0
+    plateau = Event(lambda _t, theta: loss_grad(theta)[0] - level, direction=-1.0, terminal=True)
     theta0 = flatten([np.asarray(w, dtype=np.float64) for w in weights])
-    sol = solve_ivp(
-        rhs, (0.0, T_MAX), theta0, method="DOP853", events=[plateau], rtol=RTOL, atol=ATOL
-    )
-    if not len(sol.t_events[0]):
+    integrate(rhs, theta0, T_MAX, [plateau], rtol=RTOL, atol=ATOL)
+    if plateau.y is None:
         return float("nan")
-    _, u, v = end_vectors(problem, unflatten(sol.y_events[0][0], problem.widths))
+    _, u, v = end_vectors(problem, unflatten(plateau.y, problem.widths))
     alpha, beta = alignments(problem, u, v)
     return float(abs(alpha[0] + beta[0]))
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dln.model.ode import Event, integrate
 from dln.model.problem import Problem
 from dln.model.theory import critical_levels, end_vectors
 
@@ -60,35 +61,22 @@ def _loss(problem: Problem, y) -> float:
     return 0.5 * float(np.sum(problem.s**2)) - sigma * rho + 0.5 * sigma**2
 
 
-def _events(problem: Problem, rho0: float, k: int, level_tol: float):
+def _events(problem: Problem, rho0: float, k: int, level_tol: float) -> list[Event]:
     """Events: sigma = rho(0)/2, and for k >= 2 the loss falling to L_k + level_tol; the flow
     stops at the last one it needs (the plateau lies beyond sigma = rho(0)/2 <= s_k / 2)."""
     target = np.log(rho0 / 2) if rho0 > 0 else np.inf
-
-    def exit_(_t, y):
-        return y[0] - target
-
-    exit_.direction = 1.0
-    exit_.terminal = k < 2  # a saddle run goes on to its plateau, which comes after
-    out = [exit_]
+    out = [Event(lambda _t, y: y[0] - target, direction=1.0, terminal=k < 2)]
     if k >= 2:
         level = critical_levels(problem)[k] + level_tol
-
-        def plateau(_t, y):
-            return _loss(problem, y) - level
-
-        plateau.direction = -1.0
-        plateau.terminal = True
-        out.append(plateau)
+        out.append(Event(lambda _t, y: _loss(problem, y) - level, direction=-1.0, terminal=True))
     return out
 
 
 def reduced_path(problem: Problem, weights, k: int, level_tol: float) -> ReducedPath:
-    """Integrate the reduced flow from the balanced start `weights` (read in float64) with DOP853
-    at tight tolerances until its last event of interest (or a settling time). k is the start's
-    predicted k; k = 0 (and an unbalanced start: the caller passes k < 0) has no such events."""
-    from scipy.integrate import solve_ivp  # SciPy only where a prediction is made
-
+    """Integrate the reduced flow from the balanced start `weights` (read in float64), adaptive
+    Dormand-Prince at tight tolerances (dln.model.ode), until its last event of interest (or a
+    settling time). k is the start's predicted k; k = 0 (and an unbalanced start: the caller
+    passes k < 0) has no such events."""
     sigma0, u0, v0 = end_vectors(problem, [np.asarray(w, dtype=np.float64) for w in weights])
     nan = float("nan")
     if not (sigma0 > 0 and k >= 1):
@@ -97,14 +85,11 @@ def reduced_path(problem: Problem, weights, k: int, level_tol: float) -> Reduced
     y0 = np.concatenate([[np.log(sigma0)], u0, v0, [0.0]])
     events = _events(problem, rho0, k, level_tol)
     t_end = _settling_time(problem, sigma0, rho0)
-    sol = solve_ivp(
-        _rhs(problem), (0.0, t_end), y0, method="DOP853", events=events, rtol=RTOL, atol=ATOL
-    )
-    first = [float(te[0]) if len(te) else nan for te in sol.t_events]
-    exit_time = first[0] if 0 < sigma0 < rho0 / 2 else nan
-    plateau = first[1] if len(first) > 1 else nan
-    gain = float(sol.y_events[1][0][-1]) if len(first) > 1 and np.isfinite(plateau) else nan
-    return ReducedPath(exit_time, plateau, gain)
+    integrate(_rhs(problem), y0, t_end, events, rtol=RTOL, atol=ATOL)
+    exit_time = events[0].t if 0 < sigma0 < rho0 / 2 else nan
+    if k < 2 or np.isnan(events[1].t):
+        return ReducedPath(exit_time, nan, nan)
+    return ReducedPath(exit_time, events[1].t, float(events[1].y[-1]))
 
 
 def _settling_time(problem: Problem, sigma0: float, rho0: float) -> float:

@@ -35,6 +35,7 @@ NUMERICS_SOURCES = (
     "solve/flow.py",
     "analysis/trajectory.py",
     "analysis/stages.py",
+    "model/ode.py",
     "model/reduced.py",
     "analysis/escape_model.py",
     "analysis/escape_constant.py",

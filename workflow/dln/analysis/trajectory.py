@@ -37,6 +37,15 @@ def _alignment_quantities(alpha, beta, rho) -> dict[str, tuple]:
     }
 
 
+def _kernel_loss_and_grad_norm(problem: Problem, snaps: np.ndarray):
+    loss_grad = make_gradient(problem.widths, problem.Phi, np.float64)
+    loss, grad_norm = np.empty(len(snaps)), np.empty(len(snaps))
+    for i, theta in enumerate(snaps):
+        loss[i], grad = loss_grad(theta)
+        grad_norm[i] = np.linalg.norm(grad)
+    return loss, grad_norm
+
+
 def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[str, tuple]:
     """name -> (dims, values, attrs) for every recorded step; snaps is (n_records, n_params)."""
     snaps = np.asarray(snaps, dtype=np.float64)
@@ -45,11 +54,7 @@ def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[st
     Phi = problem.Phi
     # loss and gradient norm from the kernel (fixed-order C loops, no BLAS): the stored loss is a
     # trajectory variable, the same bits on every machine (the matmul above is BLAS's)
-    loss_grad = make_gradient(problem.widths, Phi, np.float64)
-    loss, grad_norm = np.empty(len(snaps)), np.empty(len(snaps))
-    for i, theta in enumerate(snaps):
-        loss[i], grad = loss_grad(theta)
-        grad_norm[i] = np.linalg.norm(grad)
+    loss, grad_norm = _kernel_loss_and_grad_norm(problem, snaps)
     levels = critical_levels(problem)
     sv = np.linalg.svd(W, compute_uv=False)
     _, u, v = end_vectors(problem, weights)

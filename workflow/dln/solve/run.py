@@ -39,7 +39,6 @@ NUMERICS_SOURCES = (
     "model/reduced.py",
     "analysis/escape_model.py",
     "analysis/escape_constant.py",
-    "analysis/result.py",
     "solve/run.py",
     "analysis/result.py",
     "data/runfile.py",

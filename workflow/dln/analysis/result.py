@@ -12,6 +12,7 @@ from dln.analysis.escape_model import predict_escape
 from dln.analysis.stages import analyse, no_predictions
 from dln.analysis.trajectory import quantities
 from dln.model.problem import unflatten
+from dln.model.reduced import reduced_path
 from dln.model.theory import critical_levels
 from dln.solve.run import Trajectory, trajectory_digest
 
@@ -32,10 +33,10 @@ def predictions(traj: Trajectory) -> dict:
     if k < 1:
         return no_predictions()
     w0 = unflatten(np.asarray(traj.snaps[0], dtype=np.float64), traj.problem.widths)
-    out = predict_escape(traj.problem, w0, k, cfg.lr, cfg.dtype, cfg.level_tol)
-    if cfg.solver != "gd":
-        out = {**no_predictions(), "origin_exit_time_model": out["origin_exit_time_model"]}
-    return out
+    if cfg.solver != "gd":  # the flow has no step size or round-off seed: only the exit time
+        exit_time = reduced_path(traj.problem, w0, k, cfg.level_tol).exit_time
+        return {**no_predictions(), "origin_exit_time_model": exit_time}
+    return predict_escape(traj.problem, w0, k, cfg.lr, cfg.dtype, cfg.level_tol)
 
 
 def analyse_run(traj: Trajectory) -> AnalysedRun:

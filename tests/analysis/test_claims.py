@@ -69,12 +69,12 @@ def fractions(text: str) -> list[str]:
     return re.findall(r"\b\d+/\d+\b", text)
 
 
-def _table(workdir, trajectories, monkeypatch) -> pd.DataFrame:
+def _table(workdir, trajectories, monkeypatch, studies=("grid",)) -> pd.DataFrame:
     """The runs written as the workflow writes them, then aggregated into runs.csv."""
     monkeypatch.chdir(workdir)
     runs = {}
     for traj in trajectories.values():
-        run = PlannedRun(traj.cfg, ("grid",))
+        run = PlannedRun(traj.cfg, studies)
         write_run_file(analyse_run(traj), run.path)
         runs[run.run_id] = run
     write_plan(runs, "plan.csv")
@@ -165,6 +165,19 @@ def test_diverged_runs_get_their_own_line_and_lr_values_are_not_seeds(tmp_path, 
     assert len(div) == 1 and "1 of 2 runs diverged" in div[0].text and "lr = 0.1" in div[0].text
     k1 = next(c for c in items if c.section == "Limits")
     assert "lr = 0.0005" in k1.text and "2 seeds" not in k1.text, k1.text
+
+
+def test_lr_sweep_of_antisymmetric_starts_is_checked_against_their_own_law(tmp_path, monkeypatch):
+    trajs = {
+        lr: simulate(RunConfig(k=2, construction="antisymmetric", lr=lr, steps=int(10 / lr)))
+        for lr in (5e-4, 1e-3)
+    }
+    items = claims(_table(tmp_path, trajs, monkeypatch, ("lr_sweep",)), TOL)
+    line = next(c for c in items if c.text.startswith("learning-rate sweep"))
+    assert "antisymmetric" in line.text and "eps proportional to lr" in line.text, line.text
+    # t = lr x steps shrinks with lr (not an invariance), by what the law predicts
+    assert line.measured < 0.95 and line.measured == pytest.approx(line.predicted, rel=0.03)
+    assert line.verdict == ("PASS" if line.n_pass == line.n_total == 2 else "FAIL")
 
 
 def test_no_function_in_the_analysis_layer_is_over_60_lines():

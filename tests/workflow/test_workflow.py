@@ -89,7 +89,7 @@ def test_end_to_end_outputs(built):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
         assert pdf.read_bytes()[:5] == b"%PDF-"
     summary_md = (work / f"{OUT}/summary.md").read_text()
-    assert "k = 1, orthogonal (1 seeds): predicted k = 1 in 1/1" in summary_md
+    assert "k = 1, orthogonal (1 seed): predicted k = 1 in 1/1" in summary_md
     html = (work / f"{OUT}/report.html").read_text(errors="replace")
     assert all(name in html for name in FIGURES)
 

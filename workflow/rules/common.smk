@@ -65,7 +65,9 @@ PLOTTING_CODE = source_fingerprint(
         "analysis/stages.py",
     )
 )
-REPRODUCTION_CODE = source_fingerprint(("analysis/claims.py",))
+REPRODUCTION_CODE = source_fingerprint(
+    ("analysis/claims.py", "analysis/calibrate_escape.py")
+)
 
 FIGURE_REGISTRY = yaml.safe_load(
     (Path(workflow.basedir) / "workflow/figures.yaml").read_text()

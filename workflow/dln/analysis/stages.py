@@ -123,39 +123,35 @@ def polynomial_stage(rec: dict, problem: Problem, k_pred: int) -> dict:
     return out
 
 
-def origin_exit_model(sigma0: float, rho0: float, N: int, points: int = 4001) -> float:
-    """Reduced dynamics at fixed rho = rho0: the time t for sigma to grow from sigma0 to rho0/2,
-    integral of d sigma / (N sigma^(2-2/N) (rho0 - sigma)). NumPy trapezoid on a log-spaced grid
-    (sigma = e^x: the integrand sigma^-(1-2/N) / (N (rho0 - sigma)) is smooth in x); for N = 2
-    the same formula (logarithmic growth). Small-sigma0 limit: sigma0^-(1-2/N) / ((N-2) rho0).
-    NaN unless 0 < sigma0 < rho0/2."""
-    if not (rho0 > 0 and 0 < sigma0 < rho0 / 2):
-        return float("nan")
-    x = np.linspace(np.log(sigma0), np.log(rho0 / 2), points)
-    sig = np.exp(x)
-    f = sig ** -(1 - 2 / N) / (N * (rho0 - sig))
-    return float(np.sum((f[1:] + f[:-1]) * np.diff(x)) / 2)
-
-
-def origin_exit(rec: dict, problem: Problem, k_pred: int) -> dict:
+def origin_exit(rec: dict, model: float, k_pred: int) -> dict:
     """The polynomial stage from a small start as one number: the time t = lr x step of the first
-    record with sigma1 >= rho(0)/2, against the reduced dynamics at fixed rho = rho(0)
-    (origin_exit_model). Needs a balanced start with k >= 1 and 0 < sigma(0) < rho(0)/2;
-    NaN otherwise, and the measured time is NaN when the run never gets there."""
+    record with sigma1 >= rho(0)/2, against `model`, the same time on the reduced (sigma, u, v)
+    flow integrated from W(0) (dln.model.reduced: u and v rotate while sigma grows, so rho is not
+    frozen at rho(0)). NaN unless k >= 1 and 0 < sigma(0) < rho(0)/2; the measured time is NaN
+    when the run never gets there."""
     out = dict(origin_exit_time=np.nan, origin_exit_time_model=np.nan, origin_exit_ratio=np.nan)
     t, sigma, rho = rec["t"], rec["sigma1"], rec["rho"]
-    if k_pred < 1 or len(t) < 2:
+    if k_pred < 1 or len(t) < 2 or not np.isfinite(model):
         return out
-    rho0, sigma0 = float(rho[0]), float(sigma[0])
-    model = origin_exit_model(sigma0, rho0, problem.depth)
-    if not np.isfinite(model):
-        return out
-    out["origin_exit_time_model"] = model
-    above = np.flatnonzero(sigma >= rho0 / 2)
+    out["origin_exit_time_model"] = float(model)
+    above = np.flatnonzero(sigma >= float(rho[0]) / 2)
     if above.size:
         out["origin_exit_time"] = float(t[above[0]])
         out["origin_exit_ratio"] = float(t[above[0]] / model)
     return out
+
+
+PREDICTIONS = (  # made from W(0), lr and dtype alone (dln.analysis.escape_model.predict_escape)
+    "origin_exit_time_model",
+    "predicted_plateau_start",
+    "escape_log_gain",
+    "predicted_eps",
+    "predicted_stuck_steps",
+)
+
+
+def no_predictions() -> dict:
+    return dict.fromkeys(PREDICTIONS, float("nan"))
 
 
 def _nan_if(cond: bool, value) -> float:
@@ -199,6 +195,16 @@ def plateau_and_escape(
     return out
 
 
+def escape_prediction(metrics: dict, predictions: dict) -> dict:
+    """The escape law's prediction beside the measured stuck length (their ratio)."""
+    out = {name: float(predictions[name]) for name in PREDICTIONS[1:]}
+    pred = out["predicted_stuck_steps"]
+    out["stuck_prediction_ratio"] = (
+        float(metrics["stuck_steps"] / pred) if np.isfinite(pred) and pred > 0 else np.nan
+    )
+    return out
+
+
 def final_stage(rec: dict, problem: Problem, levels, final_idx: int, dtype: str) -> dict:
     """Final exponential rate towards the level reached: fitted, the notes' slowest-mode rate,
     and the mode model fed with the alignments measured on entering the level."""
@@ -222,26 +228,14 @@ def final_stage(rec: dict, problem: Problem, levels, final_idx: int, dtype: str)
     return out
 
 
-def analyse(
-    rec: dict,
-    problem: Problem,
-    levels,
-    k_pred: int,
-    diverged_at: int,
-    lr: float,
-    dtype: str,
-    tol: float,
-) -> tuple[dict, dict]:
-    """(metrics, arrays) of one run from its records: scalar metrics named as in
-    dln.data.columns.METRICS and the per-run arrays of dln.data.columns.ARRAYS. Missing values are NaN."""
-    steps, loss = rec["step"], rec["loss"]
-    seq = visits(steps, loss, levels, tol)
+def level_metrics(seq, loss, levels, tol: float, k_pred: int, diverged_at: int) -> dict:
+    """Which levels a run visits, where it ends, and whether that is what Theorem 3.1 says."""
     diverged = diverged_at >= 0
     final_idx = -1 if diverged else int(level_index(loss[-1:], levels, tol)[0])
     first_level = seq[0][0] if seq else -1
     # small starts begin near the origin's level L_0; the saddle reached after it is the test
     first_saddle = next((lev for lev, _, _ in seq if lev != 0), -1)
-    metrics = {
+    return {
         "predicted_k": _nan_if(k_pred < 0, k_pred),
         "balanced": k_pred >= 0,
         "final_loss": float(loss[-1]),
@@ -258,23 +252,16 @@ def analyse(
         "first_saddle": _nan_if(first_saddle < 0, first_saddle),
         "n_visits": len(seq),
     }
-    metrics.update(plateau_and_escape(rec, problem, levels, k_pred, lr, tol, seq))
-    ratio = (
-        metrics["stuck_steps"] / metrics["escape_model_steps"]
-        if metrics["escape_model_steps"]
-        else np.nan
-    )
-    metrics["escape_ratio"] = float(ratio)
-    metrics.update(final_stage(rec, problem, levels, final_idx, dtype))
-    metrics.update(polynomial_stage(rec, problem, k_pred))
-    metrics.update(origin_exit(rec, problem, k_pred))
-    # steps spent within tol of each level (sum of record intervals)
+
+
+def level_arrays(steps, loss, levels, tol: float, seq) -> dict:
+    """Steps spent within tol of each level (sum of record intervals) and the first stays."""
     idx = level_index(loss, levels, tol)
     dstep = np.diff(steps, append=steps[-1])
     visit = np.full((3, MAX_VISITS), np.nan)
     for i, stay in enumerate(seq[:MAX_VISITS]):
         visit[:, i] = stay
-    arrays = {
+    return {
         "steps_at_level": np.array(
             [dstep[idx == lev].sum() for lev in range(len(levels))], dtype=np.int64
         ),
@@ -282,4 +269,32 @@ def analyse(
         "visit_entry_step": visit[1],
         "visit_exit_step": visit[2],
     }
-    return metrics, arrays
+
+
+def analyse(
+    rec: dict,
+    problem: Problem,
+    levels,
+    k_pred: int,
+    diverged_at: int,
+    lr: float,
+    dtype: str,
+    tol: float,
+    predictions: dict | None = None,
+) -> tuple[dict, dict]:
+    """(metrics, arrays) of one run from its records and the predictions made from its start
+    (PREDICTIONS): scalar metrics named as in dln.data.columns.METRICS and the per-run arrays of
+    dln.data.columns.ARRAYS. Missing values are NaN."""
+    predictions = {**no_predictions(), **(predictions or {})}
+    steps, loss = rec["step"], rec["loss"]
+    seq = visits(steps, loss, levels, tol)
+    metrics = level_metrics(seq, loss, levels, tol, k_pred, diverged_at)
+    final_idx = -1 if np.isnan(metrics["final_level"]) else int(metrics["final_level"])
+    metrics.update(plateau_and_escape(rec, problem, levels, k_pred, lr, tol, seq))
+    model = metrics["escape_model_steps"]
+    metrics["escape_ratio"] = float(metrics["stuck_steps"] / model if model else np.nan)
+    metrics.update(escape_prediction(metrics, predictions))
+    metrics.update(final_stage(rec, problem, levels, final_idx, dtype))
+    metrics.update(polynomial_stage(rec, problem, k_pred))
+    metrics.update(origin_exit(rec, predictions["origin_exit_time_model"], k_pred))
+    return metrics, level_arrays(steps, loss, levels, tol, seq)

@@ -18,6 +18,34 @@ from dln.model.theory import (
 from dln.solve.kernel import make_gradient
 
 
+def _alignment_quantities(alpha, beta, rho) -> dict[str, tuple]:
+    """The alignments of §8 (alpha, beta, p, q per mode, and rho) as (dims, values, attrs)."""
+    return {
+        "alpha": (("step", "mode"), alpha, {"long_name": "alpha_i = u_i^T u", "units": "1"}),
+        "beta": (("step", "mode"), beta, {"long_name": "beta_i = v_i^T v", "units": "1"}),
+        "p": (
+            ("step", "mode"),
+            alpha + beta,
+            {"long_name": "p_i = alpha_i + beta_i", "units": "1"},
+        ),
+        "q": (
+            ("step", "mode"),
+            alpha - beta,
+            {"long_name": "q_i = alpha_i - beta_i", "units": "1"},
+        ),
+        "rho": (("step",), rho, {"long_name": "rho = u^T Phi v", "units": "1"}),
+    }
+
+
+def _kernel_loss_and_grad_norm(problem: Problem, snaps: np.ndarray):
+    loss_grad = make_gradient(problem.widths, problem.Phi, np.float64)
+    loss, grad_norm = np.empty(len(snaps)), np.empty(len(snaps))
+    for i, theta in enumerate(snaps):
+        loss[i], grad = loss_grad(theta)
+        grad_norm[i] = np.linalg.norm(grad)
+    return loss, grad_norm
+
+
 def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[str, tuple]:
     """name -> (dims, values, attrs) for every recorded step; snaps is (n_records, n_params)."""
     snaps = np.asarray(snaps, dtype=np.float64)
@@ -26,11 +54,7 @@ def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[st
     Phi = problem.Phi
     # loss and gradient norm from the kernel (fixed-order C loops, no BLAS): the stored loss is a
     # trajectory variable, the same bits on every machine (the matmul above is BLAS's)
-    loss_grad = make_gradient(problem.widths, Phi, np.float64)
-    loss, grad_norm = np.empty(len(snaps)), np.empty(len(snaps))
-    for i, theta in enumerate(snaps):
-        loss[i], grad = loss_grad(theta)
-        grad_norm[i] = np.linalg.norm(grad)
+    loss, grad_norm = _kernel_loss_and_grad_norm(problem, snaps)
     levels = critical_levels(problem)
     sv = np.linalg.svd(W, compute_uv=False)
     _, u, v = end_vectors(problem, weights)
@@ -57,19 +81,7 @@ def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[st
             sv[:, 1] if sv.shape[1] > 1 else np.zeros_like(loss),
             {"long_name": "second singular value of W", "units": "1"},
         ),
-        "alpha": (("step", "mode"), alpha, {"long_name": "alpha_i = u_i^T u", "units": "1"}),
-        "beta": (("step", "mode"), beta, {"long_name": "beta_i = v_i^T v", "units": "1"}),
-        "p": (
-            ("step", "mode"),
-            alpha + beta,
-            {"long_name": "p_i = alpha_i + beta_i", "units": "1"},
-        ),
-        "q": (
-            ("step", "mode"),
-            alpha - beta,
-            {"long_name": "q_i = alpha_i - beta_i", "units": "1"},
-        ),
-        "rho": (("step",), rho, {"long_name": "rho = u^T Phi v", "units": "1"}),
+        **_alignment_quantities(alpha, beta, rho),
         "dist_to_limit": (
             ("step",),
             np.linalg.norm(W - limit, axis=(-2, -1)) if known else nan,

@@ -83,17 +83,47 @@ METRICS = {
     "eps_at_plateau": ("float", "|p_1| when the plateau starts: the seed of the escape", "1"),
     "escape_model_steps": (
         "float",
-        "escape model: ln(p_exit/eps) / ((s_1 - s_k) s_k^(1-2/N) lr) "
-        "iterations, p_exit where the loss leaves the level_tol band",
+        "growth-exponent check (not a prediction): ln(p_exit/eps) / ((s_1 - s_k) s_k^(1-2/N) lr) "
+        "iterations with eps = eps_at_plateau read off this run, p_exit where the loss leaves "
+        "the level_tol band",
         None,
     ),
     "notes_estimate_steps": (
         "float",
         "notes' estimate: ln(1/eps) / ((s_1 - s_k) s_k^(1-2/N) lr) "
-        "iterations (growth of p_1 to ~1)",
+        "iterations (growth of p_1 to ~1), eps read off this run",
         None,
     ),
-    "escape_ratio": ("float", "stuck_steps / escape_model_steps", "1"),
+    "escape_ratio": (
+        "float",
+        "stuck_steps / escape_model_steps: checks the growth exponent (s_1 - s_k) s_k^(1-2/N), "
+        "not how long a start stays stuck",
+        "1",
+    ),
+    "predicted_plateau_start": (
+        "float",
+        "iteration the reduced flow from W(0) reaches L_k + level_tol (saddle k >= 2, GD)",
+        None,
+    ),
+    "escape_log_gain": (
+        "float",
+        "ln G: integral of (s_1 - rho) sigma^(1-2/N) dt along the reduced flow from W(0) to "
+        "the plateau (growth of a p_1 seed before it)",
+        "1",
+    ),
+    "predicted_eps": (
+        "float",
+        "escape law's |p_1| at the plateau from W(0), lr, dtype: C u G (round-off, C fitted "
+        "once per precision) plus, off the orthogonal set, the modified-loss flow's p_1",
+        "1",
+    ),
+    "predicted_stuck_steps": (
+        "float",
+        "escape law: ln(p_exit/predicted_eps) / ((s_1 - s_k) s_k^(1-2/N) lr) iterations, "
+        "computed before the run from W(0), lr and dtype",
+        None,
+    ),
+    "stuck_prediction_ratio": ("float", "stuck_steps / predicted_stuck_steps", "1"),
     "final_rate_fit": (
         "float",
         "fitted exponential rate (in t = lr x step) of the final loss gap",
@@ -139,8 +169,8 @@ METRICS = {
     ),
     "origin_exit_time_model": (
         "float",
-        "reduced dynamics at fixed rho = rho(0): integral from "
-        "sigma(0) to rho(0)/2 of d sigma / (N sigma^(2-2/N) (rho(0) - sigma)); "
+        "time t at which the reduced (sigma, u, v) flow integrated from W(0) reaches "
+        "sigma = rho(0)/2 (u, v rotate: rho is not frozen); "
         "NaN unless k >= 1 and 0 < sigma(0) < rho(0)/2",
         "1",
     ),

@@ -27,13 +27,12 @@ INDEX_DATA = {
 }
 
 
-# number (registry order, as in the Snakemake report), title and caption of each figure shown
+# number (registry order, as in the Snakemake report) and title of each figure shown
 INDEX_FIGURE_ENTRIES = [
     {
         "name": name,
         "number": FIGURE_NAMES.index(name) + 1,
         "title": FIGURE_REGISTRY[name]["title"],
-        "caption": figure_caption(SimpleNamespace(figure=name)),
     }
     for name in INDEX_FIGURES
 ]
@@ -56,7 +55,12 @@ rule index_page:
     params:
         experiment=EXPERIMENT,
         config_hash=PLAN_DIGEST,
-        figures=INDEX_FIGURE_ENTRIES,
+        # captions rendered only when the page is built (a caption may read config keys that a
+        # run stopping earlier does not need), as the figure rule renders its own
+        figures=lambda wildcards: [
+            {**entry, "caption": figure_caption(SimpleNamespace(figure=entry["name"]))}
+            for entry in INDEX_FIGURE_ENTRIES
+        ],
         data_descriptions=list(INDEX_DATA.values()),
         code=source_fingerprint(("figures/page.py", "data/columns.py")),
     script:

@@ -297,12 +297,8 @@ def _check_index_page(page, built: list[str]):
     assert columns == [name for name, _, _ in dictionary_rows()]
 
 
-@pytest.mark.workflow
-@pytest.mark.browser
-def test_index_page_shows_everything_on_one_page_offline(chromium, report):
-    index = report.with_name("index.html")
-    built = [n for n in REGISTRY if (index.parent / f"figures/{n}.png").is_file()]
-    assert built and built[0] == "fig1_loss_by_k", built
+def _browse_index(chromium: Path, index: Path, built: list[str], screenshot=None):
+    """Open the page offline, check it (_check_index_page); the requests made and page errors."""
     own_url = index.resolve().as_uri()
     requests, errors = [], []
     with sync_playwright() as pw:
@@ -316,9 +312,43 @@ def test_index_page_shows_everything_on_one_page_offline(chromium, report):
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(own_url)
             _check_index_page(page, built)
-            page.screenshot(path=index.with_name("index.png"), full_page=True)
+            if screenshot:
+                page.screenshot(path=screenshot, full_page=True)
         finally:
             browser.close()
+    return _foreign(requests, own_url), errors
+
+
+def _built(index: Path) -> list[str]:
+    return [n for n in REGISTRY if (index.parent / f"figures/{n}.png").is_file()]
+
+
+@pytest.mark.workflow
+@pytest.mark.browser
+def test_index_page_shows_everything_on_one_page_offline(chromium, report):
+    index = report.with_name("index.html")
+    built = _built(index)
+    assert built and built[0] == "fig1_loss_by_k", built
+    foreign, errors = _browse_index(chromium, index, built, index.with_name("index.png"))
     assert not errors, errors
-    assert not _foreign(requests, own_url), requests
+    assert not foreign, foreign
     assert index.with_name("index.png").stat().st_size > 50_000
+
+
+@pytest.mark.workflow
+@pytest.mark.browser
+def test_index_page_checks_catch_a_broken_image_and_a_request(chromium, report, tmp_path):
+    """The checks above fail on the same page with its first image missing, and report a
+    page that asks the network for a style sheet."""
+    index = report.with_name("index.html")
+    text = index.read_text()
+    first = re.search(r"src='data:image/png;base64,[^']*'", text).group(0)
+    broken = tmp_path / "index.html"
+    broken.write_text(text.replace(first, "src='figures/missing.png'", 1))
+    with pytest.raises(AssertionError, match="'width': 0"):
+        _browse_index(chromium, broken, _built(index))
+    asking = tmp_path / "asking.html"
+    style = "<link rel='stylesheet' href='https://example.invalid/style.css'>"
+    asking.write_text(text.replace("</head>", f"{style}</head>", 1))
+    foreign, _ = _browse_index(chromium, asking, _built(index))
+    assert foreign == ["https://example.invalid/style.css"], foreign

@@ -185,7 +185,7 @@ def test_data_examples_run_as_written(tmp_path):
 @pytest.mark.slow
 def test_readme_numbers_are_those_of_a_fresh_default_build(tmp_path):
     """The README's result block against the default config.yaml built from scratch: a code or
-    config change that moves a result fails here until `make reproduce && make readme`."""
+    config change that moves a result fails here until `make refresh-docs`."""
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     out = "results/paper"
     snakemake(tmp_path, "--cores", "2", f"{out}/runs.csv", f"{out}/claims.csv", timeout=1800)

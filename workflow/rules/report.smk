@@ -20,6 +20,7 @@ INDEX_DATA = {
     f"{OUT}/claims.csv": "the reproduction summary's claims and verdicts",
     f"{OUT}/summary.md": "the reproduction summary as Markdown",
     f"{OUT}/plan.csv": "the planned runs: id, run file in results/runs/, study flags",
+    f"{OUT}/manifest.csv": "each run's trajectory digest (sha256), to check a rebuild (dln verify)",
     **{
         f"{OUT}/tables/{study}.csv": f"the rows of runs.csv of study {study}"
         for study in INDEX_STUDY_TABLES

@@ -182,6 +182,17 @@ def test_data_examples_run_as_written(tmp_path):
 
 
 @pytest.mark.workflow
+def test_readme_overlay_example_plans(tmp_path):
+    """The README's first-sweep overlay, as written, passes the config checks and plans its
+    experiment (a dry run over the repository's config.yaml)."""
+    block = re.search(r"```yaml\n(# sweep.yaml\n.*?)```", README, flags=re.S).group(1)
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    (tmp_path / "sweep.yaml").write_text(block)
+    proc = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "sweep.yaml"))
+    assert "results/sweep/index.html" in proc.stdout + proc.stderr
+
+
+@pytest.mark.workflow
 @pytest.mark.slow
 def test_readme_numbers_are_those_of_a_fresh_default_build(tmp_path):
     """The README's result block against the default config.yaml built from scratch: a code or

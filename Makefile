@@ -3,7 +3,8 @@
 #   make test        build .venv if needed, run the test suite
 # Other targets: make lint, make format-check, make bench, make clean, make lock (regenerate
 # requirements-lock.txt), make refresh-docs (update the tracked figures, manifest and README
-# summary from the workflow's outputs). CORES=N limits the cores used.
+# result block from the workflow's outputs). CORES=N limits the cores used. Another experiment:
+# CONFIG=overlay.yaml (merged over config.yaml) and/or EXPERIMENT=name (results/<name>/).
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -39,25 +40,30 @@ lock:
 	.venv-lock/bin/pip-compile --quiet --generate-hashes --extra dev --strip-extras --allow-unsafe \
 	  --no-emit-index-url --no-emit-find-links -o $(LOCK) pyproject.toml
 
-EXPERIMENT ?= paper
+CONFIG ?=
+EXPERIMENT ?=
+# the experiment's name: EXPERIMENT, else the overlay's `experiment:`, else config.yaml's
+EXP := $(or $(EXPERIMENT),$(firstword $(shell sed -n 's/^experiment: *\([A-Za-z0-9_.-]*\).*/\1/p' $(CONFIG) config.yaml)))
+SNAKE_CONFIG := $(if $(CONFIG),--configfile $(CONFIG)) $(if $(EXPERIMENT),--config experiment=$(EXPERIMENT))
 
 # Tracked files stay as they are: a fresh output that differs from its tracked version (README
-# figures, manifest.csv, README.md's summary block) is named, kept as <name>.new.<ext>, and the
+# figures, manifest.csv, README.md's result block) is named, kept as <name>.new.<ext>, and the
 # target fails (dln/cli/tracked.py); `make refresh-docs` then takes the new versions on purpose.
 reproduce: env
-	python -m dln.cli.tracked save $(EXPERIMENT)
-	{ $(LOCAL) snakemake --workflow-profile workflow/profiles/default --cores $(CORES) && \
-	  $(LOCAL) snakemake --report results/$(EXPERIMENT)/report.html; }; status=$$?; \
-	  python -m dln.cli.tracked check $(EXPERIMENT) || status=1; exit $$status
-	@echo "figures: results/$(EXPERIMENT)/figures/   report: results/$(EXPERIMENT)/report.html   table: results/$(EXPERIMENT)/runs.csv"
+	python -m dln.cli.tracked save $(EXP)
+	{ $(LOCAL) snakemake --workflow-profile workflow/profiles/default --cores $(CORES) $(SNAKE_CONFIG) && \
+	  $(LOCAL) snakemake $(SNAKE_CONFIG) --report results/$(EXP)/report.html; }; status=$$?; \
+	  python -m dln.cli.tracked check $(EXP) || status=1; exit $$status
+	@echo "page: results/$(EXP)/index.html   figures: results/$(EXP)/figures/   report: results/$(EXP)/report.html   table: results/$(EXP)/runs.csv"
 
-# Update the tracked outputs (figures, manifest.csv, README.md's summary block) from a run of the
-# workflow: after a change that is meant to change them (the lead's regeneration step).
+# Update the tracked outputs (figures, manifest.csv, README.md's result block: dln.analysis.readme)
+# from a run of the default experiment: after a change that is meant to change them (the lead's
+# regeneration step).
 refresh-docs: env
-	python -m dln.cli.tracked save $(EXPERIMENT)
+	python -m dln.cli.tracked save paper
 	$(LOCAL) snakemake --workflow-profile workflow/profiles/default --cores $(CORES)
-	python -m dln.cli.tracked check $(EXPERIMENT) || true
-	python -m dln.cli.tracked refresh $(EXPERIMENT)
+	python -m dln.cli.tracked check paper || true
+	python -m dln.cli.tracked refresh paper
 
 test: env
 	pytest
@@ -77,4 +83,4 @@ bench: env
 	$(LOCAL) python bench/bench_scale.py
 
 clean:
-	rm -rf results/runs results/logs results/$(EXPERIMENT) .snakemake
+	rm -rf results/runs results/logs results/$(EXP) .snakemake

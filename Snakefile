@@ -1,6 +1,7 @@
 # Rebuilds the numerical experiments of Chen, Lin & Zhang, "On Non-local Convergence Analysis
 # of Deep Linear Networks" (ICML 2022). Stages: plan -> simulate (+ per-run analysis) ->
-# aggregate -> figures and reproduction summary -> report.
+# aggregate -> figures and reproduction summary -> index.html (and
+# Snakemake's report: snakemake --report).
 # Usage: snakemake --cores all   (see README.md)
 
 from snakemake.utils import min_version
@@ -19,6 +20,7 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/reproduction.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -29,4 +31,5 @@ rule all:
         f"{OUT}/manifest.csv",
         FIGURES,
         f"{OUT}/summary.md",
+        f"{OUT}/index.html",
         f"{OUT}/.strict_check.ok",

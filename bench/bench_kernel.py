@@ -7,7 +7,8 @@ What it measures, all in one process unless said otherwise:
      1e-10 (max abs) in the final weights after 2,000 steps -- exits with status 1 if not;
   2. microseconds per GD step of the compiled kernel (float64 and float32; `--steps` steps with the
      default recording every 50 steps, best and median of `--repeat` runs; the C kernel is compiled at install time);
-  3. microseconds per step of the NumPy loop, timed on `--numpy-steps` steps (about 170x slower);
+  3. microseconds per step of the NumPy loop, timed on `--numpy-steps` steps (much
+     slower: docs/performance.md);
   4. wall time of a fresh `python -m dln run --k 1 --steps 100000 --out <tmp>.nc` process
      (median of 3 after one warm-up run, so that the file cache is warm): this is what one
      workflow job costs, including imports, the trajectory quantities and the NetCDF write;

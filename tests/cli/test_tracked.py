@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import subprocess
 
-from dln.analysis.claims import SUMMARY_END, SUMMARY_START
+from dln.analysis.readme import RESULTS_END, RESULTS_START, refresh_readme
 from dln.cli import tracked
 
 FIG = "results/paper/figures/fig1_loss_by_k.png"
+RUNS = (
+    "run,solver,k,construction,seed,lr,widths,spectrum,in_grid,stuck_steps,escape_model_steps\n"
+    "a,gd,2,orthogonal,0,0.0005,8-3-5-10-1-4-5,linear,True,22650,22593\n"
+)
 MANIFEST_HEAD = "run,path,run_key,trajectory_sha256,final_loss,stuck_steps,settings\n"
 
 
@@ -22,8 +26,10 @@ def _checkout(tmp_path, monkeypatch):
     (tmp_path / "results/paper/figures").mkdir(parents=True)
     (tmp_path / FIG).write_bytes(b"\x89PNG old")
     (tmp_path / "results/paper/manifest.csv").write_text(MANIFEST_HEAD + _row("a" * 64, "15.0"))
-    (tmp_path / "README.md").write_text(f"x\n{SUMMARY_START}\n- old line\n{SUMMARY_END}\n")
-    (tmp_path / "results/paper/summary.md").write_text("# S\n\n- old line\n")
+    (tmp_path / "results/paper/runs.csv").write_text(RUNS)
+    (tmp_path / "results/paper/claims.csv").write_text("section,claim,verdict\nS,c,PASS\n")
+    (tmp_path / "README.md").write_text(f"x\n{RESULTS_START}\nold\n{RESULTS_END}\n")
+    refresh_readme(tmp_path / "README.md", tmp_path / "results/paper")  # as these results give it
     subprocess.run(["git", "init", "-q"], check=True)
     subprocess.run(["git", "add", "README.md", FIG, "results/paper/manifest.csv"], check=True)
 
@@ -42,19 +48,19 @@ def test_changed_outputs_are_named_and_tracked_bytes_kept(tmp_path, monkeypatch,
     tracked.save("paper")
     (tmp_path / FIG).write_bytes(b"\x89PNG new")
     (tmp_path / "results/paper/manifest.csv").write_text(MANIFEST_HEAD + _row("b" * 64, "15.5"))
-    (tmp_path / "results/paper/summary.md").write_text("# S\n\n- new line\n")
+    (tmp_path / "results/paper/claims.csv").write_text("section,claim,verdict\nS,c,FAIL\n")
     assert tracked.check("paper") == 1
     out = capsys.readouterr().out
     assert f"CHANGED {FIG}: the fresh output differs" in out
     assert "manifest.csv" in out and "1 runs differ" in out and "DIFFERS r1" in out
-    assert "CHANGED README.md: its summary block differs" in out and "make refresh-docs" in out
+    assert "CHANGED README.md: its result block differs" in out and "make refresh-docs" in out
     assert (tmp_path / FIG).read_bytes() == b"\x89PNG old"
     assert (tmp_path / "README.md").read_text() == readme
     diff = subprocess.run(["git", "diff", "--stat"], capture_output=True, text=True, check=True)
     assert diff.stdout == ""  # the tracked files equal what git holds
     assert tracked.refresh("paper") == 0
     assert (tmp_path / FIG).read_bytes() == b"\x89PNG new"
-    assert "- new line" in (tmp_path / "README.md").read_text()
+    assert "0 PASS, 1 FAIL" in (tmp_path / "README.md").read_text()
     assert not (tmp_path / "results/paper/figures/fig1_loss_by_k.new.png").exists()
 
 

@@ -1,11 +1,14 @@
-"""The Snakemake report of a small workflow run, opened in headless Chromium and read like a
-reader reads it: the landing page shows the config hash, the menu lists the reproduction summary
-first, and clicking through the figure subcategories shows figures 1-10 in order, each image
-displayed. The page must work offline: it may load nothing but its own file and data:/blob: URLs.
+"""The two reports of a small workflow run, opened in headless Chromium and read like a reader
+reads them. Snakemake's report: the landing page shows the config hash and lists the figures of
+the registry, the menu lists the reproduction summary first, and clicking through the figure
+subcategories shows the figures in order, each image displayed. The one-page index.html: the
+summary and the first figure shown without any interaction, every figure in registry order with
+its caption, every image loaded, the data files with the column dictionary. Both must work
+offline: they may load nothing but their own file and data:/blob: URLs.
 
 Chromium is Debian's `chromium` package, installed by tests/browser/install.sh (root and apt;
 skipped without them, except on CI where that is an error), driven by Playwright without its own
-browser download. A screenshot is saved beside the report (report.png).
+browser download. Screenshots are saved beside the reports (report.png, index.png).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from playwright.sync_api import expect, sync_playwright
 
 from conftest import REPO, small_config, snakemake, write_config
+from dln.data.columns import dictionary_rows
 from dln.plan.registry import (
     BEYOND_PAPER_SUBCATEGORY,
     DATA_CATEGORY,
@@ -51,6 +56,7 @@ FIGURES = {  # subcategory -> figure files in the order a reader should see them
         "fig11_laws",
     ],
 }
+REGISTRY = yaml.safe_load((REPO / "workflow/figures.yaml").read_text())
 TIMEOUT_MS = 30_000
 
 
@@ -173,6 +179,11 @@ def test_report_reads_well_offline_in_chromium(chromium, report):
             config_hash = page.locator("strong", has_text="Config hash").locator("xpath=..")
             expect(config_hash).to_be_visible()
             assert config_hash.locator("tt, code").first.inner_text().strip()
+            # the landing text names every figure of the registry, by number and title
+            landing = page.locator("#app").inner_text()
+            names = [n for names in FIGURES.values() for n in names]
+            for number, name in enumerate(names, 1):
+                assert f"{number} ({REGISTRY[name]['title']})" in landing, (name, landing)
             menu = page.locator("nav ul > li > a > span").all_inner_texts()
             cats = [SUMMARY_CATEGORY, FIGURES_CATEGORY, DATA_CATEGORY]
             assert [m for m in menu if m in cats] == cats, menu
@@ -225,13 +236,119 @@ def test_report_reads_well_offline_in_chromium(chromium, report):
             browser.close()
 
     assert not errors, errors
-    foreign = [
-        url
-        for url in requests
-        if url.split("#")[0] != own_url and not url.startswith(("data:", "blob:"))
-    ]
+    foreign = _foreign(requests, own_url)
     assert not foreign, foreign
     assert report.with_name("report.png").stat().st_size > 10_000
     print(
         f"browser checks {time.monotonic() - t0:.1f} s; screenshot {report.with_name('report.png')}"
     )
+
+
+def _foreign(requests: list[str], own_url: str) -> list[str]:
+    """Requests for anything but the page itself and data:/blob: URLs."""
+    return [
+        url
+        for url in requests
+        if url.split("#")[0] != own_url and not url.startswith(("data:", "blob:"))
+    ]
+
+
+def _images(page) -> list[dict]:
+    """Every image of the page once loaded: its id'd figure, load state and natural size."""
+    page.wait_for_function("[...document.images].every((i) => i.complete)", timeout=TIMEOUT_MS)
+    return page.evaluate(
+        """() => [...document.images].map((i) => ({
+            figure: i.closest("figure") ? i.closest("figure").id : null,
+            src: i.src.slice(0, 22), width: i.naturalWidth, height: i.naturalHeight}))"""
+    )
+
+
+def _check_index_page(page, built: list[str]):
+    """The page as a reader sees it, without clicking anything; `built`: the figures the
+    workflow drew, in registry order."""
+    summary = page.locator("#summary")
+    expect(summary).to_be_visible()
+    assert summary.locator("tr").count() > 2
+    # verdicts coloured: a PASS cell in green (VERDICT_COLOURS), and the counts above the table
+    expect(page.locator("#verdict-counts")).to_contain_text("PASS")
+    colour = summary.locator("td.verdict", has_text="PASS").first.evaluate(
+        "(td) => getComputedStyle(td).color"
+    )
+    assert colour == "rgb(26, 127, 55)", colour
+    figures = page.locator("figure")
+    expect(figures.first.locator("img")).to_be_visible()
+    ids = figures.evaluate_all("(fs) => fs.map((f) => f.id)")
+    assert ids == built, ids
+    for i, name in enumerate(ids):
+        # each caption inline, under its figure, numbered and titled as in the registry
+        caption = figures.nth(i).locator("figcaption")
+        expect(caption).to_be_visible()
+        number = list(REGISTRY).index(name) + 1
+        assert f"Figure {number}. {REGISTRY[name]['title']}" in caption.inner_text()
+    images = _images(page)
+    assert len(images) == len(ids) and [im["figure"] for im in images] == ids, images
+    bad = [im for im in images if im["width"] == 0 or im["height"] == 0]
+    assert not bad, bad
+    assert all(im["src"] == "data:image/png;base64," for im in images), images
+    assert page.locator("script").count() == 0  # a static page: nothing runs
+    files = page.locator("#files a").all_inner_texts()
+    assert {"runs.csv", "runs.nc", "claims.csv"} <= set(files), files
+    columns = page.locator("#columns tr td:first-child code").all_inner_texts()
+    assert columns == [name for name, _, _ in dictionary_rows()]
+
+
+def _browse_index(chromium: Path, index: Path, built: list[str], screenshot=None):
+    """Open the page offline, check it (_check_index_page); the requests made and page errors."""
+    own_url = index.resolve().as_uri()
+    requests, errors = [], []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            context.on("request", lambda req: requests.append(req.url))
+            context.route("http*://**", lambda route: route.abort())
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(own_url)
+            _check_index_page(page, built)
+            if screenshot:
+                page.screenshot(path=screenshot, full_page=True)
+        finally:
+            browser.close()
+    return _foreign(requests, own_url), errors
+
+
+def _built(index: Path) -> list[str]:
+    return [n for n in REGISTRY if (index.parent / f"figures/{n}.png").is_file()]
+
+
+@pytest.mark.workflow
+@pytest.mark.browser
+def test_index_page_shows_everything_on_one_page_offline(chromium, report):
+    index = report.with_name("index.html")
+    built = _built(index)
+    assert built and built[0] == "fig1_loss_by_k", built
+    foreign, errors = _browse_index(chromium, index, built, index.with_name("index.png"))
+    assert not errors, errors
+    assert not foreign, foreign
+    assert index.with_name("index.png").stat().st_size > 50_000
+
+
+@pytest.mark.workflow
+@pytest.mark.browser
+def test_index_page_checks_catch_a_broken_image_and_a_request(chromium, report, tmp_path):
+    """The checks above fail on the same page with its first image missing, and report a
+    page that asks the network for a style sheet."""
+    index = report.with_name("index.html")
+    text = index.read_text()
+    first = re.search(r"src='data:image/png;base64,[^']*'", text).group(0)
+    broken = tmp_path / "index.html"
+    broken.write_text(text.replace(first, "src='figures/missing.png'", 1))
+    with pytest.raises(AssertionError, match="'width': 0"):
+        _browse_index(chromium, broken, _built(index))
+    asking = tmp_path / "asking.html"
+    style = "<link rel='stylesheet' href='https://example.invalid/style.css'>"
+    asking.write_text(text.replace("</head>", f"{style}</head>", 1))
+    foreign, _ = _browse_index(chromium, asking, _built(index))
+    assert foreign == ["https://example.invalid/style.css"], foreign

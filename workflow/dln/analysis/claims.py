@@ -889,24 +889,3 @@ def to_html(items: list[Claim], config_hash: str) -> str:
         f"font-size:13px'><tr><th>section</th><th>claim and measurement</th><th>verdict</th></tr>"
         f"{rows}</table></body></html>\n"
     )
-
-
-SUMMARY_START, SUMMARY_END = "<!-- summary:start -->", "<!-- summary:end -->"
-
-
-def refresh_readme(readme_path, summary_path) -> bool:
-    """Copy the claim lines of a summary.md between the README's summary markers (so the
-    README states only numbers the workflow produced). Returns whether the README changed."""
-    from pathlib import Path
-
-    readme, summary = Path(readme_path).read_text(), Path(summary_path).read_text()
-    if SUMMARY_START not in readme or SUMMARY_END not in readme:
-        raise ValueError(f"{readme_path}: no {SUMMARY_START} ... {SUMMARY_END} block")
-    lines = [line for line in summary.splitlines() if line.startswith(("- ", "## ", "**"))]
-    body = "\n".join(f"\n#### {line[3:]}\n" if line.startswith("## ") else line for line in lines)
-    head, rest = readme.split(SUMMARY_START, 1)
-    _, tail = rest.split(SUMMARY_END, 1)
-    new = f"{head}{SUMMARY_START}\n{body}\n{SUMMARY_END}{tail}"
-    if new != readme:
-        Path(readme_path).write_text(new)
-    return new != readme

@@ -1,8 +1,8 @@
 """`make reproduce` leaves tracked files as they are: it says which would change instead.
 
 The workflow writes a few files that the repository also tracks (the default experiment's README
-figures and its manifest of trajectory digests), and README.md's summary block is a copy of
-results/<exp>/summary.md. `save` keeps the tracked versions before the workflow runs; `check`
+figures and its manifest of trajectory digests), and README.md's result block is generated from
+results/paper/runs.csv and claims.csv (dln.analysis.readme). `save` keeps the tracked versions before the workflow runs; `check`
 after it compares each fresh output with its tracked version: an equal one stays, a different one
 is kept next to it as <name>.new<suffix> while the tracked bytes are put back, one line each
 (the manifest's line says which runs differ); README.md is never written. Exit 1 when anything
@@ -84,15 +84,15 @@ def check(experiment: str) -> int:
             )
         else:
             print(f"NOTE {path}: only gradient-flow runs differ, kept as {new_path(path)}{note}")
-    summary = Path("results") / experiment / "summary.md"
-    if experiment == "paper" and summary.is_file() and README.is_file():
-        from dln.analysis.claims import refresh_readme
+    out = Path("results") / experiment
+    if experiment == "paper" and _has_results(out) and README.is_file():
+        from dln.analysis.readme import refresh_readme
 
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / "README.md"
             shutil.copy2(README, copy)
-            if refresh_readme(copy, summary):
-                differ.append(f"{README}: its summary block differs from {summary}")
+            if refresh_readme(copy, out):
+                differ.append(f"{README}: its result block differs from {out}")
     for line in differ:
         print(f"CHANGED {line}")
     if differ:
@@ -100,16 +100,21 @@ def check(experiment: str) -> int:
     return 1 if differ else 0
 
 
+def _has_results(out: Path) -> bool:
+    """The files the README's result block is made from exist."""
+    return (out / "runs.csv").is_file() and (out / "claims.csv").is_file()
+
+
 def refresh(experiment: str) -> int:
-    from dln.analysis.claims import refresh_readme
+    from dln.analysis.readme import refresh_readme
 
     for path in tracked_outputs(experiment):
         if new_path(path).is_file():
             shutil.move(new_path(path), path)
             print(f"updated {path}")
-    summary = Path("results") / experiment / "summary.md"
-    if summary.is_file() and refresh_readme(README, summary):
-        print(f"updated {README} from {summary}")
+    out = Path("results") / experiment
+    if _has_results(out) and refresh_readme(README, out):
+        print(f"updated {README} from {out}")
     return 0
 
 

@@ -203,14 +203,18 @@ def attrs(name: str) -> dict:
     raise KeyError(name)
 
 
+def dictionary_rows() -> list[tuple[str, str, str]]:
+    """(column, meaning, units) of every column of runs.csv, in table order."""
+    rows = [("run", "run id: the run file's path below results/runs/, without .nc", "")]
+    for name, (_, long_name, units) in {**SETTINGS, **METRICS}.items():
+        rows.append((name, long_name, units or ""))
+    rows.append(("in_<study>", "the run belongs to that study of the config (true/false)", ""))
+    return rows
+
+
 def markdown_table() -> str:
     """The column dictionary of runs.csv as a Markdown table (results/README.md)."""
-    lines = [
-        "| column | meaning | units |",
-        "| --- | --- | --- |",
-        "| `run` | run id: the run file's path below results/runs/, without .nc | |",
-    ]
-    for name, (_, long_name, units) in {**SETTINGS, **METRICS}.items():
-        lines.append(f"| `{name}` | {long_name.replace('|', '/')} | {units or ''} |")
-    lines.append("| `in_<study>` | the run belongs to that study of the config (true/false) | |")
+    lines = ["| column | meaning | units |", "| --- | --- | --- |"]
+    for name, meaning, units in dictionary_rows():
+        lines.append(f"| `{name}` | {meaning.replace('|', '/')} | {units} |")
     return "\n".join(lines)

@@ -172,11 +172,29 @@ def flatten(weights) -> np.ndarray:
     return np.concatenate([np.asarray(w).ravel() for w in weights])
 
 
+def matmul(a, b) -> np.ndarray:
+    """a @ b, batched over leading axes, in a fixed order without BLAS: the sum over k = 0, 1, ...
+    of the elementwise products a[..., :, k] b[..., k, :], each + and * rounded on its own, so the
+    same bits on every CPU (BLAS's kernels round differently per CPU). For the analysis of the
+    records: a last-bit difference in p_1 ~ 1e-15 moves the escape model's printed numbers."""
+    a, b = np.asarray(a), np.asarray(b)
+    out = a[..., :, 0:1] * b[..., 0:1, :]
+    for k in range(1, a.shape[-1]):
+        out = out + a[..., :, k : k + 1] * b[..., k : k + 1, :]
+    return out
+
+
+def vector_norm(x) -> np.ndarray:
+    """||x|| along the last axis, summed in a fixed order (matmul)."""
+    x = np.asarray(x)
+    return np.sqrt(matmul(x[..., None, :], x[..., :, None])[..., 0, 0])
+
+
 def product(weights) -> np.ndarray:
-    """W_N ... W_1 (batched over leading axes)."""
+    """W_N ... W_1 (batched over leading axes), in a fixed order (matmul: no BLAS)."""
     W = weights[0]
     for Wj in weights[1:]:
-        W = Wj @ W
+        W = matmul(Wj, W)
     return W
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dln.model.problem import Problem, product
+from dln.model.problem import Problem, matmul, product, vector_norm
 
 NOT_BALANCED = -1  # predicted_k of a start the theorem does not cover
 
@@ -74,17 +74,21 @@ def end_vectors(problem: Problem, weights):
     v is the direction of W_r...W_1, so (u, v) move continuously along a trajectory."""
     r = problem.bottleneck
     b = product(weights[:r])[..., 0, :]  # W_r ... W_1, shape (..., d_0)
-    bn = np.linalg.norm(b, axis=-1, keepdims=True)
+    bn = vector_norm(b)[..., None]
     v = b / np.where(bn > 0, bn, 1.0)
-    Wv = (product(weights) @ v[..., :, None])[..., 0]
-    sigma = np.linalg.norm(Wv, axis=-1)
+    Wv = matmul(product(weights), v[..., :, None])[..., 0]
+    sigma = vector_norm(Wv)
     u = Wv / np.where(sigma > 0, sigma, 1.0)[..., None]
     return sigma, u, v
 
 
 def alignments(problem: Problem, u, v):
-    """alpha_i = u_i^T u, beta_i = v_i^T v (i = 1..d), batched over leading axes."""
-    return u @ problem.U, v @ problem.V
+    """alpha_i = u_i^T u, beta_i = v_i^T v (i = 1..d), batched over leading axes; fixed-order
+    sums (matmul), so a round-off-sized p_1 has the same bits on every CPU."""
+    u, v = np.asarray(u), np.asarray(v)
+    alpha = matmul(u[..., None, :], problem.U)[..., 0, :]
+    beta = matmul(v[..., None, :], problem.V)[..., 0, :]
+    return alpha, beta
 
 
 def predict_k(problem: Problem, weights, tol: float | None = None) -> int:

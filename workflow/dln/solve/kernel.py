@@ -35,15 +35,16 @@ def _load():
 
 
 _LIB = _load()
-# "c" normally; "numpy" (about 170x slower per step, same maths) when the extension could not be
-# built at install time. Recorded in every run file's attributes.
+# "c" normally; "numpy" (much slower per step, same maths; docs/performance.md) when the
+# extension could not be built at install time. Recorded in every run file's attributes.
 BACKEND = "c" if _LIB is not None else "numpy"
 if _LIB is None:
     import warnings
 
     warnings.warn(
         "dln: compiled kernel dln.solve._kernel not found (installed without a C compiler?); "
-        "using the NumPy fallback, about 170x slower per step. Reinstall with `pip install -e .` "
+        "using the NumPy fallback, much slower per step (docs/performance.md). "
+        "Reinstall with `pip install -e .` "
         "on a machine with gcc/cc for full speed.",
         RuntimeWarning,
         stacklevel=1,

@@ -138,8 +138,9 @@ def edited(work, cfg, edit):
     new = yaml.safe_load(yaml.safe_dump(cfg))
     edit(new)
     write_config(work, new)
-    try:
-        return planned_jobs(work), planned_runs(work)
+    try:  # an edit under the same experiment name needs the explicit flag (issue 19)
+        over = ("--config", "overwrite=true")
+        return planned_jobs(work, *over), planned_runs(work, *over)
     finally:
         write_config(work, cfg)
 
@@ -176,7 +177,7 @@ def test_changing_steps_writes_new_runs(built):
 def test_editing_one_figure_option_reruns_only_that_figure(built):
     work, cfg = built
     jobs, _ = edited(work, cfg, lambda c: c["figures"]["fig4_stuck_vs_lr"].update(seed_jitter=0.1))
-    assert jobs == {"figure": 1, "all": 1}
+    assert jobs == {"figure": 1, "experiment_config": 1, "all": 1}  # (the config's copy)
 
 
 def test_a_new_axis_plans_runs_and_appears_in_the_aggregate(tmp_path):

@@ -64,7 +64,10 @@ def test_check_experiment_refuses_another_config_in_one_line(tmp_path):
 def test_the_copy_is_the_config_with_the_code_version():
     cfg = small_config()
     text = config_copy_text(cfg, "dln 0.2.0, numerics abc")
-    assert text.splitlines()[0] == "# resolved config of experiment paper; code dln 0.2.0, numerics abc"
+    assert (
+        text.splitlines()[0]
+        == "# resolved config of experiment paper; code dln 0.2.0, numerics abc"
+    )
     assert yaml.safe_load(text) == cfg
 
 

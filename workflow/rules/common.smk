@@ -23,7 +23,8 @@ from dln.model.problem import ConfigError  # noqa: E402
 # An experiment is its config: results/<experiment>/config.yaml (rule experiment_config) holds
 # it, and another config under the same name is refused unless --config overwrite=true.
 OVERWRITE = config.pop("overwrite", False)
-OVERWRITE = {"true": True, "false": False}.get(str(OVERWRITE).lower(), OVERWRITE)  # --config: text
+# (--config passes text)
+OVERWRITE = {"true": True, "false": False}.get(str(OVERWRITE).lower(), OVERWRITE)
 try:
     if not isinstance(OVERWRITE, bool):
         raise ConfigError(

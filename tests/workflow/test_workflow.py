@@ -123,9 +123,13 @@ def test_aggregate_data_model(built):
         assert np.isnan(ds["stuck_steps"].values).all()  # nothing escaped in 6000 steps
     agg = open_aggregate(path)
     # (selecting every level but run_id leaves the dimension named after it: xarray's rule)
-    assert agg.sel(solver="gd", k=2, lr=1e-3)["loss"].shape[0] == 1
-    assert agg.sel(solver="gf")["loss"].shape[0] == 1
-    assert agg.sel(k=2, lr=5e-4)["loss"].shape[0] == 2  # the GD run and the flow
+    assert agg.sel(solver="gd", k=2, lr=1e-3)["final_loss"].shape[0] == 1
+    assert agg.sel(solver="gf")["final_loss"].shape[0] == 1
+    assert agg.sel(k=2, lr=5e-4)["final_loss"].shape[0] == 2  # the GD run and the flow
+    # trajectories: one group per study, on its own step grid (issue 19)
+    sweep = open_aggregate(path, group="lr_sweep")
+    assert sweep.sel(solver="gd", k=2, lr=1e-3)["loss"].shape[0] == 1
+    assert not np.isnan(sweep["loss"].values).any()
 
 
 def test_noop_rerun_plans_nothing(built):

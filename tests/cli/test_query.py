@@ -338,7 +338,7 @@ def test_info_run_file(capsys, run_file):
     assert line_of(out, "init_scale").split() == ["init_scale", "-"]
     assert line_of(out, "stuck_steps").split() == ["stuck_steps", "12000"]
     assert line_of(out, "escape_model_steps").split() == ["escape_model_steps", "11500"]
-    assert line_of(out, "final_rate_theory").split() == ["final_rate_theory", "0.0125"]
+    assert line_of(out, "final_rate_paper").split() == ["final_rate_paper", "0.0125"]
     assert line_of(out, "git_commit").split() == ["git_commit", "3fffe1c"]
     assert "numpy 2.4.6, xarray 2026.9.0" in out
     assert "levels visited (n_visits: 2):" in out

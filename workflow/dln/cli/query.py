@@ -39,7 +39,7 @@ INFO_METRICS = [
     "escape_model_steps",
     "escape_ratio",
     "final_rate_fit",
-    "final_rate_theory",
+    "final_rate_paper",
     "final_rate_model",
     "diverged",
     "diverged_step",

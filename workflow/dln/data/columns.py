@@ -112,14 +112,17 @@ METRICS = {
         "fitted exponential rate (in t = lr x step) of the final loss gap",
         "1",
     ),
-    "final_rate_theory": (
+    "final_rate_paper": (
         "float",
-        "notes' final rate 2 (s_k - s_{k+1}) s_k^(1-2/N) at the final level",
+        "the paper's rate 2 (s_l - s_{l+1}) s_l^(1-2/N) at the final level l (l = 1: the "
+        "paper's k = 1 rate), which assumes mode l + 1 is excited; not this run's own rate "
+        "when its start left that mode out (see final_rate_model)",
         "1",
     ),
     "final_rate_model": (
         "float",
-        "final-stage mode model's rate, fed with the alignments at entry",
+        "this run's own predicted final rate: the final-stage mode model of its limit, fed "
+        "with the alignments measured on entering it (the slowest excited mode)",
         "1",
     ),
     "growth_slope_fit": (

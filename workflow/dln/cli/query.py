@@ -839,104 +839,108 @@ examples:
 """
 
 
-def add_parsers(subparsers) -> None:
-    """Add `table`, `info` and `diff` to an argparse subparsers object (func=handler)."""
-    raw = argparse.RawDescriptionHelpFormatter
-    table = subparsers.add_parser(
-        "table",
-        help="runs x settings x metrics of an experiment",
-        description="Show the runs of an experiment: one row per run, the settings that vary "
-        "and the main metrics; or grouped statistics with --by.",
-        epilog=TABLE_EPILOG,
-        formatter_class=raw,
-    )
-    table.add_argument(
-        "path",
-        nargs="?",
-        default="results",
-        metavar="PATH",
-        help="runs.csv, runs.nc, experiment directory or results directory (default: results)",
-    )
-    table.add_argument(
+def _option(*names, **kw) -> tuple:
+    return names, kw
+
+
+PATH_HELP = "runs.csv, runs.nc, experiment directory or results directory"
+TABLE_OPTIONS = [
+    _option("path", nargs="?", default="results", metavar="PATH", help=PATH_HELP),
+    _option(
         "--study",
         metavar="NAME",
-        help="only the runs of this study (flag in_NAME), e.g. grid: a median over several "
-        "studies mixes their settings (dln table warns)",
-    )
-    table.add_argument(
+        help="only the runs of this study (flag in_NAME), e.g. grid; a median over "
+        "several studies mixes their settings (dln table warns)",
+    ),
+    _option(
         "--where",
         nargs="+",
         action="extend",
         metavar="TERM",
         help="keep rows where all terms hold, e.g. k=3 lr<=0.001",
-    )
-    table.add_argument(
+    ),
+    _option(
         "--by",
         metavar="COLS",
         help="group by these comma-separated columns: runs per group and "
         "n/median/min/max of each --cols metric (NaN ignored)",
-    )
-    table.add_argument(
+    ),
+    _option(
         "--cols",
         metavar="COLS",
-        help="comma-separated columns to show (with --by: the metrics to "
-        "summarise; default " + ",".join(DEFAULT_BY_METRICS) + "); "
-        "default: run, the settings that vary, " + ",".join(DEFAULT_METRICS),
-    )
-    table.add_argument(
-        "--format",
-        choices=["text", "csv", "markdown"],
-        default="text",
-        help="output format (default: text)",
-    )
-    table.add_argument(
+        help="comma-separated columns to show (with --by: the metrics to summarise; default "
+        f"{','.join(DEFAULT_BY_METRICS)}); default: run, the settings that vary, "
+        f"{','.join(DEFAULT_METRICS)}",
+    ),
+    _option("--format", choices=["text", "csv", "markdown"], default="text"),
+    _option(
         "--sort",
         metavar="COL",
         help="sort by this column, missing values last (with --by, a metric sorts by its median)",
-    )
-    table.add_argument("--desc", action="store_true", help="sort in descending order")
-    table.set_defaults(func=cmd_table)
-
-    info = subparsers.add_parser(
-        "info",
-        help="summary of a run file or an aggregate",
-        description="Describe one run file or one experiment's aggregate.",
-        epilog=INFO_EPILOG,
-        formatter_class=raw,
-    )
-    info.add_argument(
-        "path", metavar="FILE", help="run file (.nc), runs.nc, runs.csv or experiment directory"
-    )
-    info.set_defaults(func=cmd_info)
-
-    diff = subparsers.add_parser(
-        "diff",
-        help="compare two run files or two experiments",
-        description="Compare two run files, or two experiments' aggregates.",
-        epilog=DIFF_EPILOG,
-        formatter_class=raw,
-    )
-    diff.add_argument("a", metavar="A", help="run file, runs.nc, runs.csv or experiment dir")
-    diff.add_argument("b", metavar="B", help="same kind as A")
-    diff.add_argument(
+    ),
+    _option("--desc", action="store_true", help="sort in descending order"),
+]
+DIFF_OPTIONS = [
+    _option("a", metavar="A", help="run file, runs.nc, runs.csv or experiment dir"),
+    _option("b", metavar="B", help="same kind as A"),
+    _option(
         "--rtol",
         type=float,
         default=0.0,
         help="relative tolerance under which two numbers count as equal (default: 0, exact)",
-    )
-    diff.add_argument(
+    ),
+    _option(
         "--by",
         metavar="COLS",
-        help="aggregates: group the medians by these settings (default: the "
-        "settings that vary, except seed)",
-    )
-    diff.add_argument(
+        help="aggregates: group the medians by these settings (default: the settings that "
+        "vary, except seed)",
+    ),
+    _option(
         "--all",
         action="store_true",
-        help="show every metric (run files) or every differing value "
-        "(aggregates; default: the first 30)",
-    )
-    diff.set_defaults(func=cmd_diff)
+        help="show every metric (run files) or every differing value (aggregates; default: "
+        "the first 30)",
+    ),
+]
+COMMANDS = {  # name: (help, description, epilog, options, handler)
+    "table": (
+        "runs x settings x metrics of an experiment",
+        "Show the runs of an experiment: one row per run, the settings that vary and the "
+        "main metrics; or grouped statistics with --by.",
+        TABLE_EPILOG,
+        TABLE_OPTIONS,
+        "cmd_table",
+    ),
+    "info": (
+        "summary of a run file or an aggregate",
+        "Describe one run file or one experiment's aggregate.",
+        INFO_EPILOG,
+        [_option("path", metavar="FILE", help=f"run file (.nc), or {PATH_HELP}")],
+        "cmd_info",
+    ),
+    "diff": (
+        "compare two run files or two experiments",
+        "Compare two run files, or two experiments' aggregates.",
+        DIFF_EPILOG,
+        DIFF_OPTIONS,
+        "cmd_diff",
+    ),
+}
+
+
+def add_parsers(subparsers) -> None:
+    """Add `table`, `info` and `diff` to an argparse subparsers object (func=handler)."""
+    for name, (help_, description, epilog, options, handler) in COMMANDS.items():
+        parser = subparsers.add_parser(
+            name,
+            help=help_,
+            description=description,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        for names, kw in options:
+            parser.add_argument(*names, **kw)
+        parser.set_defaults(func=globals()[handler])
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -135,6 +135,10 @@ def test_dln_commands_on_real_files(one_run, tmp_path):
     assert info.returncode == 0, info.stderr
     assert "reproduce with:" in info.stdout and "dln run" in info.stdout
     assert f"run_key             {cfg.key()}" in info.stdout
+    agg_info = subprocess.run(
+        [*dln, "info", str(tmp_path / "runs.nc")], capture_output=True, text=True
+    )
+    assert "trajectory groups: grid\n" in agg_info.stdout, agg_info.stdout + agg_info.stderr
     table = subprocess.run(
         [*dln, "table", str(tmp_path / "runs.csv"), "--format", "csv"],
         capture_output=True,

@@ -568,9 +568,10 @@ def _info_aggregate(table: Table) -> list[str]:
         f"source: {table.source}",
         f"runs: {len(df)}" + (f" (n_runs attribute says {n_attr})" if differs else ""),
         f"config hash: {attrs.get('config_hash', MISSING)}",
-        "",
-        "settings that vary:",
     ]
+    if attrs.get("trajectory_groups"):  # runs.nc: xr.open_dataset(path, group=<one of them>)
+        lines.append(f"trajectory groups: {', '.join(str(attrs['trajectory_groups']).split())}")
+    lines += ["", "settings that vary:"]
     settings = [c for c in SETTINGS if c in df.columns]
     vary = varying(df, settings)
     for name in vary:

@@ -286,3 +286,27 @@ def test_open_aggregate_joins_a_study_group_with_its_metrics(one_run, tmp_path):
     assert grid.sel(k=2, seed=0)["loss"].shape == (2, 61)  # both copies, by two settings
     with pytest.raises(RunFileError, match="no trajectory group 'laws' \\(groups: grid\\)"):
         open_aggregate(tmp_path / "runs.nc", group="laws")
+
+
+def test_a_missing_integer_is_nan_in_xarray_and_na_in_pandas(tmp_path):
+    """A Gaussian start has no k: its run file and the table hold MISSING_INT with a
+    missing_value attribute (xarray: NaN), runs.csv an empty cell (pandas' nullable Int64: NA);
+    a group whose runs all have a k keeps it int64."""
+    from dln.data.columns import MISSING_INT
+
+    lines = ["run,path,steps,record_every,d,in_grid,in_gaussian"]
+    lines.append(_simulated(tmp_path, "a", k=1, steps=200, record_every=50, weights_every=100))
+    lines[-1] += ",true,false"
+    gauss = dict(init="gaussian", init_scale=0.2, steps=200, record_every=50, weights_every=100)
+    lines.append(_simulated(tmp_path, "g", **gauss) + ",false,true")
+    (tmp_path / "plan.csv").write_text("\n".join(lines) + "\n")
+    aggregate(tmp_path / "plan.csv", tmp_path / "runs.nc", tmp_path / "runs.csv", "x", "h")
+    run_file = lines[-1].split(",")[1]
+    assert np.isnan(float(read_run(run_file)["k"]))
+    with xr.open_dataset(tmp_path / "runs.nc") as ds:
+        assert ds["k"].encoding["missing_value"] == MISSING_INT
+        assert ds["k"].values[0] == 1 and np.isnan(ds["k"].values[1])
+    with xr.open_dataset(tmp_path / "runs.nc", group="grid") as grid:
+        assert grid["k"].dtype == np.int64
+    table = pd.read_csv(tmp_path / "runs.csv", dtype_backend="numpy_nullable")
+    assert str(table["k"].dtype) == "Int64" and table["k"].isna().tolist() == [False, True]

@@ -5,6 +5,8 @@ parse time with one line naming the keys that differ (--config overwrite=true re
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -93,3 +95,12 @@ def test_workflow_writes_the_copy_and_refuses_another_config(tmp_path):
     snakemake(tmp_path, "--cores", "1", f"{OUT}/config.yaml", "--config", "overwrite=true")
     assert yaml.safe_load((tmp_path / OUT / "config.yaml").read_text())["gd"]["steps"] == 2000
     snakemake(tmp_path, "-n")  # the copy now matches: no refusal
+    # `dln exp show` reads the copy the workflow wrote
+    show = subprocess.run(
+        [sys.executable, "-m", "dln", "exp", "show", "--format", "csv"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert show.returncode == 0, show.stderr
+    assert show.stdout.splitlines()[:2] == ["experiment,runs,claims", "paper,-,-"]

@@ -27,6 +27,7 @@ rule all:
     default_target: True
     input:
         f"{OUT}/runs.nc",
+        f"{OUT}/config.yaml",
         TABLE,
         f"{OUT}/manifest.csv",
         FIGURES,

@@ -2,7 +2,8 @@
 
 No simulation is run: every value is made up, chosen so that the tests of `dln table`, `dln info`
 and `dln diff` can check specific numbers. Files are written exactly as the workflow writes
-them: NetCDF-4 through xarray's netcdf4 engine, and the per-run table with pandas' to_csv.
+them: NetCDF-4 through xarray's netcdf4 engine (runs.nc: the per-run table in the root group,
+trajectories in one group per study), and the per-run table with pandas' to_csv.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ METRICS = [
     "notes_estimate_steps",
     "escape_ratio",
     "final_rate_fit",
-    "final_rate_theory",
+    "final_rate_paper",
     "final_rate_model",
     "growth_slope_fit",
     "growth_slope_theory",
@@ -107,7 +108,7 @@ BASE_METRICS = dict(
     notes_estimate_steps=9000.0,
     escape_ratio=1.0435,
     final_rate_fit=0.012,
-    final_rate_theory=0.0125,
+    final_rate_paper=0.0125,
     final_rate_model=0.0124,
     growth_slope_fit=2.01,
     growth_slope_theory=2.0,
@@ -259,6 +260,22 @@ def aggregate_dataset(
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
+def write_runs_nc(ds: xr.Dataset, path: Path) -> None:
+    """runs.nc as the aggregation lays it out: the per-run table in the root group, the
+    trajectories in one group per study (its runs only)."""
+    per_step = [n for n in ds.variables if "step" in ds[n].dims and n != "step"]
+    groups = [f[3:] for f in ds.coords if f.startswith("in_") and ds[f].values.any()]
+    root = ds.drop_vars([*per_step, "step"]).assign_attrs(trajectory_groups=" ".join(groups))
+    root.to_netcdf(path, engine="netcdf4")
+    settings = [n for n in SETTINGS if n in ds.coords]
+    for study in groups:
+        part = ds[per_step].isel(run=ds[f"in_{study}"].values)
+        part = part.reset_coords(
+            [c for c in part.coords if c not in ("run", "step", "mode", "t", *settings)], drop=True
+        )
+        part.to_netcdf(path, engine="netcdf4", group=study, mode="a")
+
+
 def runs_table(rows: list[dict]) -> pd.DataFrame:
     """The per-run table as runs.csv holds it: empty construction is a missing cell."""
     flags = [c for c in rows[0] if c.startswith("in_")]
@@ -277,7 +294,7 @@ def write_aggregate(
     rows = default_rows() if rows is None else rows
     exp = Path(results) / experiment
     exp.mkdir(parents=True, exist_ok=True)
-    aggregate_dataset(rows, experiment, config_hash).to_netcdf(exp / "runs.nc", engine="netcdf4")
+    write_runs_nc(aggregate_dataset(rows, experiment, config_hash), exp / "runs.nc")
     runs_table(rows).to_csv(exp / "runs.csv", index=False)
     return exp
 

@@ -338,7 +338,7 @@ def test_info_run_file(capsys, run_file):
     assert line_of(out, "init_scale").split() == ["init_scale", "-"]
     assert line_of(out, "stuck_steps").split() == ["stuck_steps", "12000"]
     assert line_of(out, "escape_model_steps").split() == ["escape_model_steps", "11500"]
-    assert line_of(out, "final_rate_theory").split() == ["final_rate_theory", "0.0125"]
+    assert line_of(out, "final_rate_paper").split() == ["final_rate_paper", "0.0125"]
     assert line_of(out, "git_commit").split() == ["git_commit", "3fffe1c"]
     assert "numpy 2.4.6, xarray 2026.9.0" in out
     assert "levels visited (n_visits: 2):" in out
@@ -654,3 +654,30 @@ def test_import_is_lazy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------- studies (issue 19)
+
+
+def test_study_selects_its_runs_and_the_median_does_not_mix_studies(capsys, results):
+    code, out, err = run(
+        capsys, "table", results, "--study", "grid", "--by", "k", "--format", "csv"
+    )
+    assert code == 0 and err == ""  # one study: no warning
+    df = csv_rows(out).set_index("k")
+    # the grid's k = 3 runs only: 12,000, 14,000, 20,000 (the lr sweep's 6,000 is left out)
+    assert df.loc[3, "runs"] == 3 and df.loc[3, "stuck_steps_median"] == 14000
+    code, out, _ = run(capsys, "table", results, "--study", "lr_sweep")
+    assert "(1 of 6 runs, " in out
+
+
+def test_a_median_over_several_studies_warns(capsys, results):
+    code, out, err = run(capsys, "table", results, "--by", "k", "--format", "csv")
+    assert code == 0 and csv_rows(out).set_index("k").loc[3, "stuck_steps_median"] == 13000
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: the medians mix runs of several")
+    assert "grid (4), lr_sweep (1), gaussian (1)" in lines[0] and "--study NAME" in lines[0]
+
+
+def test_an_unknown_study_is_one_error_line(capsys, results):
+    check_error(capsys, ["table", results, "--study", "grdi"], "no study 'grdi'", "grid, lr_sweep")

@@ -86,8 +86,11 @@ def test_aggregate_gathers_the_runs_own_metrics(one_run, tmp_path, monkeypatch):
     assert table["stuck_steps"].isna().all()  # 3,000 steps: no escape, missing (not -1)
     with xr.open_dataset(tmp_path / "runs.nc") as ds:
         assert ds["k"].dims == ("run",) and ds["in_grid"].dtype == bool
-        assert ds.attrs["config_hash"] == "h" and ds.sizes["step"] == 61
-        np.testing.assert_array_equal(ds["loss"].isel(run=1).values, run["loss"].values)
+        assert ds.attrs["config_hash"] == "h" and "step" not in ds.dims
+        assert ds.attrs["trajectory_groups"] == "grid"
+    with xr.open_dataset(tmp_path / "runs.nc", group="grid") as grid:
+        assert grid.sizes["step"] == 61 and grid["k"].dims == ("run",)
+        np.testing.assert_array_equal(grid["loss"].isel(run=1).values, run["loss"].values)
 
 
 def test_a_foreign_run_file_is_named(one_run, tmp_path):
@@ -132,6 +135,10 @@ def test_dln_commands_on_real_files(one_run, tmp_path):
     assert info.returncode == 0, info.stderr
     assert "reproduce with:" in info.stdout and "dln run" in info.stdout
     assert f"run_key             {cfg.key()}" in info.stdout
+    agg_info = subprocess.run(
+        [*dln, "info", str(tmp_path / "runs.nc")], capture_output=True, text=True
+    )
+    assert "trajectory groups: grid\n" in agg_info.stdout, agg_info.stdout + agg_info.stderr
     table = subprocess.run(
         [*dln, "table", str(tmp_path / "runs.csv"), "--format", "csv"],
         capture_output=True,
@@ -188,3 +195,118 @@ def test_aggregation_imports_no_pandas_xarray_or_matplotlib(one_run, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_integers_are_integers_labels_canonical_and_every_number_has_units(one_run, tmp_path):
+    """k, predicted_k, levels and step counts are int64 (NaN only where a value is missing);
+    widths and spectrum as the CLI takes them; units `1` or `steps` on every number."""
+    from dln.data.columns import ARRAYS, METRICS, SETTINGS
+
+    cfg, template = one_run
+    plan = _copies(tmp_path, template, cfg.key(), 2)
+    aggregate(plan, tmp_path / "runs.nc", tmp_path / "runs.csv", "x", "h")
+    with xr.open_dataset(tmp_path / "runs.nc") as ds:
+        for name in ("k", "seed", "steps", "predicted_k", "n_visits", "steps_at_level"):
+            assert ds[name].dtype == np.int64, name
+        # 3,000 steps: no level reached, no escape; these ints are missing, which reads as NaN
+        for name in ("first_level", "stuck_steps"):
+            assert ds[name].isnull().all() and "missing_value" in ds[name].encoding, name
+        assert set(ds["widths"].values) == {"8,3,5,10,1,4,5"}
+        assert set(ds["spectrum"].values) == {"5,4,3,2,1"}
+        for name, (kind, _, _) in {**SETTINGS, **METRICS}.items():
+            if kind in ("int", "float"):
+                assert ds[name].attrs.get("units") in ("1", "steps"), name
+        for name in ARRAYS:
+            assert ds[name].attrs.get("units") in ("1", "steps"), name
+    table = pd.read_csv(tmp_path / "runs.csv")
+    assert table["k"].dtype == np.int64 and table["n_visits"].dtype == np.int64
+    assert set(table["widths"]) == {"8,3,5,10,1,4,5"}
+
+
+def _simulated(work, rid: str, **settings):
+    cfg = RunConfig(**settings)
+    path = work / "results/runs" / f"{rid}-{cfg.key()}.nc"
+    write_run_file(analyse_run(simulate(cfg)), path)
+    return f"{rid}-{cfg.key()},{path},{cfg.steps},{cfg.record_every},{cfg.d}"
+
+
+def test_each_study_has_its_own_step_grid(tmp_path):
+    """Trajectories sit on each study's own step grid (no padding from the others); a study
+    whose runs record different grids has one subgroup per grid; a shared run is in both."""
+    lines = ["run,path,steps,record_every,d,in_grid,in_laws"]
+    common = dict(k=1, weights_every=100, spectrum="linear")
+    lines.append(_simulated(tmp_path, "a", steps=400, record_every=50, **common) + ",true,true")
+    lines.append(_simulated(tmp_path, "b", steps=300, record_every=10, **common) + ",false,true")
+    lines.append(
+        _simulated(tmp_path, "c", steps=400, record_every=50, seed=1, spectrum=(5, 4, 3, 2, 1), k=1)
+        + ",true,false"
+    )
+    (tmp_path / "plan.csv").write_text("\n".join(lines) + "\n")
+    aggregate(tmp_path / "plan.csv", tmp_path / "runs.nc", tmp_path / "runs.csv", "x", "h")
+    path = tmp_path / "runs.nc"
+    with xr.open_dataset(path) as ds:
+        assert ds.sizes["run"] == 3
+        assert ds.attrs["trajectory_groups"].split() == [
+            "grid",
+            "laws/steps400_every50",
+            "laws/steps300_every10",
+        ]
+        assert set(ds["spectrum"].values) == {"5,4,3,2,1"}  # linear and its values: one label
+    with xr.open_dataset(path, group="grid") as grid:
+        assert grid.sizes["run"] == 2 and grid["step"].values.tolist() == list(range(0, 401, 50))
+        assert not grid["loss"].isnull().any()  # no padding
+    with xr.open_dataset(path, group="laws/steps300_every10") as fine:
+        assert fine.sizes == {"run": 1, "step": 31, "mode": 5}
+        assert fine["run"].values[0].startswith("b-")
+
+
+def test_the_main_grid_draws_as_a_line_plot_by_k(one_run, tmp_path):
+    """`loss.plot.line(x="step", hue="k")` of the grid group draws one line per run, from step 0."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    cfg, template = one_run
+    plan = _copies(tmp_path, template, cfg.key(), 2)
+    aggregate(plan, tmp_path / "runs.nc", tmp_path / "runs.csv", "x", "h")
+    with xr.open_dataset(tmp_path / "runs.nc", group="grid") as grid:
+        lines = grid.loss.plot.line(x="step", hue="run")
+        assert len(lines) == 2 and lines[0].get_xdata()[0] == 0
+        assert np.isfinite(lines[0].get_ydata()).all()
+
+
+def test_open_aggregate_joins_a_study_group_with_its_metrics(one_run, tmp_path):
+    from dln.data.io import open_aggregate
+
+    cfg, template = one_run
+    plan = _copies(tmp_path, template, cfg.key(), 2)
+    aggregate(plan, tmp_path / "runs.nc", tmp_path / "runs.csv", "x", "h")
+    grid = open_aggregate(tmp_path / "runs.nc", group="grid")
+    assert grid["loss"].dims == ("run", "step") and grid.sizes["step"] == 61
+    assert grid["final_loss"].dims == ("run",) and grid["in_grid"].values.all()
+    assert grid.sel(k=2, seed=0)["loss"].shape == (2, 61)  # both copies, by two settings
+    with pytest.raises(RunFileError, match="no trajectory group 'laws' \\(groups: grid\\)"):
+        open_aggregate(tmp_path / "runs.nc", group="laws")
+
+
+def test_a_missing_integer_is_nan_in_xarray_and_na_in_pandas(tmp_path):
+    """A Gaussian start has no k: its run file and the table hold MISSING_INT with a
+    missing_value attribute (xarray: NaN), runs.csv an empty cell (pandas' nullable Int64: NA);
+    a group whose runs all have a k keeps it int64."""
+    from dln.data.columns import MISSING_INT
+
+    lines = ["run,path,steps,record_every,d,in_grid,in_gaussian"]
+    lines.append(_simulated(tmp_path, "a", k=1, steps=200, record_every=50, weights_every=100))
+    lines[-1] += ",true,false"
+    gauss = dict(init="gaussian", init_scale=0.2, steps=200, record_every=50, weights_every=100)
+    lines.append(_simulated(tmp_path, "g", **gauss) + ",false,true")
+    (tmp_path / "plan.csv").write_text("\n".join(lines) + "\n")
+    aggregate(tmp_path / "plan.csv", tmp_path / "runs.nc", tmp_path / "runs.csv", "x", "h")
+    run_file = lines[-1].split(",")[1]
+    assert np.isnan(float(read_run(run_file)["k"]))
+    with xr.open_dataset(tmp_path / "runs.nc") as ds:
+        assert ds["k"].encoding["missing_value"] == MISSING_INT
+        assert ds["k"].values[0] == 1 and np.isnan(ds["k"].values[1])
+    with xr.open_dataset(tmp_path / "runs.nc", group="grid") as grid:
+        assert grid["k"].dtype == np.int64
+    table = pd.read_csv(tmp_path / "runs.csv", dtype_backend="numpy_nullable")
+    assert str(table["k"].dtype) == "Int64" and table["k"].isna().tolist() == [False, True]

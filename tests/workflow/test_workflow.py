@@ -123,9 +123,13 @@ def test_aggregate_data_model(built):
         assert np.isnan(ds["stuck_steps"].values).all()  # nothing escaped in 6000 steps
     agg = open_aggregate(path)
     # (selecting every level but run_id leaves the dimension named after it: xarray's rule)
-    assert agg.sel(solver="gd", k=2, lr=1e-3)["loss"].shape[0] == 1
-    assert agg.sel(solver="gf")["loss"].shape[0] == 1
-    assert agg.sel(k=2, lr=5e-4)["loss"].shape[0] == 2  # the GD run and the flow
+    assert agg.sel(solver="gd", k=2, lr=1e-3)["final_loss"].shape[0] == 1
+    assert agg.sel(solver="gf")["final_loss"].shape[0] == 1
+    assert agg.sel(k=2, lr=5e-4)["final_loss"].shape[0] == 2  # the GD run and the flow
+    # trajectories: one group per study, on its own step grid (issue 19)
+    sweep = open_aggregate(path, group="lr_sweep")
+    assert sweep.sel(solver="gd", k=2, lr=1e-3)["loss"].shape[0] == 1
+    assert not np.isnan(sweep["loss"].values).any()
 
 
 def test_noop_rerun_plans_nothing(built):
@@ -138,8 +142,9 @@ def edited(work, cfg, edit):
     new = yaml.safe_load(yaml.safe_dump(cfg))
     edit(new)
     write_config(work, new)
-    try:
-        return planned_jobs(work), planned_runs(work)
+    try:  # an edit under the same experiment name needs the explicit flag (issue 19)
+        over = ("--config", "overwrite=true")
+        return planned_jobs(work, *over), planned_runs(work, *over)
     finally:
         write_config(work, cfg)
 
@@ -176,7 +181,7 @@ def test_changing_steps_writes_new_runs(built):
 def test_editing_one_figure_option_reruns_only_that_figure(built):
     work, cfg = built
     jobs, _ = edited(work, cfg, lambda c: c["figures"]["fig4_stuck_vs_lr"].update(seed_jitter=0.1))
-    assert jobs == {"figure": 1, "index_page": 1, "all": 1}
+    assert jobs == {"figure": 1, "index_page": 1, "experiment_config": 1, "all": 1}
 
 
 def test_a_new_axis_plans_runs_and_appears_in_the_aggregate(tmp_path):

@@ -87,3 +87,21 @@ rule manifest:
         code=MANIFEST_CODE,
     script:
         "../scripts/manifest.py"
+
+
+# The experiment's resolved config (with the code version): what `dln exp show` compares and
+# what a later run under the same name is checked against (common.smk).
+rule experiment_config:
+    output:
+        f"{OUT}/config.yaml",
+    log:
+        f"{OUT}/logs/experiment_config.log",
+    conda:
+        "../envs/dln.yaml"
+    resources:
+        mem_mb=200,
+        runtime=5,
+    params:
+        text=CONFIG_COPY,
+    script:
+        "../scripts/experiment_config.py"

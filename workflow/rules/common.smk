@@ -11,22 +11,37 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from dln.plan.configcheck import (  # noqa: E402
     check_config_files,
+    check_experiment,
     check_experiment_name,
     check_workflow_config,
+    config_copy_text,
+    normalize_axes,
 )
 from dln.model.problem import ConfigError  # noqa: E402
 
 # A bad config stops here, before any job, with one line naming the key, the value and what is
 # allowed (a WorkflowError prints without a Python traceback).
+# An experiment is its config: results/<experiment>/config.yaml (rule experiment_config) holds
+# it, and another config under the same name is refused unless --config overwrite=true.
+OVERWRITE = config.pop("overwrite", False)
+# (--config passes text)
+OVERWRITE = {"true": True, "false": False}.get(str(OVERWRITE).lower(), OVERWRITE)
 try:
+    if not isinstance(OVERWRITE, bool):
+        raise ConfigError(
+            f"overwrite = {OVERWRITE!r} is not allowed (allowed: true or false, e.g. "
+            f"--config overwrite=true)"
+        )
     check_config_files(workflow.configfiles)
     config.setdefault("experiment", "paper")
+    from dln.plan.runplan import STUDIES, plan_digest, plan_runs, select
+
+    normalize_axes(config, STUDIES)  # a scalar axis (lr: 1.0e-3) is a one-element list
     check_workflow_config(
         config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
     )
     check_experiment_name(config["experiment"])
-    from dln.plan.runplan import STUDIES, plan_digest, plan_runs, select
-
+    check_experiment(config, f"results/{config['experiment']}/config.yaml", OVERWRITE)
     RUNS = plan_runs(config)
 except ConfigError as err:
     msg = str(err)
@@ -41,6 +56,7 @@ from dln.plan.registry import (  # noqa: E402
     figure_report_args,
 )
 from dln.solve.run import source_fingerprint  # noqa: E402
+from dln import __version__ as dln_version  # noqa: E402
 
 EXPERIMENT = config["experiment"]
 OUT = f"results/{EXPERIMENT}"  # this experiment's aggregate, figures, summary, report
@@ -68,6 +84,7 @@ PLOTTING_CODE = source_fingerprint(
 REPRODUCTION_CODE = source_fingerprint(
     ("analysis/claims.py", "analysis/calibrate_escape.py")
 )
+CONFIG_COPY = config_copy_text(config, f"dln {dln_version}, numerics {CODE_FINGERPRINT}")
 
 FIGURE_REGISTRY = yaml.safe_load(
     (Path(workflow.basedir) / "workflow/figures.yaml").read_text()

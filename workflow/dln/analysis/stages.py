@@ -208,14 +208,14 @@ def escape_prediction(metrics: dict, predictions: dict) -> dict:
 def final_stage(rec: dict, problem: Problem, levels, final_idx: int, dtype: str) -> dict:
     """Final exponential rate towards the level reached: fitted, the notes' slowest-mode rate,
     and the mode model fed with the alignments measured on entering the level."""
-    out = dict(final_rate_fit=np.nan, final_rate_theory=np.nan, final_rate_model=np.nan)
+    out = dict(final_rate_fit=np.nan, final_rate_paper=np.nan, final_rate_model=np.nan)
     if final_idx < 1:
         return out
     t = rec["t"]
     gap = rec["loss"] - levels[final_idx]
     lo, hi = fit_window(dtype, levels[final_idx])
     out["final_rate_fit"] = fit_rate(t, gap, lo, hi)
-    out["final_rate_theory"] = final_rate(problem, final_idx)
+    out["final_rate_paper"] = final_rate(problem, final_idx)
     stretch = final_stretch(gap, lo, hi)
     if stretch is not None:
         a, b = stretch  # the model starts from the alignments where the fit starts

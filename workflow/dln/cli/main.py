@@ -4,6 +4,7 @@
   dln table / info / diff                                         query results (dln.cli.query)
   dln store list|prune                                            run files no experiment uses
   dln verify results/paper                                        run files vs their manifest
+  dln exp show                                                    experiments side by side
 
 Imports stay inside the handlers: `dln run` is the simulation job and must start fast.
 """
@@ -200,12 +201,13 @@ def build_parser(queries: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
     if queries:
-        from dln.cli import query, verify
+        from dln.cli import exp, query, verify
         from dln.data import store
 
         query.add_parsers(sub)
         store.add_parser(sub)
         verify.add_parser(sub)
+        exp.add_parser(sub)
     return parser
 
 

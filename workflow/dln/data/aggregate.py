@@ -1,11 +1,19 @@
-"""Gather an experiment's run files into one CF NetCDF (dimension `run`) and one CSV table.
+"""Gather an experiment's run files into one CF NetCDF and one CSV table.
 
-Streaming: each run file is read, copied into its row of the output and closed, so memory
-holds one run plus the table, whatever the number of runs. Every run analysed itself (its
-metrics are variables of its file), so nothing is recomputed here. No xarray: run files are
-read with h5py (a netCDF-4 file is an HDF5 file; h5py opens one in ~1.5 ms where netCDF4,
-which reads every variable's metadata on open, takes ~6 ms) and the output is written with
-netCDF4.
+runs.nc holds the per-run table in its root group (dimension `run`: settings and study flags
+as coordinates, metrics, per-run arrays on `level`, `mode`, `visit`) and the trajectories in one
+group per study, on that study's own step grid (a study whose runs record different grids has
+one subgroup per grid, `<study>/steps<n>_every<r>`): `xr.open_dataset(path, group="grid")` is
+the main grid, with no padding from other studies' grids. A run in two studies is in both
+groups. Integers are integers (int64; MISSING_INT plus a `missing_value` attribute where a
+value is missing, which xarray reads as NaN).
+
+Streaming: each run file is read, copied into its rows of the output and closed, so memory
+holds one run plus one block of rows per group, whatever the number of runs. Every run analysed
+itself (its metrics are variables of its file), so nothing is recomputed here. No xarray: run
+files are read with h5py (a netCDF-4 file is an HDF5 file; h5py opens one in ~1.5 ms where
+netCDF4, which reads every variable's metadata on open, takes ~6 ms) and the output is written
+with netCDF4.
 """
 
 from __future__ import annotations
@@ -20,7 +28,16 @@ from contextlib import contextmanager
 import numpy as np
 
 from dln.analysis.stages import MAX_VISITS
-from dln.data.columns import ARRAYS, METRICS, SETTINGS, attrs
+from dln.data.columns import (
+    ARRAYS,
+    METRICS,
+    MISSING_INT,
+    SETTINGS,
+    as_int,
+    attrs,
+    canonical_spectrum,
+    canonical_widths,
+)
 from dln.data.io import REBUILD, RunFileError, atomic_output, open_run_file
 
 # Per-step variables carried into the aggregate (the weights stay in the run files).
@@ -46,7 +63,7 @@ def read_plan(path):
 
 
 def step_union(plan) -> np.ndarray:
-    """Every step any planned run records: 0, r, 2r, ... and its last step."""
+    """Every step any of these planned runs records: 0, r, 2r, ... and its last step."""
     steps = set()
     for key in {(int(r["steps"]), int(r["record_every"])) for r in plan}:
         n, every = key
@@ -55,17 +72,198 @@ def step_union(plan) -> np.ndarray:
     return np.array(sorted(steps), dtype=np.int64)
 
 
-def plan_shape(path):
-    """(recorded steps of all runs, number of levels, study flag names, number of runs),
-    from one streaming pass over the plan."""
-    grids, d_max, flags, n = set(), 0, [], 0
-    for row in read_plan(path):
-        grids.add((row["steps"], row["record_every"]))
-        d_max = max(d_max, int(row["d"]))
-        flags = flags or [c for c in row if c.startswith("in_")]
-        n += 1
-    steps = step_union([{"steps": a, "record_every": b} for a, b in grids])
-    return steps, d_max + 1, flags, n
+class PlanShape:
+    """What the output's layout needs, from one streaming pass over the plan: the number of
+    runs, the study flags, the levels, and per study its step grids (steps, record_every)
+    with the largest d of their runs."""
+
+    def __init__(self, path):
+        self.n, self.d_max, self.flags = 0, 0, []
+        self.grids: dict[str, dict[tuple[int, int], int]] = {}
+        for row in read_plan(path):
+            self.n += 1
+            d, grid = int(row["d"]), (int(row["steps"]), int(row["record_every"]))
+            self.d_max = max(self.d_max, d)
+            self.flags = self.flags or [c for c in row if c.startswith("in_")]
+            for flag in self.flags:
+                if row[flag] == "true":
+                    grids = self.grids.setdefault(flag[len("in_") :], {})
+                    grids[grid] = max(grids.get(grid, 0), d)
+
+    def group(self, study: str, grid: tuple[int, int]) -> str:
+        """The NetCDF group of a study's runs on one step grid."""
+        if len(self.grids[study]) == 1:
+            return study
+        return f"{study}/steps{grid[0]}_every{grid[1]}"
+
+
+_DTYPE = {"str": str, "bool": "i1", "int": "i8", "float": "f8"}
+_BUFFER = {"str": object, "bool": "i1", "int": "i8", "float": "f8"}
+_FILL = {"str": None, "bool": 0, "int": MISSING_INT, "float": np.nan}
+
+
+class _Rows:
+    """One NetCDF group's variables along its unlimited `run` dimension. Rows are buffered and
+    written in blocks: netCDF4's per-call cost (~0.1 ms) times ~130 variables per run dominated
+    the aggregation when each run was written alone."""
+
+    def __init__(self, nc, block_bytes: float = 16e6):
+        self.nc, self.block_bytes, self.kinds, self.written = nc, block_bytes, {}, 0
+        self.missing: set[str] = set()
+        self.buf: dict | None = None
+        nc.createDimension("run", None)
+
+    def var(self, name, kind, dims, var_attrs, **kw):
+        """A variable along `run` (dims after it); kind says its type and missing value."""
+        fill = np.nan if kind == "float" else None
+        var = self.nc.createVariable(name, _DTYPE[kind], ("run", *dims), fill_value=fill, **kw)
+        var.setncatts({**var_attrs, **({"dtype": "bool"} if kind == "bool" else {})})
+        self.kinds[name] = kind
+        return var
+
+    def next_row(self) -> int:
+        """The buffer row of the next run (its variables hold their missing value)."""
+        if self.buf is None:
+            self._new_block()
+        return self.filled
+
+    def done_row(self) -> None:
+        self.filled += 1
+        if self.filled == self.block:
+            self.flush()
+
+    def _new_block(self) -> None:
+        tails = {n: self.nc[n].shape[1:] for n in self.kinds}
+        per_run = 8 * sum(max(1, int(np.prod(t))) for t in tails.values())
+        self.block = int(max(1, min(256, self.block_bytes // per_run)))
+        self.buf = {
+            n: np.full((self.block, *tails[n]), _FILL[k], dtype=_BUFFER[k])
+            for n, k in self.kinds.items()
+        }
+        self.filled = 0
+
+    def flush(self) -> None:
+        """Write the buffered rows after those already written."""
+        if self.buf is None or not self.filled:
+            return
+        start, count = self.written, self.filled
+        for name, values in self.buf.items():
+            self.nc[name][start : start + count] = values[:count]
+            if self.kinds[name] == "int" and (values[:count] == MISSING_INT).any():
+                self.missing.add(name)
+        self.written += count
+        self._new_block()
+
+    def close(self) -> None:
+        """Flush; an int variable that misses a value says so (xarray reads it as NaN)."""
+        self.flush()
+        for name in sorted(self.missing):
+            self.nc[name].setncattr("missing_value", np.int64(MISSING_INT))
+
+
+def _put(buf, j: int, name: str, kind: str, value) -> None:
+    if kind == "int":
+        value = as_int(value)
+        buf[name][j] = MISSING_INT if value is None else value
+    elif kind == "bool":
+        buf[name][j] = int(bool(value))
+    else:
+        buf[name][j] = value
+
+
+def _index_var(nc, name: str, values, long_name: str, units=None) -> None:
+    nc.createDimension(name, len(values))
+    var = nc.createVariable(name, "i8", (name,))
+    var[:] = values
+    var.setncatts({"long_name": long_name, **({"units": units} if units else {})})
+
+
+def _settings_vars(rows: _Rows) -> None:
+    for name, (kind, _, _) in SETTINGS.items():
+        rows.var(name, kind, (), attrs(name))
+
+
+class _Table(_Rows):
+    """The root group: one row per run with its settings, study flags, metrics and per-run
+    arrays (steps at each level, the stays, s_i, L_k)."""
+
+    def __init__(self, nc, n_levels: int, flags: list[str]):
+        super().__init__(nc)
+        self.flags, d = flags, n_levels - 1
+        _index_var(nc, "level", np.arange(n_levels), "critical point index k (0 = origin)", "1")
+        _index_var(nc, "mode", np.arange(1, d + 1), "singular index i", "1")
+        _index_var(nc, "visit", np.arange(MAX_VISITS), "stay number", "1")
+        self.var("run", "str", (), {"long_name": "run id: the run file below results/runs/"})
+        _settings_vars(self)
+        for name in flags:
+            study = {"long_name": f"the run belongs to the study {name[len('in_') :]}"}
+            self.var(name, "bool", (), study)
+        for name, (kind, _, _) in METRICS.items():
+            self.var(name, kind, (), attrs(name))
+        for name, (dims, _, _) in ARRAYS.items():
+            self.var(name, "int", dims, attrs(name))
+        self.var("s", "float", ("mode",), {"long_name": "singular values s_i of Phi", "units": "1"})
+        level = {"long_name": "loss L_k at critical point k (k = 0: origin)", "units": "1"}
+        self.var("critical_level", "float", ("level",), level)
+
+    def add(self, row: dict, src) -> None:
+        j, buf = self.next_row(), self.buf
+        buf["run"][j] = row["run"]
+        for name in (*SETTINGS, *METRICS, *self.flags):
+            _put(buf, j, name, self.kinds[name], row[name])
+        d = src["mode"].shape[0]
+        buf["s"][j, :d] = src["s"][()]
+        buf["critical_level"][j, : d + 1] = src["critical_level"][()]
+        buf["steps_at_level"][j, : d + 1] = [row[f"steps_at_L{lev}"] for lev in range(d + 1)]
+        for name in ("visit_level", "visit_entry_step", "visit_exit_step"):
+            values = src[name][()]
+            known = ~np.isnan(values)
+            buf[name][j, known] = values[known].astype(np.int64)
+        self.done_row()
+
+
+class _Trajectories(_Rows):
+    """A study's group on one step grid: run ids, settings (coordinates, for hue="k") and the
+    recorded quantities along `step` (t, loss, ..., and alpha, beta, p, q along `mode`)."""
+
+    def __init__(self, nc, steps: np.ndarray, d: int):
+        super().__init__(nc, block_bytes=8e6)
+        self.steps, self.d = steps, d
+        _index_var(nc, "step", steps, "GD iteration", "steps")
+        _index_var(nc, "mode", np.arange(1, d + 1), "singular index i", "1")
+        self.var("run", "str", (), {"long_name": "run id: the run file below results/runs/"})
+        _settings_vars(self)
+        chunk = dict(zlib=True, complevel=4, shuffle=True, chunksizes=(1, len(steps)))
+        self.var(
+            "t", "float", ("step",), {"long_name": "time t = lr x step", "units": "1"}, **chunk
+        )
+        self.created = False
+
+    def _create(self, src) -> None:
+        """The per-step variables, with the first run's attributes."""
+        n = len(self.steps)
+        kw = dict(zlib=True, complevel=4, shuffle=True)
+        for name in TRAJECTORY_VARS:
+            self.var(name, "float", ("step",), _attrs_of(src[name]), chunksizes=(1, n), **kw)
+        for name in MODE_VARS:
+            dims, chunks = ("step", "mode"), (1, n, self.d)
+            self.var(name, "float", dims, _attrs_of(src[name]), chunksizes=chunks, **kw)
+        self.created = True
+
+    def add(self, row: dict, src, records: dict) -> None:
+        if not self.created:
+            self._create(src)
+        j, buf = self.next_row(), self.buf
+        buf["run"][j] = row["run"]
+        for name in SETTINGS:
+            _put(buf, j, name, self.kinds[name], row[name])
+        pos = np.searchsorted(self.steps, records["step"])
+        for name in ("t", *TRAJECTORY_VARS):
+            buf[name][j, pos] = records[name]
+        d = records["p"].shape[-1]
+        for name in MODE_VARS:
+            buf[name][j, pos, :d] = records[name]
+        self.done_row()
 
 
 def _text(value):
@@ -92,175 +290,6 @@ def _reading(path):
         ) from None
 
 
-class _Writer:
-    """The output file, opened once; `add` appends one run along the unlimited `run` dim."""
-
-    def __init__(self, nc, steps: np.ndarray, n_levels: int):
-        self.nc, self.steps, self.n_levels = nc, steps, n_levels
-        d = n_levels - 1
-        for dim, size in (
-            ("run", None),
-            ("step", len(steps)),
-            ("level", n_levels),
-            ("mode", d),
-            ("visit", MAX_VISITS),
-        ):
-            nc.createDimension(dim, size)
-        self._var("run", str, ("run",), {"long_name": "run id: the run file below results/runs/"})
-        self._var("step", "i8", ("step",), {"long_name": "GD iteration"})[:] = steps
-        self._var("level", "i8", ("level",), {"long_name": "critical point index k (0 = origin)"})[
-            :
-        ] = np.arange(n_levels)
-        self._var("mode", "i8", ("mode",), {"long_name": "singular index i"})[:] = np.arange(
-            1, d + 1
-        )
-        for name, (kind, _, _) in {**SETTINGS, **METRICS}.items():
-            self._scalar_var(name, kind)
-        for name, (dims, _, _) in ARRAYS.items():
-            self._var(name, "f8", ("run", *dims), attrs(name), fill=True)
-        chunk = dict(zlib=True, complevel=4, shuffle=True)
-        self._var(
-            "t",
-            "f8",
-            ("run", "step"),
-            {"long_name": "time t = lr x step", "units": "1"},
-            fill=True,
-            chunksizes=(1, len(steps)),
-            **chunk,
-        )
-        self._var(
-            "s",
-            "f8",
-            ("run", "mode"),
-            {"long_name": "singular values s_i of Phi", "units": "1"},
-            fill=True,
-        )
-        self._var(
-            "critical_level",
-            "f8",
-            ("run", "level"),
-            {"long_name": "loss L_k at critical point k (k = 0: origin)", "units": "1"},
-            fill=True,
-        )
-        self.flags: list[str] = []
-
-    def _var(self, name, dtype, dims, var_attrs, fill=False, **kw):
-        var = self.nc.createVariable(name, dtype, dims, fill_value=np.nan if fill else None, **kw)
-        var.setncatts(var_attrs)
-        return var
-
-    def _scalar_var(self, name, kind):
-        dtype = {"str": str, "bool": "i1", "int": "i8", "float": "f8"}[kind]
-        var_attrs = {**attrs(name), **({"dtype": "bool"} if kind == "bool" else {})}
-        return self._var(name, dtype, ("run",), var_attrs, fill=kind == "float")
-
-    def add_flags(self, names):
-        for name in names:
-            study = name[len("in_") :]
-            self._var(
-                name,
-                "i1",
-                ("run",),
-                {"long_name": f"the run belongs to the study {study}", "dtype": "bool"},
-            )
-            self.flags.append(name)
-
-    # rows buffered before one write per variable: netCDF4's per-call cost (~0.1 ms) times
-    # ~130 variables per run dominated the aggregation when each run was written alone
-    BLOCK_BYTES = 64e6
-
-    def _new_block(self) -> None:
-        n, d = len(self.steps), self.n_levels - 1
-        per_run = 8 * n * (1 + len(TRAJECTORY_VARS) + d * len(MODE_VARS))
-        self.block = int(max(1, min(256, self.BLOCK_BYTES // per_run)))
-        B = self.block
-        dtypes = {"bool": "i1", "int": "i8", "float": "f8"}
-        buf = {"run": np.empty(B, dtype=object)}
-        for name, (kind, _, _) in {**SETTINGS, **METRICS}.items():
-            buf[name] = np.empty(B, dtype=object) if kind == "str" else np.zeros(B, dtypes[kind])
-        for name in self.flags:
-            buf[name] = np.zeros(B, "i1")
-        for name in ("t", *TRAJECTORY_VARS):
-            buf[name] = np.full((B, n), np.nan)
-        for name in MODE_VARS:
-            buf[name] = np.full((B, n, d), np.nan)
-        buf["s"] = np.full((B, d), np.nan)
-        for name in ("critical_level", "steps_at_level"):
-            buf[name] = np.full((B, d + 1), np.nan)
-        for name in ("visit_level", "visit_entry_step", "visit_exit_step"):
-            buf[name] = np.full((B, MAX_VISITS), np.nan)
-        self.buf, self.filled = buf, 0
-
-    def flush(self) -> None:
-        """Write the buffered rows after those already written."""
-        if not getattr(self, "filled", 0):
-            return
-        start, count = self.written, self.filled
-        for name, values in self.buf.items():
-            self.nc[name][start : start + count] = values[:count]
-        self.written += count
-        self._new_block()
-
-    def add(self, run_id: str, src, flags: dict) -> dict:
-        """Copy run `src` (an open h5py run file) into the next row; returns its table row."""
-        if not hasattr(self, "buf"):
-            self.written = 0
-            self._new_block()
-        self._create_step_vars(src)
-        buf, j = self.buf, self.filled
-        buf["run"][j] = run_id
-        row = table_row(run_id, src)
-        for name, (kind, _, _) in {**SETTINGS, **METRICS}.items():
-            buf[name][j] = int(row[name]) if kind in ("bool", "int") else row[name]
-        for name, value in flags.items():
-            buf[name][j] = int(value)
-            row[name] = value
-        pos = np.searchsorted(self.steps, src["step"][()])
-        d = src["mode"].shape[0]
-        buf["t"][j, pos] = src["t"][()]
-        for name in TRAJECTORY_VARS:
-            buf[name][j, pos] = src[name][()]
-        for name in MODE_VARS:
-            buf[name][j, pos, :d] = src[name][()]
-        buf["s"][j, :d] = src["s"][()]
-        buf["critical_level"][j, : d + 1] = src["critical_level"][()]
-        # (the row already holds them: no second read of the file's steps_at_level)
-        buf["steps_at_level"][j, : d + 1] = [row[f"steps_at_L{lev}"] for lev in range(d + 1)]
-        for name in ("visit_level", "visit_entry_step", "visit_exit_step"):
-            buf[name][j, :] = src[name][()]
-        self.filled += 1
-        if self.filled == self.block:
-            self.flush()
-        return row
-
-    def _create_step_vars(self, src) -> None:
-        """The per-step variables, created with the first run's attributes."""
-        if "loss" in self.nc.variables:
-            return
-        n, d = len(self.steps), self.n_levels - 1
-        chunk = dict(zlib=True, complevel=4, shuffle=True)
-        for name in TRAJECTORY_VARS:
-            self._var(
-                name,
-                "f8",
-                ("run", "step"),
-                _attrs_of(src[name]),
-                fill=True,
-                chunksizes=(1, n),
-                **chunk,
-            )
-        for name in MODE_VARS:
-            self._var(
-                name,
-                "f8",
-                ("run", "step", "mode"),
-                _attrs_of(src[name]),
-                fill=True,
-                chunksizes=(1, n, d),
-                **chunk,
-            )
-
-
 # HDF5 attributes the netCDF library keeps for itself (dimension scales, ids)
 _NETCDF_INTERNAL = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME"}
 
@@ -276,7 +305,8 @@ def _attrs_of(var) -> dict:
 
 def table_row(run_id: str, src) -> dict:
     """A run's row of the per-run table (settings, metrics, steps at each level), from its
-    open run file: the run's `row_json` attribute holds the same values as its variables."""
+    open run file: the run's `row_json` attribute holds the same values as its variables.
+    Labels in their canonical form, integers as int (None where missing)."""
     stored = json.loads(_text(src.attrs["row_json"]))
     row = {"run": run_id}
     for name, (kind, _, _) in {**SETTINGS, **METRICS}.items():
@@ -284,8 +314,12 @@ def table_row(run_id: str, src) -> dict:
         if kind == "bool":
             value = bool(value)
         elif kind == "float":
-            value = float(value)
+            value = math.nan if value is None else float(value)
+        elif kind == "int":
+            value = as_int(value)
         row[name] = value
+    row["widths"] = canonical_widths(row["widths"])
+    row["spectrum"] = canonical_spectrum(row["spectrum"], row["widths"])
     for lev, n in enumerate(src["steps_at_level"][()]):
         row[f"steps_at_L{lev}"] = int(n)
     return row
@@ -324,11 +358,48 @@ def study_table(run_paths, table_path, study: str, n_levels: int) -> int:
 
 
 def _cell(value) -> str:
+    if value is None:
+        return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
         return "" if math.isnan(value) else repr(value)
     return str(value)
+
+
+_RECORDS = ("step", "t", *TRAJECTORY_VARS, *MODE_VARS)
+
+
+def _copy_run(entry: dict, shape: PlanShape, table: _Table, groups: dict) -> dict:
+    """Copy one planned run into the table and its studies' groups; returns its table row."""
+    with _open_run(entry["path"], entry["run"]) as src, _reading(entry["path"]):
+        row = table_row(entry["run"], src)
+        row.update({f: entry[f] == "true" for f in shape.flags})
+        table.add(row, src)
+        records = {name: src[name][()] for name in _RECORDS}  # read once for every group
+        grid = (int(entry["steps"]), int(entry["record_every"]))
+        for flag in shape.flags:
+            if row[flag]:
+                groups[shape.group(flag[len("in_") :], grid)].add(row, src, records)
+    return row
+
+
+def _open_groups(out, shape: PlanShape) -> dict[str, _Trajectories]:
+    groups = {}
+    for study, grids in shape.grids.items():
+        for grid, d in grids.items():
+            name = shape.group(study, grid)
+            nc = out.createGroup(name)
+            grid_rows = [{"steps": grid[0], "record_every": grid[1]}]
+            groups[name] = _Trajectories(nc, step_union(grid_rows), d)
+            nc.setncatts(
+                {
+                    "title": f"{TITLE}: trajectories of the study {study}",
+                    "study": study,
+                    "coordinates": " ".join(["t", *SETTINGS]),
+                }
+            )
+    return groups
 
 
 def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash: str) -> int:
@@ -338,38 +409,37 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
 
     from dln.data.runfile import cf_attrs
 
-    steps, n_levels, flag_names, n_runs = plan_shape(plan_path)
-    columns = table_columns(flag_names, n_levels)
+    shape = PlanShape(plan_path)
+    columns = table_columns(shape.flags, shape.d_max + 1)
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with (
         atomic_output(dataset_path) as tmp_nc,
         atomic_output(table_path) as tmp_csv,
-        open(tmp_csv, "w") as table,
+        open(tmp_csv, "w") as csv_file,
     ):
-        table_rows = csv.writer(table, lineterminator="\n")
+        table_rows = csv.writer(csv_file, lineterminator="\n")
         table_rows.writerow(columns)
         out = netCDF4.Dataset(tmp_nc, "w", format="NETCDF4")
         try:
-            writer = _Writer(out, steps, n_levels)
-            writer.add_flags(flag_names)
+            table = _Table(out, shape.d_max + 1, shape.flags)
+            groups = _open_groups(out, shape)
             for entry in read_plan(plan_path):
-                flags = {f: entry[f] == "true" for f in flag_names}
-                with _open_run(entry["path"], entry["run"]) as src, _reading(entry["path"]):
-                    row = writer.add(entry["run"], src, flags)
+                row = _copy_run(entry, shape, table, groups)
                 table_rows.writerow([_cell(row.get(c, math.nan)) for c in columns])
-            writer.flush()
+            for rows in (table, *groups.values()):
+                rows.close()
+            history = f"{now}: aggregated {shape.n} runs of experiment {experiment}"
             out.setncatts(
                 {
-                    **cf_attrs(
-                        TITLE, f"{now}: aggregated {n_runs} runs of experiment {experiment}"
-                    ),
+                    **cf_attrs(TITLE, history),
                     "dln_kind": "aggregate",
                     "experiment": experiment,
                     "config_hash": config_hash,
-                    "n_runs": n_runs,
-                    "coordinates": " ".join(["t", *SETTINGS, *flag_names]),
+                    "n_runs": shape.n,
+                    "trajectory_groups": " ".join(groups),
+                    "coordinates": " ".join([*SETTINGS, *shape.flags]),
                 }
             )
         finally:
             out.close()
-    return n_runs
+    return shape.n

@@ -2,19 +2,28 @@
 
 One place for the names: run files and the aggregate take their `long_name`/`units` attributes
 from here, and results/README.md's column table is generated from it (tests check both).
-Missing values are NaN (empty in CSV), never -1; booleans are true/false.
+Kinds: str, bool, int, float. Every number has units: `1` (dimensionless, indices, seeds) or
+`steps` (GD iterations); flags and labels have none. Missing values are NaN (empty in CSV), never
+-1: an int variable of a NetCDF file that misses a value stores MISSING_INT there and says so in
+its `missing_value` attribute, which xarray decodes to NaN. Labels have one canonical form:
+widths and spectrum as the CLI takes them (comma-separated), the spectrum always by its values.
 """
 
 from __future__ import annotations
+
+import math
+
+# the NetCDF default fill of int64: where an integer column has no value (xarray reads NaN)
+MISSING_INT = -9223372036854775806
 
 # name -> (kind, long_name, units); units None: not a physical quantity (labels, counts, flags)
 SETTINGS = {
     "solver": ("str", "solver: gd (gradient descent) or gf (gradient-flow reference)", None),
     "init": ("str", "start: balanced rank-one or unbalanced Gaussian", None),
     "k": (
-        "float",
+        "int",
         "target critical point of a balanced start (0 = origin); NaN for Gaussian",
-        None,
+        "1",
     ),
     "construction": (
         "str",
@@ -23,32 +32,36 @@ SETTINGS = {
     ),
     "sigma0": ("float", "start scale sigma(0) of a balanced start; NaN for Gaussian", "1"),
     "init_scale": ("float", "entry scale of a Gaussian start; NaN for balanced", "1"),
-    "seed": ("int", "seed of the start's random directions", None),
+    "seed": ("int", "seed of the start's random directions", "1"),
     "lr": ("float", "GD step size (also the flow's time unit per step)", "1"),
-    "steps": ("int", "GD iterations of the run", None),
-    "record_every": ("int", "iterations between recorded steps", None),
-    "weights_every": ("int", "iterations between stored weight snapshots", None),
+    "steps": ("int", "GD iterations of the run", "steps"),
+    "record_every": ("int", "iterations between recorded steps", "steps"),
+    "weights_every": ("int", "iterations between stored weight snapshots", "steps"),
     "dtype": ("str", "floating-point precision of GD: float64 or float32", None),
-    "widths": ("str", "layer widths d_0-...-d_N", None),
-    "depth": ("int", "number of layers N", None),
-    "spectrum": ("str", "singular values of Phi: linear (s_i = d + 1 - i) or s_1,...,s_d", None),
+    "widths": ("str", "layer widths d_0,...,d_N (as dln run --widths takes them)", None),
+    "depth": ("int", "number of layers N", "1"),
+    "spectrum": (
+        "str",
+        "singular values s_1,...,s_d of Phi (config's linear: s_i = d + 1 - i, e.g. 5,4,3,2,1)",
+        None,
+    ),
     "basis": ("str", "singular vectors of Phi: random (from basis_seed) or identity", None),
-    "basis_seed": ("int", "seed of Phi's random singular vectors", None),
+    "basis_seed": ("int", "seed of Phi's random singular vectors", "1"),
     "level_tol": ("float", "analysis: |loss - L_k| below this counts as being at level k", "1"),
 }
 
 METRICS = {
     "predicted_k": (
-        "float",
+        "int",
         "Theorem 3.1's k from W(0) alone; NaN when the start is not balanced",
-        None,
+        "1",
     ),
     "balanced": ("bool", "the start is balanced (the theorem applies)", None),
     "final_loss": ("float", "loss at the last recorded step", "1"),
     "final_level": (
-        "float",
+        "int",
         "critical level k the run ends at (within level_tol); NaN: none or diverged",
-        None,
+        "1",
     ),
     "reached_global": ("bool", "ends at L_1, the global minimum", None),
     "reached_predicted": (
@@ -57,28 +70,28 @@ METRICS = {
         None,
     ),
     "diverged": ("bool", "the loss became non-finite; records stop before that step", None),
-    "diverged_step": ("float", "first iteration with a non-finite loss; NaN if none", None),
+    "diverged_step": ("int", "first iteration with a non-finite loss; NaN if none", "steps"),
     "first_level": (
-        "float",
+        "int",
         "first critical level visited (at least 3 consecutive records); NaN: none",
-        None,
+        "1",
     ),
-    "first_saddle": ("float", "first level visited other than L_0; NaN: none", None),
-    "n_visits": ("int", "number of stays at critical levels", None),
+    "first_saddle": ("int", "first level visited other than L_0; NaN: none", "1"),
+    "n_visits": ("int", "number of stays at critical levels", "1"),
     "plateau_start": (
-        "float",
+        "int",
         "iteration the run enters the plateau at saddle predicted_k >= 2; NaN: none",
-        None,
+        "steps",
     ),
     "escape_step": (
-        "float",
+        "int",
         "iteration the run leaves that plateau downwards; NaN: no escape",
-        None,
+        "steps",
     ),
     "stuck_steps": (
-        "float",
+        "int",
         "escape_step - plateau_start: iterations stuck at the saddle; NaN: no escape",
-        None,
+        "steps",
     ),
     "eps_at_plateau": ("float", "|p_1| when the plateau starts: the seed of the escape", "1"),
     "escape_model_steps": (
@@ -86,13 +99,13 @@ METRICS = {
         "growth-exponent check (not a prediction): ln(p_exit/eps) / ((s_1 - s_k) s_k^(1-2/N) lr) "
         "iterations with eps = eps_at_plateau read off this run, p_exit where the loss leaves "
         "the level_tol band",
-        None,
+        "steps",
     ),
     "notes_estimate_steps": (
         "float",
         "notes' estimate: ln(1/eps) / ((s_1 - s_k) s_k^(1-2/N) lr) "
         "iterations (growth of p_1 to ~1), eps read off this run",
-        None,
+        "steps",
     ),
     "escape_ratio": (
         "float",
@@ -103,7 +116,7 @@ METRICS = {
     "predicted_plateau_start": (
         "float",
         "iteration the reduced flow from W(0) reaches L_k + level_tol (saddle k >= 2, GD)",
-        None,
+        "steps",
     ),
     "escape_log_gain": (
         "float",
@@ -121,7 +134,7 @@ METRICS = {
         "float",
         "escape law: ln(p_exit/predicted_eps) / ((s_1 - s_k) s_k^(1-2/N) lr) iterations, "
         "computed before the run from W(0), lr and dtype",
-        None,
+        "steps",
     ),
     "stuck_prediction_ratio": ("float", "stuck_steps / predicted_stuck_steps", "1"),
     "final_rate_fit": (
@@ -129,14 +142,17 @@ METRICS = {
         "fitted exponential rate (in t = lr x step) of the final loss gap",
         "1",
     ),
-    "final_rate_theory": (
+    "final_rate_paper": (
         "float",
-        "notes' final rate 2 (s_k - s_{k+1}) s_k^(1-2/N) at the final level",
+        "the paper's rate 2 (s_l - s_{l+1}) s_l^(1-2/N) at the final level l (l = 1: the "
+        "paper's k = 1 rate), which assumes mode l + 1 is excited; not this run's own rate "
+        "when its start left that mode out (see final_rate_model)",
         "1",
     ),
     "final_rate_model": (
         "float",
-        "final-stage mode model's rate, fed with the alignments at entry",
+        "this run's own predicted final rate: the final-stage mode model of its limit, fed "
+        "with the alignments measured on entering it (the slowest excited mode)",
         "1",
     ),
     "growth_slope_fit": (
@@ -184,10 +200,10 @@ METRICS = {
 
 # per-run arrays (not table columns): name -> (dims after `run`, long_name, units)
 ARRAYS = {
-    "steps_at_level": (("level",), "iterations spent within level_tol of each level L_k", None),
-    "visit_level": (("visit",), "critical level of each stay (NaN: no such stay)", None),
-    "visit_entry_step": (("visit",), "iteration the stay starts", None),
-    "visit_exit_step": (("visit",), "iteration the stay ends", None),
+    "steps_at_level": (("level",), "iterations spent within level_tol of each level L_k", "steps"),
+    "visit_level": (("visit",), "critical level of each stay (NaN: no such stay)", "1"),
+    "visit_entry_step": (("visit",), "iteration the stay starts", "steps"),
+    "visit_exit_step": (("visit",), "iteration the stay ends (NaN: at the end)", "steps"),
 }
 
 
@@ -218,3 +234,27 @@ def markdown_table() -> str:
     for name, meaning, units in dictionary_rows():
         lines.append(f"| `{name}` | {meaning.replace('|', '/')} | {units} |")
     return "\n".join(lines)
+
+
+def canonical_widths(widths) -> str:
+    """Layer widths as dln run --widths takes them: "8,3,5,10,1,4,5" (also from "8-3-5-...")."""
+    text = widths if isinstance(widths, str) else ",".join(map(str, widths))
+    return text.replace("-", ",")
+
+
+def canonical_spectrum(spectrum, widths) -> str:
+    """The spectrum by its values, "5,4,3,2,1": the config's `linear` and its values are one
+    setting, so they get one label."""
+    if spectrum == "linear":
+        dims = [int(w) for w in canonical_widths(widths).split(",")]
+        return ",".join(str(s) for s in range(min(dims[0], dims[-1]), 0, -1))
+    if isinstance(spectrum, str):
+        spectrum = [float(s) for s in spectrum.split(",")]
+    return ",".join(f"{s:g}" for s in spectrum)
+
+
+def as_int(value):
+    """An int column's value: int, or None where missing (None, NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return int(value)

@@ -311,18 +311,43 @@ def read_run(path, key: str | None = None):
     return _load(path)
 
 
-def open_aggregate(path, index: bool = True):
-    """An experiment's runs.nc, loaded. With index=True the `run` dimension becomes a pandas
-    MultiIndex (run_id plus every setting), so that
-    `ds.sel(solver="gd", k=3, construction="orthogonal")` selects by several settings at once."""
+def open_aggregate(path, group: str | None = None, index: bool = True):
+    """An experiment's runs.nc, loaded: the per-run table (root group), or with group= a
+    study's trajectories on its own step grid (e.g. "grid"; the groups are listed in the
+    attribute trajectory_groups) together with its runs' metrics from the table. With
+    index=True the `run` dimension becomes a pandas MultiIndex (run_id plus every setting), so
+    that `ds.sel(solver="gd", k=3, construction="orthogonal")` selects by several settings."""
+
+    ds = _open(path, "aggregate")
+    if group is not None:
+        ds = _with_trajectories(ds, path, group)
+    if not index or ds.sizes.get("run", 0) == 0:
+        return ds
+    return _index_by_settings(ds)
+
+
+def _with_trajectories(table, path, group: str):
+    """A trajectory group of runs.nc with the table's metrics and flags of its runs."""
+    import xarray as xr
+
+    groups = str(table.attrs.get("trajectory_groups", "")).split()
+    if group not in groups:
+        raise RunFileError(
+            f"{path}: no trajectory group {group!r} (groups: {', '.join(groups) or 'none'})"
+        )
+    with xr.open_dataset(path, engine=ENGINE, group=group) as ds:
+        ds = ds.load()
+    per_run = [n for n in table.variables if table[n].dims == ("run",) and n not in ds.variables]
+    ds = ds.merge(table[per_run].sel(run=ds["run"].values), compat="override")
+    return ds.assign_attrs({**table.attrs, **ds.attrs})
+
+
+def _index_by_settings(ds):
     import pandas as pd
     import xarray as xr
 
     from dln.data.columns import SETTINGS
 
-    ds = _open(path, "aggregate")
-    if not index or ds.sizes.get("run", 0) == 0:
-        return ds
     settings = [n for n in SETTINGS if n in ds.coords and ds[n].ndim == 1]
     levels = pd.MultiIndex.from_arrays(
         [ds["run"].values, *(ds[n].values for n in settings)], names=["run_id", *settings]

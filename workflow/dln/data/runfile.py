@@ -21,7 +21,15 @@ from dln import __version__
 from dln.analysis.result import AnalysedRun
 from dln.analysis.stages import MAX_VISITS
 from dln.data.checksum import seal
-from dln.data.columns import METRICS, SETTINGS, attrs
+from dln.data.columns import (
+    METRICS,
+    MISSING_INT,
+    SETTINGS,
+    as_int,
+    attrs,
+    canonical_spectrum,
+    canonical_widths,
+)
 from dln.data.io import atomic_output
 from dln.model.problem import unflatten
 from dln.model.theory import critical_levels
@@ -42,13 +50,9 @@ def setting_values(cfg: RunConfig) -> dict:
     out = {}
     for name, (kind, _, _) in SETTINGS.items():
         if name == "widths":
-            value = "-".join(map(str, cfg.widths))
+            value = canonical_widths(cfg.widths)
         elif name == "spectrum":
-            value = (
-                cfg.spectrum
-                if isinstance(cfg.spectrum, str)
-                else ",".join(f"{s:g}" for s in cfg.spectrum)
-            )
+            value = canonical_spectrum(cfg.spectrum, cfg.widths)
         elif name == "depth":
             value = cfg.depth
         else:
@@ -58,7 +62,7 @@ def setting_values(cfg: RunConfig) -> dict:
         elif kind == "float":
             out[name] = math.nan if value is None else float(value)
         else:
-            out[name] = int(value)
+            out[name] = as_int(value)
     return out
 
 
@@ -147,9 +151,12 @@ def _put_scalar(nc, name: str, kind: str, value, var_attrs: dict):
         var = nc.createVariable(name, "i1", ())
         var.assignValue(int(bool(value)))
         var_attrs = {**var_attrs, "dtype": "bool"}  # xarray decodes int8 + dtype=bool to bool
-    elif kind == "int":
+    elif kind == "int":  # missing (a Gaussian start's k): MISSING_INT, which xarray reads as NaN
+        value = as_int(value)
         var = nc.createVariable(name, "i8", ())
-        var.assignValue(int(value))
+        var.assignValue(MISSING_INT if value is None else value)
+        if value is None:
+            var_attrs = {**var_attrs, "missing_value": np.int64(MISSING_INT)}
     else:
         var = nc.createVariable(name, "f8", ())
         var.assignValue(float(value))

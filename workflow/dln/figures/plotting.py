@@ -152,7 +152,7 @@ def levels(ds) -> np.ndarray:
 def problem_of(run) -> Problem:
     """The Problem of one run of a combined Dataset (its widths and spectrum; the theory's
     mode formulas need no singular vectors)."""
-    widths = tuple(int(w) for w in str(run["widths"].values).split("-"))
+    widths = tuple(int(w) for w in str(run["widths"].values).replace("-", ",").split(","))
     s = np.asarray(run["s"].values, dtype=float)
     return Problem(widths=widths, s=s[np.isfinite(s)], U=None, V=None)
 

@@ -200,8 +200,8 @@ def product(weights) -> np.ndarray:
 
 def spectrum_values(row):
     """s_1..s_d of a run from its stored settings (a table row or run file: `widths` as
-    "d_0-...-d_N", `spectrum` as "linear" or "s_1,...,s_d")."""
-    widths = str(row["widths"]).split("-")
+    "d_0,...,d_N" (older files: "d_0-...-d_N"), `spectrum` as "s_1,...,s_d" or "linear")."""
+    widths = str(row["widths"]).replace("-", ",").split(",")
     spectrum = str(row["spectrum"])
     if spectrum == "linear":
         return np.arange(min(int(widths[0]), int(widths[-1])), 0, -1, dtype=float)

@@ -353,3 +353,91 @@ def check_config_files(paths) -> None:
             raise ConfigError(f"config error: {path}: {err}") from None
         except yaml.YAMLError:
             pass  # Snakemake reports syntax errors itself (the key check ran before construction)
+
+
+# --------------------------------------------------------------------------- axes, experiments
+
+# axes whose single value is itself a list: a flat list of numbers is one value, not an axis
+_LIST_VALUED_AXES = ("widths", "spectrum")
+# keys that say how to run or check, not what the experiment is: they may change freely
+EXPERIMENT_IGNORES = ("limits", "analysis.strict")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _as_axis(name: str, value):
+    """A study's axis as a list: a scalar (`lr: 1.0e-3`) is a one-element axis; for widths and
+    spectrum a single architecture or spectrum (`widths: [8, 1, 4, 5]`, `spectrum: linear`)
+    is one value."""
+    if name in _LIST_VALUED_AXES:
+        single = value == "linear" or (
+            isinstance(value, list) and value and all(map(_is_number, value))
+        )
+        return [value] if single else value
+    return value if isinstance(value, list) else [value]
+
+
+def normalize_axes(config: dict, studies) -> None:
+    """Turn every scalar axis of every study into a one-element list, in place (before the
+    schema check, which wants lists)."""
+    for study in studies:
+        grids = config.get(study)
+        for grid in grids if isinstance(grids, list) else [grids]:
+            if isinstance(grid, dict):
+                for name in list(grid):
+                    grid[name] = _as_axis(name, grid[name])
+
+
+def _flat(node, prefix="") -> dict:
+    """{dotted key: value} of a nested mapping (lists are values)."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out = {}
+    for key, value in node.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def config_differences(old: dict, new: dict) -> list[str]:
+    """The dotted keys whose values differ between two configs (EXPERIMENT_IGNORES aside)."""
+    a, b = _flat(old), _flat(new)
+    keys = sorted(set(a) | set(b))
+    ignored = tuple(EXPERIMENT_IGNORES)
+    return [
+        k
+        for k in keys
+        if not any(k == i or k.startswith(i + ".") for i in ignored)
+        and a.get(k, _NOT_COMPARED) != b.get(k, _NOT_COMPARED)
+    ]
+
+
+def check_experiment(config: dict, copy_path, overwrite: bool) -> None:
+    """Refuse to run an existing experiment with another config: results/<experiment>/
+    config.yaml (the copy the workflow wrote) must hold the same config, unless `overwrite`."""
+    path = Path(copy_path)
+    if overwrite or not path.is_file():
+        return
+    try:
+        old = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(
+            f"config error: {path}: unreadable copy of the experiment's config ({err}); "
+            f"pass --config overwrite=true to replace it"
+        ) from None
+    differ = config_differences(old, config)
+    if differ:
+        shown = ", ".join(differ[:8]) + (f" and {len(differ) - 8} more" if len(differ) > 8 else "")
+        raise ConfigError(
+            f"config error: experiment {config['experiment']!r} exists ({path}) with another "
+            f"config: {shown} differ; name a new experiment (experiment: <name>) or pass "
+            f"--config overwrite=true to replace it"
+        )
+
+
+def config_copy_text(config: dict, code_version: str) -> str:
+    """results/<experiment>/config.yaml: the resolved config, loadable as a --configfile,
+    under a comment line naming the code that ran it."""
+    body = yaml.safe_dump(json.loads(json.dumps(dict(config))), sort_keys=False)
+    return f"# resolved config of experiment {config['experiment']}; code {code_version}\n{body}"

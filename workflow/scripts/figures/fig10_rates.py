@@ -28,7 +28,7 @@ if len(conv):
     lim = [0.9 * conv["final_rate_model"].min(), 1.1 * conv["final_rate_model"].max()]
     ax.plot(lim, lim, "k-", lw=0.8, label="fit = theory")
     # the notes' rate of the global minimum L_1 (runs ending elsewhere have their own)
-    generic = conv.loc[conv["final_level"] == 1, "final_rate_theory"].median()
+    generic = conv.loc[conv["final_level"] == 1, "final_rate_paper"].median()
     if np.isfinite(generic):
         ax.axhline(
             generic, color="0.4", ls=":", lw=0.9, label=f"$2(s_1-s_2)s_1^{{1-2/N}}$ = {generic:.3f}"

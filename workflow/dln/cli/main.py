@@ -53,11 +53,59 @@ def _count(text: str) -> int:
     return value
 
 
-def add_run_parser(sub) -> None:
+def _setting_options(d) -> list[tuple[str, dict]]:
+    """(flag, argparse options) of every run setting, defaults from RunConfig's fields `d`."""
     from dln.model.starts import CONSTRUCTIONS
-    from dln.solve.run import DTYPES, INITS, SOLVERS, RunConfig
+    from dln.solve.run import DTYPES, INITS, SOLVERS
 
-    d = RunConfig.__dataclass_fields__
+    def default(name):
+        return {"default": d[name].default}
+
+    solver_help = "gd: gradient descent; gf: gradient-flow reference at t = lr x step"
+    return [
+        ("--solver", {"choices": SOLVERS, **default("solver"), "help": solver_help}),
+        ("--init", {"choices": INITS, **default("init")}),
+        ("--k", {"type": _count, **default("k"), "help": "target critical point 0..d"}),
+        ("--construction", {"choices": CONSTRUCTIONS, **default("construction")}),
+        ("--sigma0", {"type": float, **default("sigma0"), "help": "start scale sigma(0)"}),
+        ("--init-scale", {"type": float, "default": 0.1, "help": "Gaussian start's scale"}),
+        ("--seed", {"type": _count, **default("seed"), "help": "seed of the start"}),
+        ("--lr", {"type": float, **default("lr"), "help": "GD step size"}),
+        ("--steps", {"type": _count, **default("steps"), "help": "GD iterations"}),
+        (
+            "--record-every",
+            {"type": _count, **default("record_every"), "help": "record every this many steps"},
+        ),
+        (
+            "--weights-every",
+            {
+                "type": _count,
+                **default("weights_every"),
+                "help": "store the weights every this many steps (multiple of --record-every)",
+            },
+        ),
+        ("--widths", {"type": _int_list, **default("widths"), "help": "d_0,...,d_N"}),
+        (
+            "--spectrum",
+            {"type": _spectrum, **default("spectrum"), "help": "'linear' or s_1,...,s_d"},
+        ),
+        ("--basis", {"choices": ["random", "identity"], **default("basis")}),
+        ("--basis-seed", {"type": _count, **default("basis_seed")}),
+        ("--dtype", {"choices": DTYPES, **default("dtype")}),
+        (
+            "--level-tol",
+            {
+                "type": float,
+                **default("level_tol"),
+                "help": "analysis: |loss - L_k| below this counts as being at level k",
+            },
+        ),
+    ]
+
+
+def add_run_parser(sub) -> None:
+    from dln.solve.run import RunConfig
+
     run = sub.add_parser(
         "run",
         help="run one configuration and write one analysed NetCDF file",
@@ -76,60 +124,8 @@ def add_run_parser(sub) -> None:
         metavar="FINGERPRINT",
         help="refuse to run unless the numerics' source hash is this",
     )
-    run.add_argument(
-        "--solver",
-        choices=SOLVERS,
-        default=d["solver"].default,
-        help="gd: gradient descent; gf: gradient-flow reference at t = lr x step",
-    )
-    run.add_argument("--init", choices=INITS, default=d["init"].default)
-    run.add_argument(
-        "--k",
-        type=_count,
-        default=d["k"].default,
-        help="target critical point 0..d of a balanced start",
-    )
-    run.add_argument("--construction", choices=CONSTRUCTIONS, default=d["construction"].default)
-    run.add_argument(
-        "--sigma0",
-        type=float,
-        default=d["sigma0"].default,
-        help="start scale sigma(0) of a balanced start",
-    )
-    run.add_argument(
-        "--init-scale", type=float, default=0.1, help="entry scale of a Gaussian start"
-    )
-    run.add_argument("--seed", type=_count, default=d["seed"].default, help="seed of the start")
-    run.add_argument("--lr", type=float, default=d["lr"].default, help="GD step size")
-    run.add_argument("--steps", type=_count, default=d["steps"].default, help="GD iterations")
-    run.add_argument(
-        "--record-every",
-        type=_count,
-        default=d["record_every"].default,
-        help="record quantities every this many steps",
-    )
-    run.add_argument(
-        "--weights-every",
-        type=_count,
-        default=d["weights_every"].default,
-        help="store the weights every this many steps (multiple of --record-every)",
-    )
-    run.add_argument("--widths", type=_int_list, default=d["widths"].default, help="d_0,...,d_N")
-    run.add_argument(
-        "--spectrum",
-        type=_spectrum,
-        default=d["spectrum"].default,
-        help="'linear' (s_i = d+1-i) or s_1,...,s_d",
-    )
-    run.add_argument("--basis", choices=["random", "identity"], default=d["basis"].default)
-    run.add_argument("--basis-seed", type=_count, default=d["basis_seed"].default)
-    run.add_argument("--dtype", choices=DTYPES, default=d["dtype"].default)
-    run.add_argument(
-        "--level-tol",
-        type=float,
-        default=d["level_tol"].default,
-        help="analysis: |loss - L_k| below this counts as being at level k",
-    )
+    for flag, options in _setting_options(RunConfig.__dataclass_fields__):
+        run.add_argument(flag, **options)
     run.set_defaults(func=cmd_run)
 
 

@@ -216,3 +216,21 @@ def test_strict_mode_fails_the_workflow_but_keeps_the_summary(tmp_path):
     cfg["analysis"]["strict"] = False
     write_config(tmp_path, cfg)
     snakemake(tmp_path, "--cores", "2")
+
+
+def test_calibration_runs_are_recognised_under_the_stored_labels():
+    """A run of the escape constant's calibration set is left out of the held-out counts
+    whichever way its settings are labelled (runs.csv: "8,3,5,10,1,4,5" and "5,4,3,2,1")."""
+    import pandas as pd
+
+    from dln.analysis.claims import in_calibration
+
+    frame = pd.DataFrame(
+        {
+            "seed": [100, 100, 0, 100],
+            "construction": ["orthogonal", "orthogonal", "orthogonal", "antisymmetric"],
+            "widths": ["8,3,5,10,1,4,5", "8-3-5-10-1-4-5", "8,3,5,10,1,4,5", "8,3,5,10,1,4,5"],
+            "spectrum": ["5,4,3,2,1", "linear", "5,4,3,2,1", "5,4,3,2,1"],
+        }
+    )
+    assert in_calibration(frame).tolist() == [True, True, False, False]

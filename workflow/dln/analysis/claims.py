@@ -390,8 +390,10 @@ def in_calibration(frame: pd.DataFrame) -> pd.Series:
     return (
         frame["seed"].isin(calibrate_escape.CAL_SEEDS)
         & (frame["construction"] == "orthogonal")
-        & (frame["widths"] == "8-3-5-10-1-4-5")
-        & (frame["spectrum"] == "linear")
+        # (stored labels: widths "8,3,5,..." and the spectrum by its values; older files
+        # wrote "8-3-5-..." and "linear")
+        & frame["widths"].astype(str).str.replace("-", ",").eq("8,3,5,10,1,4,5")
+        & frame["spectrum"].astype(str).isin(["linear", "5,4,3,2,1"])
     )
 
 

@@ -28,6 +28,10 @@ from dln.solve.run import RunConfig
 
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE", "INFO")
 PREDICTION_REL_TOL = 0.10  # the escape law's headline: predicted stuck length within 10%
+# Orthogonal starts escape through round-off: the law predicts eps's typical size (C u G, C fitted
+# with a spread), not each run's draw, so a stated share of runs - not every run - must land
+# within the tolerance. Antisymmetric starts (eps from the modified loss, deterministic) need all.
+ROUNDOFF_MIN_SHARE = 0.9
 RECORD_REL_TOL = 0.02  # polynomial stage: one record spacing plus GD's O(lr) error (2%)
 NAN = float("nan")
 
@@ -432,9 +436,14 @@ def _law_line(section: str, family: str, runs: pd.DataFrame, scope: str) -> Clai
     r = escaped["stuck_prediction_ratio"]
     n_total = len(escaped) + len(due)
     in10 = int(((r - 1).abs() <= PREDICTION_REL_TOL).sum())
+    share = ROUNDOFF_MIN_SHARE if family.startswith("orthogonal") else 1.0
+    need_pass = math.ceil(share * n_total - 1e-9)
     text = f"escape law, {family} starts ({FAMILY_LAW.get(family, 'no law for this family')})"
     text += f": stuck length within {PREDICTION_REL_TOL:.0%} of the prediction from W(0), lr and "
-    text += f"dtype in {in10}/{n_total} {scope}"
+    text += "dtype in " + ("every run" if share == 1 else f"at least {share:.0%} of runs")
+    if share < 1:
+        text += " (round-off draws eps: the law gives its typical size, single runs scatter)"
+    text += f": {in10}/{n_total} {scope}"
     if len(r):
         text += f" ({_stats(r, 'measured/predicted', 3)})"
     if len(due):
@@ -442,7 +451,7 @@ def _law_line(section: str, family: str, runs: pd.DataFrame, scope: str) -> Clai
     if undecided:
         text += f"; {undecided} not counted: the law needs more steps than the budget"
     text += _outside(escaped[(r - 1).abs() > PREDICTION_REL_TOL])
-    verdict = _ok(in10 == n_total) if n_total else "INCONCLUSIVE"
+    verdict = _ok(in10 >= need_pass) if n_total else "INCONCLUSIVE"
     if family.endswith("float32") and n_total:
         verdict = "INFO"
         text += "; " + NOT_HOLDING.format(eps=float(runs["predicted_eps"].median()))

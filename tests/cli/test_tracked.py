@@ -64,16 +64,15 @@ def test_changed_outputs_are_named_and_tracked_bytes_kept(tmp_path, monkeypatch,
     assert not (tmp_path / "results/paper/figures/fig1_loss_by_k.new.png").exists()
 
 
-def test_gradient_flow_bytes_alone_are_a_note(tmp_path, monkeypatch, capsys):
-    """The flow's integrator (SciPy, BLAS) may change its last bits on another CPU: said, kept
-    aside, not a failure."""
+def test_gradient_flow_runs_that_differ_are_a_change_like_gd_runs(tmp_path, monkeypatch, capsys):
+    """The flow integrates with fixed-step RK4 on the C kernel's gradient (no BLAS): a flow run
+    whose bytes differ is a change, not a note."""
     _checkout(tmp_path, monkeypatch)
     manifest = tmp_path / "results/paper/manifest.csv"
     manifest.write_text(MANIFEST_HEAD + _row("a" * 64, "15.0", "gf"))
     tracked.save("paper")
     manifest.write_text(MANIFEST_HEAD + _row("c" * 64, "15.0", "gf"))
-    assert tracked.check("paper") == 0
+    assert tracked.check("paper") == 1
     out = capsys.readouterr().out
-    assert "NOTE results/paper/manifest.csv: only gradient-flow runs differ" in out
-    assert "FLOW-DIFFERS r1" in out and "CHANGED" not in out
+    assert "CHANGED results/paper/manifest.csv" in out and "DIFFERS r1" in out, out
     assert manifest.read_text() == MANIFEST_HEAD + _row("a" * 64, "15.0", "gf")

@@ -53,10 +53,9 @@ def save(experiment: str) -> None:
             shutil.copy2(path, SAVED / path)
 
 
-def _manifest_changes(fresh: Path, tracked: Path) -> tuple[bool, str]:
-    """Whether a fresh manifest differs from the tracked one in more than gradient-flow runs
-    (whose bytes vary by CPU: dln.cli.verify), and which runs differ."""
-    from dln.cli.verify import FLOW_PREFIX, compare
+def _manifest_changes(fresh: Path, tracked: Path) -> str:
+    """Which runs of a fresh manifest differ from the tracked one (dln.cli.verify's lines)."""
+    from dln.cli.verify import compare
     from dln.data.manifest import read_manifest
 
     new, old = read_manifest(fresh), read_manifest(tracked)
@@ -64,8 +63,7 @@ def _manifest_changes(fresh: Path, tracked: Path) -> tuple[bool, str]:
     lines = [line for line in lines if line]
     added, gone = len(set(new) - set(old)), len(set(old) - set(new))
     detail = "".join(f"\n    {line}" for line in lines[:20])
-    changed = added or gone or any(not line.startswith(FLOW_PREFIX) for line in lines)
-    return bool(changed), f" ({len(lines)} runs differ, {added} new, {gone} gone){detail}"
+    return f" ({len(lines)} runs differ, {added} new, {gone} gone){detail}"
 
 
 def check(experiment: str) -> int:
@@ -74,16 +72,12 @@ def check(experiment: str) -> int:
         saved = SAVED / path
         if not saved.is_file() or not path.is_file() or filecmp.cmp(saved, path, shallow=False):
             continue
-        changed, note = _manifest_changes(path, saved) if path.suffix == ".csv" else (True, "")
+        note = _manifest_changes(path, saved) if path.suffix == ".csv" else ""
         shutil.move(path, new_path(path))
         shutil.copy2(saved, path)
-        if changed:
-            differ.append(
-                f"{path}: the fresh output differs from the tracked one, kept as "
-                f"{new_path(path)}{note}"
-            )
-        else:
-            print(f"NOTE {path}: only gradient-flow runs differ, kept as {new_path(path)}{note}")
+        differ.append(
+            f"{path}: the fresh output differs from the tracked one, kept as {new_path(path)}{note}"
+        )
     out = Path("results") / experiment
     if experiment == "paper" and _has_results(out) and README.is_file():
         from dln.analysis.readme import refresh_readme

@@ -7,8 +7,8 @@
 
 One line per run that differs (digest, final loss and stuck steps against the manifest, and the
 first step whose loss differs when the manifest's run file is at hand), a count, exit code 0 when
-every run matches, 1 otherwise, 2 for unusable arguments. Gradient-flow runs (SciPy's DOP853,
-which calls BLAS) that differ are listed as FLOW-DIFFERS and do not fail the check.
+every run matches, 1 otherwise, 2 for unusable arguments. GD and gradient-flow runs alike must
+match: neither depends on the CPU's BLAS kernels.
 """
 
 from __future__ import annotations
@@ -21,10 +21,6 @@ import tempfile
 from pathlib import Path
 
 EXAMPLES = __doc__.split("\n\n")[1]
-# Gradient-flow references integrate with SciPy's DOP853, whose stage sums and error norms call
-# BLAS: their bytes may differ between CPUs (GD's may not). Listed, but not a failure.
-FLOW_PREFIX = "FLOW-DIFFERS "
-FLOW_NOTE = " [gradient-flow reference: SciPy's integrator uses BLAS, its bytes vary by CPU]"
 
 
 def add_parser(sub) -> None:
@@ -112,8 +108,6 @@ def compare(entry: dict, ref: dict, ref_file: Path | None = None, file: Path | N
     line = f"DIFFERS {entry['run']}: " + ", ".join(parts)
     if ref_file is not None and file is not None and ref_file.resolve() != file.resolve():
         line += _first_loss_difference(file, ref_file)
-    if json.loads(ref["settings"]).get("solver") == "gf":
-        line = FLOW_PREFIX + line.removeprefix("DIFFERS ") + FLOW_NOTE
     return line
 
 
@@ -203,13 +197,11 @@ def cmd_verify(args) -> int:
         return 2
     for line in lines:
         print(line)
-    flow = sum(line.startswith(FLOW_PREFIX) for line in lines)
     missing = sum(line.startswith("MISSING") for line in lines)
-    bad = len(lines) - flow - missing
+    bad = len(lines) - missing
     what = "re-simulated" if args.rerun else "checked"
     print(
-        f"{n} runs {what} against {path}: {n - bad - flow} identical, {bad} differ"
-        + (f", {flow} gradient-flow runs differ (not a failure: {FLOW_NOTE[2:-1]})" if flow else "")
+        f"{n} runs {what} against {path}: {n - bad} identical, {bad} differ"
         + (f", {missing} not in the manifest" if missing else "")
     )
     return 1 if bad or missing else 0

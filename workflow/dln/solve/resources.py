@@ -25,17 +25,22 @@ def estimate_resources(
     mem_mb = 150 + 4 * 8 * records * per_record / 1e6
     seconds = 2 * (1 + 6e-9 * steps * params + 40e-6 * records)
     if solver == "gf":
-        # the explicit integrator (DOP853): ~100 gradient calls per record, and at least
-        # ~2 L t_end calls for its stability, L = N s_1^(2 - 2/N) the flow's stiffness near the
-        # target (measured: 1.9 L t_end calls for s_1 = 5..500, t_end = 5..5000)
-        depth = len(widths) - 1
-        s1 = min(widths[0], widths[-1]) if isinstance(spectrum, str) else max(spectrum)
-        log_calls = (
-            math.log(2 * depth) + (2 - 2 / depth) * math.log(s1) + math.log(max(lr * steps, 1e-300))
-        )
-        calls = max(100 * records, math.exp(min(log_calls, 60.0)))  # (e^60: refused anyway)
-        seconds += 2 * 2e-6 * calls * max(params / 150, 1)
+        seconds += 2 * 30e-6 * _flow_steps(widths, steps, lr, spectrum) * max(params / 150, 1)
     return int(math.ceil(mem_mb)), int(math.ceil(seconds / 60))
+
+
+def _flow_steps(widths, steps: int, lr: float, spectrum) -> float:
+    """RK4 steps of a gradient-flow run (dln.solve.flow): t_end / h with h within a factor 2 of
+    1/4 over L = N ||Phi||_F^(2 - 2/N), about 30 us each at the paper's 150 parameters."""
+    depth, d = len(widths) - 1, min(widths[0], widths[-1])
+    values = range(d, 0, -1) if isinstance(spectrum, str) else spectrum
+    frobenius = math.sqrt(math.fsum(float(s) ** 2 for s in values))
+    log_steps = (
+        math.log(2 * depth / 0.25)
+        + (2 - 2 / depth) * math.log(max(frobenius, 1.0))
+        + math.log(max(lr * steps, 1e-300))
+    )
+    return math.exp(min(log_steps, 60.0)) + steps  # (e^60: refused anyway)
 
 
 def run_resources(cfg) -> tuple[int, int]:

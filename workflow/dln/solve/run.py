@@ -1,7 +1,7 @@
 """One run = one set of settings -> one trajectory, analysed, in one NetCDF run file.
 
 This module is on the simulation job's path: it imports NumPy and the kernel only (no xarray,
-pandas or SciPy; SciPy only for gradient-flow runs), so a fresh `dln run` process starts fast.
+pandas or SciPy, for GD and gradient-flow runs alike), so a fresh `dln run` process starts fast.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def simulate(cfg: RunConfig) -> Trajectory:
             theta0, problem.Phi, problem.widths, cfg.lr, cfg.steps, cfg.record_every
         )
     else:
-        from dln.solve.flow import gf_run  # SciPy: only the flow needs it
+        from dln.solve.flow import gf_run
 
         steps = np.unique(np.r_[np.arange(0, cfg.steps + 1, cfg.record_every), cfg.steps])
         snaps, diverged_at = gf_run(theta0, problem.Phi, problem.widths, cfg.lr * steps), -1

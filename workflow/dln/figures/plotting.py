@@ -15,7 +15,6 @@ from dln.data.io import atomic_output, job_log, open_runs  # noqa: E402
 from dln.figures import figcheck  # noqa: E402
 from dln.model.problem import Problem  # noqa: E402
 
-K_PALETTE = "viridis"
 # seaborn's "colorblind" palette, written out (see STYLE on why seaborn is not imported)
 COLORBLIND = [
     "#0173b2",
@@ -98,10 +97,34 @@ def setup(sm=None):
     )
 
 
+# k is a category (the saddle a start targets): one colour per k in every figure, from the
+# Okabe-Ito colour-blind-safe palette (no yellow: it does not show on white)
+K_COLORS = {
+    0: "#0072B2",
+    1: "#E69F00",
+    2: "#009E73",
+    3: "#CC79A7",
+    4: "#56B4E9",
+    5: "#D55E00",
+    6: "#000000",
+}
+
+
+def k_color(k) -> str:
+    """The colour of start index k, the same in every figure."""
+    k = int(k)
+    return K_COLORS.get(k, COLORBLIND[k % len(COLORBLIND)])
+
+
 def k_colors(ks) -> dict:
-    ks = sorted(set(int(k) for k in ks if k == k))  # NaN (no k) has no colour
-    colors = palette(K_PALETTE, max(len(ks), 2))
-    return {k: colors[i] for i, k in enumerate(ks)}
+    """k -> its colour (k_color) for the k present; NaN (no k) has no colour."""
+    return {int(k): k_color(k) for k in ks if k == k}
+
+
+def subplots(opts: dict, nrows: int = 1, ncols: int = 1, height: float = 2.6, **kw):
+    """plt.subplots at the figure's printed width (the registry's `width`), so that what the
+    reader sees at that width is what is drawn."""
+    return plt.subplots(nrows, ncols, figsize=(opts["width"], height), **kw)
 
 
 def options(sm) -> dict:
@@ -201,10 +224,13 @@ def level_lines(ax, levels, label=True, **kw):
         )
 
 
-def save(fig, outputs, dpi: int) -> None:
-    """Write each output (PDF, PNG) atomically: a killed job leaves no half-written figure."""
+def save(fig, outputs, dpi: int, width: float | None = None) -> None:
+    """Write each output (PDF, PNG) atomically: a killed job leaves no half-written figure.
+    Under the quality gate the figure is checked first, its text at the printed `width`."""
+    if width is not None:
+        fit_width(fig, width)
     if figcheck.gate_enabled():
-        figcheck.check(fig, Path(outputs[0]).stem)
+        figcheck.check(fig, Path(outputs[0]).stem, width)
     for out in outputs:
         out = Path(out)
         with atomic_output(out, suffix=out.suffix) as tmp:  # savefig infers the format
@@ -212,6 +238,23 @@ def save(fig, outputs, dpi: int) -> None:
                 tmp, dpi=dpi, metadata={"CreationDate": None} if out.suffix == ".pdf" else None
             )
     plt.close(fig)
+
+
+def fit_width(fig, width: float) -> None:
+    """Resize the figure so that what savefig(bbox="tight") writes is `width` inches wide:
+    labels outside the axes (level labels, outside legends) widen the saved box beyond the
+    figure, and the printed page would shrink every font by as much."""
+    for _ in range(3):
+        fig.canvas.draw()
+        # (savefig pads the tight box by savefig.pad_inches on each side)
+        saved = (
+            fig.get_tightbbox(fig.canvas.get_renderer()).width
+            + 2 * plt.rcParams["savefig.pad_inches"]
+        )
+        if abs(saved - width) < 0.01:
+            return
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w * width / saved, h)
 
 
 def note(ax, text):
@@ -285,3 +328,104 @@ def settled_at(x, y, tol: float) -> float:
     x, y = x[ok], y[ok]
     moving = np.flatnonzero(np.abs(y - y[-1]) >= tol)
     return float(x[min(moving[-1] + 1, len(x) - 1)]) if moving.size else float(x[0])
+
+
+# --------------------------------------------------------------------------- varied settings
+
+# the run settings a study can vary (issue "Sweep anything"): a figure lays some out itself
+# (its x axis, its colour, its panels); Encoding maps the others that vary to line style and
+# marker, and fixed_note states the value of those that do not
+VARIED_SETTINGS = (
+    "solver",
+    "construction",
+    "dtype",
+    "sigma0",
+    "init_scale",
+    "spectrum",
+    "widths",
+    "lr",
+    "basis",
+    "basis_seed",
+    "seed",
+    "steps",
+    "k",
+)
+SETTING_NAMES = {"sigma0": "$\\sigma_0$", "widths": "widths", "basis_seed": "basis seed"}
+LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3))]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def settings_frame(ds) -> pd.DataFrame:
+    """One row per run of a combined Dataset: its settings (the columns of the table)."""
+    cols = {c: np.atleast_1d(ds[c].values) for c in VARIED_SETTINGS if c in ds.variables}
+    return pd.DataFrame(cols)
+
+
+def fmt_setting(name: str, value) -> str:
+    """A setting's value as a reader reads it: 5e-4, 0.01, 8-3-5-10-1-4-5."""
+    if isinstance(value, float | np.floating):
+        if value != value:
+            return "n/a"
+        return f"{int(value)}" if name in ("k", "seed", "steps") else f"{value:.3g}"
+    return str(value)
+
+
+def varied(frame: pd.DataFrame, shown=()) -> list[str]:
+    """The settings that vary among the rows of `frame` and the figure does not lay out."""
+    return [
+        c
+        for c in VARIED_SETTINGS
+        if c in frame and c not in shown and frame[c].astype(str).nunique() > 1
+    ]
+
+
+def fixed_note(frame: pd.DataFrame, names) -> str:
+    """'seed 0, lr 0.0005': the one value each named setting takes in `frame` (those that
+    vary are left out: an Encoding shows them)."""
+    parts = []
+    for name in names:
+        if name in frame and frame[name].astype(str).nunique() == 1:
+            value = fmt_setting(name, frame[name].iloc[0])
+            parts.append(f"{SETTING_NAMES.get(name, name)} = {value}")
+    return ", ".join(parts)
+
+
+class Encoding:
+    """Line style and marker for the settings a figure does not lay out itself: every run of
+    `frame` keeps its own look, so no run is drawn over another of different settings, and
+    the legend names each combination (nothing is drawn when none varies)."""
+
+    def __init__(self, frame: pd.DataFrame, shown=()):
+        self.names = varied(frame, shown)
+        keys = sorted({self.key(row) for _, row in frame.iterrows()}, key=str)
+        self.index = {key: i for i, key in enumerate(keys)}
+
+    def key(self, row) -> tuple:
+        return tuple(fmt_setting(n, _scalar(row[n])) for n in self.names)
+
+    def style(self, row) -> dict:
+        """Keyword arguments of ax.plot/scatter for this run (linestyle, marker)."""
+        i = self.index.get(self.key(row), 0) if self.names else 0
+        return {"ls": LINESTYLES[i % len(LINESTYLES)], "marker": MARKERS[i % len(MARKERS)]}
+
+    def label(self, key: tuple) -> str:
+        return ", ".join(
+            f"{SETTING_NAMES.get(n, n)} = {v}" for n, v in zip(self.names, key, strict=True)
+        )
+
+    def handles(self, line: bool = True) -> list:
+        """Grey legend proxies, one per combination of the varied settings."""
+        from matplotlib.lines import Line2D
+
+        out = []
+        for key, i in self.index.items() if self.names else []:
+            style = {"ls": LINESTYLES[i % len(LINESTYLES)]} if line else {}
+            if not line:
+                style = {"ls": "none", "marker": MARKERS[i % len(MARKERS)]}
+            out.append(Line2D([], [], color="0.3", label=self.label(key), **style))
+        return out
+
+
+def _scalar(value):
+    value = getattr(value, "values", value)
+    return value.item() if isinstance(value, np.ndarray) else value

@@ -159,9 +159,14 @@ def test_legend_entry_without_a_visible_swatch():
     assert found == [
         "axes 1 (untitled, y label 'y'): legend entry 'stage' has no visible swatch"
     ], found
-    ax.patches[0].set_facecolor("0.7")
+    ax.patches[0].set_color("0.7")  # face and edge
     ax.legend(loc="upper left")
     assert figcheck.problems(fig) == []
+    # the same swatch on its own band (the legend drawn on the shaded stage): it does not show
+    ax.axvspan(0.0, 0.5, color="0.7")
+    assert figcheck.problems(fig) == [
+        "axes 1 (untitled, y label 'y'): legend entry 'stage' has no visible swatch"
+    ]
 
 
 def test_curve_hidden_under_a_model_line():

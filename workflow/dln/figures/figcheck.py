@@ -525,7 +525,7 @@ def _legend_problems(fig: Figure, axes, renderer) -> list[str]:
             if _overlap(box, text.get_window_extent(renderer), tol):
                 out.append(f"{where}: legend overlaps {whose} {_short(text.get_text())!r}")
         out += _reference_lines_under_legend_text(leg, where, axes, renderer)
-        out += _entries_without_swatch(leg, where, owner)
+        out += _entries_without_swatch(leg, where, owner, renderer)
     return out
 
 
@@ -661,11 +661,28 @@ def _swatch_visible(handle, background) -> bool:
     return _shows([face], background) or _shows([edge], background, handle.get_linewidth())
 
 
-def _entries_without_swatch(leg: Legend, where: str, owner) -> list[str]:
-    """Legend entries whose swatch does not show (e.g. a light grey band on white)."""
-    background = owner.get_facecolor() if owner is not None else leg.figure.get_facecolor()
+def _background_at(leg: Legend, owner, handle, renderer):
+    """The colour a legend handle is drawn on: a shaded region (axvspan, fill) of the axes
+    under its centre, else the axes' (or the figure's) face."""
+    face = owner.get_facecolor() if owner is not None else leg.figure.get_facecolor()
+    if owner is None or handle is None:
+        return face
+    corners = handle.get_window_extent(renderer).get_points()
+    if not np.all(np.isfinite(corners)):  # (a scatter handle has no extent of its own)
+        return face
+    centre = corners.mean(axis=0)
+    for patch in sorted(owner.patches, key=lambda p: p.get_zorder()):
+        if patch.get_visible() and patch.contains_point(centre):
+            face = patch.get_facecolor() if patch.get_facecolor()[3] > 0.5 else face
+    return face
+
+
+def _entries_without_swatch(leg: Legend, where: str, owner, renderer) -> list[str]:
+    """Legend entries whose swatch does not show on what lies under it (e.g. a light grey
+    band on white, a grey band's swatch on that band)."""
     out = []
     for handle, text in zip(leg.legend_handles, leg.get_texts(), strict=False):
+        background = _background_at(leg, owner, handle, renderer)
         if _visible_text(text) and not _swatch_visible(handle, background):
             out.append(f"{where}: legend entry {_short(text.get_text())!r} has no visible swatch")
     return out

@@ -11,6 +11,8 @@ sm = snakemake  # noqa: F821 (injected by Snakemake)
 plotting.setup(sm)
 opts = plotting.options(sm)
 main = plotting.load_runs(sm)
+if main is None:  # figures.main_seed is not among the grid's seeds
+    plotting.empty_figure(sm, "no GD runs of the main grid at figures.main_seed")
 settings = plotting.settings_frame(main)
 constructions = sorted(set(main["construction"].values), key=lambda c: (c != "orthogonal", c))
 encoding = plotting.Encoding(settings, shown=("k", "construction", "solver"))

@@ -2,9 +2,9 @@
 k = 1 run and every escaped run end on the linear rate of the slowest excited mode (dashed:
 the final-stage model fed with the alignments measured on entering L_1). (b) the polynomial
 stage from a small start: sigma^{-(1-2/N)} falls at rate (N-2)(rho - sigma), the reduced
-dynamics' prediction integrated along the recorded rho(t), sigma(t) (dashed)."""
+dynamics' prediction integrated along the recorded rho(t), sigma(t) (dashed). Measured curves
+are wide and pale, models thin and dark, so that each stays visible where they agree."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from dln.analysis.stages import final_entry
@@ -17,24 +17,32 @@ opts = plotting.options(sm)
 main = plotting.load_runs(sm)
 if main is None:
     plotting.empty_figure(sm, "no orthogonal GD runs of the main grid at figures.main_seed")
-colors = plotting.k_colors(main["k"].values)
 levels = plotting.levels(main)
 L1 = float(levels[1])
+settings = plotting.settings_frame(main)
+encoding = plotting.Encoding(settings, shown=("k", "solver"))
+DATA = dict(lw=2.4, alpha=0.75)  # measured: wide and pale
+MODEL = dict(color="k", ls="--", lw=0.8)  # model: thin and dark, drawn above
 
-fig, (ax, bx) = plt.subplots(1, 2, figsize=(7.2, 3.4))
-shown = 0
-x_end = 0.0  # past the last record above the gap floor, the panel would be empty
-for i in np.argsort(main["k"].values):
-    run = main.isel(run=i)
+
+def final_stage(ax, run) -> float:
+    """The run's loss gap and its final-stage model, down to the gap floor (below it the
+    gap is round-off); returns the last iteration drawn."""
     k = int(run["k"])
-    if float(run["final_level"]) != 1:
-        continue  # stuck at a saddle or the origin, or diverged: no final linear stage
     ok = np.isfinite(run["loss"].values)
     gap = (run["loss"].values - L1)[ok]
     steps, t = run["step"].values[ok], run["t"].values[ok]
-    ax.semilogy(steps, np.where(gap > 0, gap, np.nan), color=colors[k], lw=1.3, label=f"k = {k}")
-    above = np.flatnonzero(gap > opts["gap_floor"])
-    x_end = max(x_end, float(steps[above[-1]]) if above.size else 0.0)
+    below = np.flatnonzero(gap <= opts["gap_floor"])
+    stop = int(below[0]) if below.size else len(gap)
+    style = encoding.style(plotting.settings_frame(run).iloc[0])
+    ax.semilogy(
+        steps[:stop],
+        gap[:stop],
+        color=plotting.k_color(k),
+        ls=style["ls"],
+        label=f"k = {k}",
+        **DATA,
+    )
     # theory: the final-stage mode model, fed only with the alignments at entry into L_1
     e = final_entry(run["loss"].values[ok], levels, 1, float(run["level_tol"]))
     model = final_gap_model(
@@ -44,27 +52,14 @@ for i in np.argsort(main["k"].values):
         run["beta"].values[ok][e],
         t[e:] - t[e],
     )
-    ax.semilogy(steps[e:], model, color="k", ls="--", lw=0.8)
-    shown += 1
-if shown:
-    ax.plot([], [], "k--", lw=0.8, label="final-stage theory")
-    # below the panels: inside (a), any corner lies on some run's curve
-    handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=7)
-else:
-    plotting.note(ax, "no run reached L_1 within the step budget")
-plotting.note_diverged(ax, main)
-ax.set_xlabel("GD iteration")
-ax.set_ylabel("loss gap $L - L_1$")
-ax.set_ylim(opts["gap_floor"], 30)
-if x_end > 0:
-    ax.set_xlim(0, 1.15 * x_end)
-ax.set_title("(a) final stage: linear convergence")
+    keep = model > opts["gap_floor"]
+    ax.semilogy(steps[e:][keep], model[keep], **MODEL)
+    return float(steps[max(stop - 1, 0)])
 
-k1 = plotting.runs(main, k=1, diverged=False)
-N = int(main["depth"].values[0])
-if k1.sizes["run"] and N >= 3:
-    run = k1.isel(run=0)
+
+def polynomial_stage(bx, run, N: int) -> tuple[float, float]:
+    """sigma^{-(1-2/N)} of a k = 1 run and the reduced dynamics' prediction; returns the time
+    to show and the time at which the stage ends."""
     t = run["t"].values
     ok = np.isfinite(t)
     t, sigma, rho = t[ok], run["sigma1"].values[ok], run["rho"].values[ok]
@@ -72,17 +67,55 @@ if k1.sizes["run"] and N >= 3:
     # integrate dy/dt = -(N-2)(rho - sigma) along the recorded trajectory (trapezoid rule)
     rate = (N - 2) * (rho - sigma)
     pred = y[0] - np.concatenate([[0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])
-    bx.plot(t, y, color=colors[1], lw=1.5, label="GD, k = 1")
-    bx.plot(t, pred, "k--", lw=0.9, label="reduced dynamics")
+    style = encoding.style(plotting.settings_frame(run).iloc[0])
+    bx.plot(t, y, color=plotting.k_color(1), ls=style["ls"], label="GD, k = 1", **DATA)
+    bx.plot(t, pred, label="reduced dynamics", **MODEL)
     stop = int(np.argmax(y < 1.2 * y.min() + 0.05 * (y[0] - y.min())))
-    # show the stage and a little after it; short runs show what they have
-    bx.set_xlim(0, t[min(max(stop, 10), len(t) - 1)] * 1.5 or 1.0)
-    bx.axvspan(0, t[stop], color="0.9", zorder=0, label="polynomial stage")
-    # right of the shaded stage: on the shading, the legend's grey swatch would not show
-    bx.legend(fontsize=7, loc="center right")
+    return float(t[min(max(stop, 10), len(t) - 1)]), float(t[stop])
+
+
+fig, (ax, bx) = plotting.subplots(opts, 1, 2, height=2.9)
+x_end = 0.0
+escaped = [i for i in np.argsort(main["k"].values) if float(main["final_level"][i]) == 1]
+for i in escaped:  # stuck at a saddle or the origin, or diverged: no final linear stage
+    x_end = max(x_end, final_stage(ax, main.isel(run=i)))
+if escaped:
+    ax.plot([], [], label="final-stage theory", **MODEL)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    fixed = plotting.fixed_note(settings, ("construction", "seed", "lr", "sigma0"))
+    # below the panels: inside (a), any corner lies on some run's curve
+    fig.legend(
+        handles=list(unique.values()) + encoding.handles(),
+        loc="outside lower center",
+        ncol=min(len(unique) + len(encoding.handles()), 7),
+        fontsize=8,
+        title=f"all runs: {fixed}" if fixed else None,
+        title_fontsize=8,
+    )
+else:
+    plotting.note(ax, "no run reached L_1 within the step budget")
+plotting.note_diverged(ax, main)
+ax.set_xlabel("GD iteration")
+ax.set_ylabel("loss gap $L - L_1$")
+ax.set_ylim(opts["gap_floor"] / 3, 30)
+if x_end > 0:
+    ax.set_xlim(0, 1.1 * x_end)
+ax.set_title("(a) final stage: linear convergence")
+
+k1 = plotting.runs(main, k=1, diverged=False)
+N = int(main["depth"].values[0])
+if k1.sizes["run"] and N >= 3:
+    ends = [polynomial_stage(bx, k1.isel(run=i), N) for i in range(k1.sizes["run"])]
+    stage_end = max(e[1] for e in ends)
+    # the stage and as much again after it: room right of its end line for the legend
+    bx.set_xlim(0, 2.5 * stage_end or 1.5 * max(e[0] for e in ends) or 1.0)
+    bx.axvspan(0, stage_end, color="0.9", zorder=0)
+    bx.axvline(stage_end, color="0.3", ls=":", lw=1.0, label="polynomial stage ends")
+    bx.legend(fontsize=8, loc="upper right")
 else:
     plotting.note(bx, "no k = 1 run (or depth N < 3): no polynomial stage to show")
 bx.set_xlabel("time $t$ = lr $\\times$ iteration")
 bx.set_ylabel(f"$\\sigma^{{-(1-2/N)}}$, N = {N}")
 bx.set_title("(b) small start: polynomial stage")
-plotting.save(fig, sm.output, opts["dpi"])
+plotting.save(fig, sm.output, opts["dpi"], opts["width"])

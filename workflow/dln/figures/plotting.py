@@ -190,8 +190,9 @@ def empty_figure(sm, text: str) -> None:
     sys.exit(0)
 
 
-def level_lines(ax, levels, label=True, **kw):
-    """Horizontal lines at the critical levels L_0..L_d, labelled at the right edge. Levels
+def level_lines(ax, levels, label=True, values=True, **kw):
+    """Horizontal lines at the critical levels L_0..L_d, labelled at the right edge (with
+    their values unless `values` is False: a one-column figure needs the room). Levels
     closer than a label's height (at the axes' current size and limits) share one label, so
     the labels never run into each other."""
     style = dict(color="0.45", lw=0.7, ls="--", zorder=0) | kw
@@ -211,7 +212,7 @@ def level_lines(ax, levels, label=True, **kw):
         else:
             groups.append([k])
     for group in groups:
-        text = ", ".join(f"$L_{k}={levels[k]:g}$" for k in group)
+        text = ", ".join(f"$L_{k}={levels[k]:g}$" if values else f"$L_{k}$" for k in group)
         ax.annotate(
             text,
             xy=(1.0, float(np.mean(levels[group]))),

@@ -391,6 +391,14 @@ def fixed_note(frame: pd.DataFrame, names) -> str:
     return ", ".join(parts)
 
 
+def pooled_note(frame: pd.DataFrame, shown=()) -> str:
+    """'pooled over: lr, widths': the settings that vary among the rows of `frame` and a
+    figure draws in one cloud rather than lay out (an honest label for a scatter of every
+    run of every study)."""
+    names = [SETTING_NAMES.get(n, n) for n in varied(frame, shown)]
+    return f"pooled over: {', '.join(names)}" if names else ""
+
+
 class Encoding:
     """Line style and marker for the settings a figure does not lay out itself: every run of
     `frame` keeps its own look, so no run is drawn over another of different settings, and

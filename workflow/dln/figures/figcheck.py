@@ -38,6 +38,7 @@ import os
 import warnings
 
 import numpy as np
+from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.collections import Collection, PathCollection
 from matplotlib.colors import to_rgba
@@ -770,7 +771,8 @@ def _all_texts(fig: Figure, axes, renderer):
 def _small_text(fig: Figure, axes, renderer, width_in: float | None) -> list[str]:
     """Text below MIN_FONT_PT once the saved figure (its tight box) is scaled to the width it
     is printed at (the registry's width; without one, its own width)."""
-    saved = fig.get_tightbbox(renderer).width  # inches, as savefig(bbox="tight") writes it
+    # inches, as savefig(bbox="tight") writes it: the tight box padded on each side
+    saved = fig.get_tightbbox(renderer).width + 2 * float(rcParams["savefig.pad_inches"])
     scale = 1.0 if width_in is None or saved <= 0 else width_in / saved
     smallest = {}
     for text in _all_texts(fig, axes, renderer):

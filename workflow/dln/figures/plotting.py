@@ -391,6 +391,13 @@ def fixed_note(frame: pd.DataFrame, names) -> str:
     return ", ".join(parts)
 
 
+def textwrap_note(text: str, width: int = 44) -> str:
+    """A legend title wrapped for a one-column figure (it must not be wider than the axes)."""
+    import textwrap
+
+    return textwrap.fill(text, width)
+
+
 def pooled_note(frame: pd.DataFrame, shown=()) -> str:
     """'pooled over: lr, widths': the settings that vary among the rows of `frame` and a
     figure draws in one cloud rather than lay out (an honest label for a scatter of every

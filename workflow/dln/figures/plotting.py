@@ -241,6 +241,29 @@ def save(fig, outputs, dpi: int, width: float | None = None) -> None:
     plt.close(fig)
 
 
+def figure(opts: dict, height: float = 2.6):
+    """An empty figure at the printed width (for subfigures)."""
+    return plt.figure(figsize=(opts["width"], height))
+
+
+def marker_handle(color, marker: str, label: str, hollow: bool = False):
+    """A legend proxy for a kind of point."""
+    from matplotlib.lines import Line2D
+
+    face = "none" if hollow else color
+    return Line2D([], [], ls="none", marker=marker, color=color, mfc=face, label=label)
+
+
+def patch_handle(label: str, **style):
+    """A legend proxy for a shaded band."""
+    from matplotlib.patches import Patch
+
+    style = {k: v for k, v in style.items() if k != "zorder"}
+    if "lw" in style:
+        style["linewidth"] = style.pop("lw")
+    return Patch(label=label, **style)
+
+
 def fit_width(fig, width: float) -> None:
     """Resize the figure so that what savefig(bbox="tight") writes is `width` inches wide:
     labels outside the axes (level labels, outside legends) widen the saved box beyond the

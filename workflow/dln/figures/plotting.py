@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -230,6 +231,8 @@ def save(fig, outputs, dpi: int, width: float | None = None) -> None:
     Under the quality gate the figure is checked first, its text at the printed `width`."""
     if width is not None:
         fit_width(fig, width)
+    if os.environ.get("DLN_FIGURE_COUNTS"):
+        record_counts(fig, Path(os.environ["DLN_FIGURE_COUNTS"]) / f"{Path(outputs[0]).stem}.json")
     if figcheck.gate_enabled():
         figcheck.check(fig, Path(outputs[0]).stem, width)
     for out in outputs:
@@ -262,6 +265,27 @@ def patch_handle(label: str, **style):
     if "lw" in style:
         style["linewidth"] = style.pop("lw")
     return Patch(label=label, **style)
+
+
+RUN_GID = "run"  # gid of the artists that draw one run each (lines) or one run per point
+
+
+def run_marks(fig) -> int:
+    """How many runs a figure draws: its lines tagged RUN_GID, plus the points of its
+    scatters tagged RUN_GID (the tests count them against the table: no run dropped)."""
+    n = 0
+    for ax in fig.axes:
+        n += sum(line.get_gid() == RUN_GID for line in ax.lines)
+        n += sum(len(c.get_offsets()) for c in ax.collections if c.get_gid() == RUN_GID)
+    return n
+
+
+def record_counts(fig, path: Path) -> None:
+    """Write {"runs": run_marks(fig)} as JSON (DLN_FIGURE_COUNTS: the directory; for tests)."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runs": run_marks(fig)}))
 
 
 def fit_width(fig, width: float) -> None:

@@ -24,6 +24,7 @@ for k in sorted(conv["k"].unique(), reverse=True):  # k = 1, the paper's case, o
         g["final_rate_fit"],
         color=plotting.k_color(k),
         zorder=3 + 1 / k,
+        gid=plotting.RUN_GID,
         **POINT,
     )
 if len(conv):

@@ -34,6 +34,7 @@ for ax, construction in zip(axes[0], constructions, strict=False):
             lw=1.3,
             ls=style["ls"],
             label=f"k = {k}{mark}",
+            gid=plotting.RUN_GID,
         )
         x_end = max(x_end, plotting.settled_at(run["step"].values, run["loss"].values, 1e-3))
     ax.set_title(f"{construction} starts")

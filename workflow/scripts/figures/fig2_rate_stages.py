@@ -41,6 +41,7 @@ def final_stage(ax, run) -> float:
         color=plotting.k_color(k),
         ls=style["ls"],
         label=f"k = {k}",
+        gid=plotting.RUN_GID,
         **DATA,
     )
     # theory: the final-stage mode model, fed only with the alignments at entry into L_1
@@ -104,18 +105,26 @@ if x_end > 0:
 ax.set_title("(a) final stage: linear convergence")
 
 k1 = plotting.runs(main, k=1, diverged=False)
-N = int(main["depth"].values[0])
-if k1.sizes["run"] and N >= 3:
-    ends = [polynomial_stage(bx, k1.isel(run=i), N) for i in range(k1.sizes["run"])]
+k1 = k1.isel(run=np.flatnonzero(k1["depth"].values >= 3))  # N < 3: no polynomial stage
+depths = sorted(set(int(n) for n in k1["depth"].values))
+if k1.sizes["run"]:
+    ends = [
+        polynomial_stage(bx, k1.isel(run=i), int(k1["depth"].values[i]))
+        for i in range(k1.sizes["run"])
+    ]
     stage_end = max(e[1] for e in ends)
     # the stage and as much again after it: room right of its end line for the legend
     bx.set_xlim(0, 2.5 * stage_end or 1.5 * max(e[0] for e in ends) or 1.0)
     bx.axvspan(0, stage_end, color="0.9", zorder=0)
     bx.axvline(stage_end, color="0.3", ls=":", lw=1.0, label="polynomial stage ends")
-    bx.legend(fontsize=8, loc="upper right")
+    handles, labels = bx.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    bx.legend(handles=list(unique.values()), fontsize=8, loc="upper right")
 else:
     plotting.note(bx, "no k = 1 run (or depth N < 3): no polynomial stage to show")
 bx.set_xlabel("time $t$ = lr $\\times$ iteration")
-bx.set_ylabel(f"$\\sigma^{{-(1-2/N)}}$, N = {N}")
+# each run with its own depth N
+n_text = f"N = {depths[0]}" if len(depths) == 1 else "N of each run"
+bx.set_ylabel(f"$\\sigma^{{-(1-2/N)}}$, {n_text}")
 bx.set_title("(b) small start: polynomial stage")
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

@@ -41,7 +41,12 @@ for ax, i in zip(axes.flat, order, strict=False):
     for j, mode in enumerate(modes):
         p = np.abs(run["p"].sel(mode=mode).values)
         ax.semilogy(
-            run["step"], np.maximum(p, 1e-18), color=colors[j], lw=1.0, label=f"$|p_{mode}|$"
+            run["step"],
+            np.maximum(p, 1e-18),
+            color=colors[j],
+            lw=1.0,
+            label=f"$|p_{mode}|$",
+            gid=plotting.RUN_GID if j == 0 else None,  # one mark per run (its panel)
         )
         x_end = max(
             x_end, plotting.settled_at(run["step"].values, np.log10(np.maximum(p, 1e-18)), 0.5)

@@ -32,10 +32,17 @@ for i in np.argsort(flow["k"].values, kind="stable"):
             continue
         mark = plotting.mark_diverged(ax, run, x="t", color=color)
         ax.plot(
-            run["t"], run["loss"], color=color, lw=2.6, alpha=0.55, ls=ls, label=f"k = {k}{mark}"
+            run["t"],
+            run["loss"],
+            color=color,
+            lw=2.6,
+            alpha=0.55,
+            ls=ls,
+            label=f"k = {k}{mark}",
+            gid=plotting.RUN_GID,
         )
         t_end = max(t_end, plotting.settled_at(run["t"].values, run["loss"].values, 1e-3))
-    ax.plot(gf["t"], gf["loss"], color=color, lw=0.9, ls=(0, (3, 2)))
+    ax.plot(gf["t"], gf["loss"], color=color, lw=0.9, ls=(0, (3, 2)), gid=plotting.RUN_GID)
     t_end = max(t_end, plotting.settled_at(gf["t"].values, gf["loss"].values, 1e-3))
 ax.plot([], [], color="0.3", lw=0.9, ls=(0, (3, 2)), label="gradient flow")
 t_max = float(np.nanmax(flow["t"].values))

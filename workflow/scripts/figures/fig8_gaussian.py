@@ -28,7 +28,14 @@ for i in range(ds.sizes["run"]):
     scale, loss = float(run["init_scale"]), run["loss"].values
     diverged = plotting.is_diverged(run)
     style = encoding.style(settings.iloc[i])
-    ax.plot(run["step"], loss, color=palette[scale], lw=1.4, ls=":" if diverged else style["ls"])
+    ax.plot(
+        run["step"],
+        loss,
+        color=palette[scale],
+        lw=1.4,
+        ls=":" if diverged else style["ls"],
+        gid=plotting.RUN_GID,
+    )
     plotting.mark_diverged(ax, run, color="k")
     level = float(run["final_level"])
     ends.append("diverged" if diverged else "no level" if np.isnan(level) else f"$L_{int(level)}$")

@@ -28,6 +28,7 @@ for j, k in enumerate(ks):
         lw=0,
         zorder=3,
         label=f"k = {k}",
+        gid=plotting.RUN_GID,
     )
     model = g.groupby("depth")["escape_model_steps"].median()
     ax.scatter(model.index + offset, model.values, color="k", marker="_", s=120, lw=1.2, zorder=4)

@@ -699,7 +699,7 @@ def _drawn_path(line: Line2D, ax: Axes) -> np.ndarray:
     return _visible_area(line, ax, disp)
 
 
-def _distance_to_path(points: np.ndarray, path: np.ndarray) -> np.ndarray:
+def distance_to_path(points: np.ndarray, path: np.ndarray) -> np.ndarray:
     """Distance of each point to the polyline `path` (display units)."""
     a, b = path[:-1], path[1:]
     d = b - a
@@ -721,9 +721,9 @@ def _covered(under: np.ndarray, over: np.ndarray, reach: float) -> bool:
     if np.any(under.min(axis=0) < lo) or np.any(under.max(axis=0) > hi):
         return False
     sample = under[np.linspace(0, len(under) - 1, min(len(under), HIDDEN_SAMPLES)).astype(int)]
-    if not np.all(_distance_to_path(sample[:: max(1, len(sample) // 16)], over) <= reach):
+    if not np.all(distance_to_path(sample[:: max(1, len(sample) // 16)], over) <= reach):
         return False  # a cheap look at a few points first
-    return bool(np.all(_distance_to_path(sample, over) <= reach))
+    return bool(np.all(distance_to_path(sample, over) <= reach))
 
 
 def _hidden_curves(ax: Axes) -> list[str]:

@@ -456,37 +456,120 @@ def pooled_note(frame: pd.DataFrame, shown=()) -> str:
 class Encoding:
     """Line style and marker for the settings a figure does not lay out itself: every run of
     `frame` keeps its own look, so no run is drawn over another of different settings, and
-    the legend names each combination (nothing is drawn when none varies)."""
+    the legend names each combination (nothing is drawn when none varies). A combination is
+    labelled by what differs from the reference (each setting's most common value), and the
+    reference values go in the legend's title (`reference_note`)."""
 
     def __init__(self, frame: pd.DataFrame, shown=()):
         self.names = varied(frame, shown)
-        keys = sorted({self.key(row) for _, row in frame.iterrows()}, key=str)
+        rows = [self.key(row) for _, row in frame.iterrows()]
+        keys = sorted(set(rows), key=str)
         self.index = {key: i for i, key in enumerate(keys)}
+        # per setting, its most common value (first in order on a tie)
+        self.reference = tuple(
+            max(sorted({r[j] for r in rows}), key=[r[j] for r in rows].count)
+            for j in range(len(self.names))
+        )
 
     def key(self, row) -> tuple:
         return tuple(fmt_setting(n, _scalar(row[n])) for n in self.names)
 
-    def style(self, row) -> dict:
-        """Keyword arguments of ax.plot/scatter for this run (linestyle, marker)."""
+    def style(self, row, line: bool = False) -> dict:
+        """Keyword arguments of ax.plot/scatter for this run: linestyle and marker (a line
+        carries a few markers when settings vary: six line styles alone would repeat)."""
         i = self.index.get(self.key(row), 0) if self.names else 0
-        return {"ls": LINESTYLES[i % len(LINESTYLES)], "marker": MARKERS[i % len(MARKERS)]}
+        style = {"ls": LINESTYLES[i % len(LINESTYLES)], "marker": MARKERS[i % len(MARKERS)]}
+        if line:
+            style = {"ls": style["ls"]}
+            if self.names:
+                style |= {"marker": MARKERS[i % len(MARKERS)], "markevery": 0.1, "ms": 3.5}
+        return style
 
     def label(self, key: tuple) -> str:
-        return ", ".join(
-            f"{SETTING_NAMES.get(n, n)} = {v}" for n, v in zip(self.names, key, strict=True)
-        )
+        """What differs from the reference ('reference' for the reference itself)."""
+        parts = [
+            f"{SETTING_NAMES.get(n, n)} = {v}"
+            for n, v, ref in zip(self.names, key, self.reference, strict=True)
+            if v != ref
+        ]
+        return ", ".join(parts) or "reference"
 
-    def handles(self, line: bool = True) -> list:
-        """Grey legend proxies, one per combination of the varied settings."""
+    def reference_note(self) -> str:
+        """'reference: sigma0 = 0.01, lr = 0.0005' ('' when nothing varies)."""
+        parts = [
+            f"{SETTING_NAMES.get(n, n)} = {v}"
+            for n, v in zip(self.names, self.reference, strict=True)
+        ]
+        return f"reference: {', '.join(parts)}" if parts else ""
+
+    def handles(self, line: bool = True, halos=()) -> list:
+        """Grey legend proxies, one per combination of the varied settings; combinations in
+        `halos` were drawn as a halo (their curve lies on another's: see `coincides`)."""
         from matplotlib.lines import Line2D
 
         out = []
         for key, i in self.index.items() if self.names else []:
-            style = {"ls": LINESTYLES[i % len(LINESTYLES)]} if line else {}
+            marker = MARKERS[i % len(MARKERS)]
+            style = {"ls": LINESTYLES[i % len(LINESTYLES)], "marker": marker, "ms": 3.5}
             if not line:
-                style = {"ls": "none", "marker": MARKERS[i % len(MARKERS)]}
-            out.append(Line2D([], [], color="0.3", label=self.label(key), **style))
+                style = {"ls": "none", "marker": marker}
+            label = self.label(key) + (" (same curve: halo)" if key in halos else "")
+            out.append(Line2D([], [], color="0.3", label=label, **style))
         return out
+
+
+def halo(n: int) -> dict:
+    """Style of the n-th run (0, 1, ...) of an axes whose curve lies on a curve drawn before:
+    a wide pale band under it, each further one wider and lower, so that every run stays
+    visible (the gate reports a curve hidden under another)."""
+    return {"lw": 4.5 + 2.5 * n, "alpha": 0.3, "zorder": 1.5 - 0.01 * n}
+
+
+def _near_share(a: np.ndarray, b: np.ndarray, tol: float) -> float:
+    """Share of the points of curve a (n x 2) within tol of the polyline b."""
+    if len(a) == 0 or len(b) < 2:
+        return 0.0
+    a = a[np.linspace(0, len(a) - 1, min(len(a), 300)).astype(int)]
+    return float(np.mean(figcheck.distance_to_path(a, b) <= tol))
+
+
+def coincides(x, y, drawn: list, log: bool = False, tol: float = 0.008) -> bool:
+    """Whether the curve (x, y) and one in `drawn` (a list of (x, y)) lie on each other: 95%
+    of one's points within `tol` of the other's path, with the curves scaled to an axes box
+    of height 1 and width 1.6 (tol 0.008: about a stroke's width in a 2-inch panel); log: y on
+    a log scale. Appends the curve to `drawn` either way."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if log:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = np.where(y > 0, np.log10(y), np.nan)
+    ok = np.isfinite(x) & np.isfinite(y)
+    curves = drawn + [np.column_stack([x[ok], y[ok]])]
+    allpts = np.concatenate(curves)
+    lo, span = allpts.min(axis=0), np.ptp(allpts, axis=0)
+    scale = np.array([1.6, 1.0]) / np.where(span > 0, span, 1.0)
+    new = (curves[-1] - lo) * scale
+    same = any(
+        max(_near_share(new, (old - lo) * scale, tol), _near_share((old - lo) * scale, new, tol))
+        >= 0.95
+        for old in drawn
+    )
+    drawn.append(curves[-1])
+    return same
+
+
+def legend_height(n_entries: int, ncol: int, title_lines: int = 0) -> float:
+    """Inches a legend below the panels needs beyond one row: the figure grows by this
+    much, so that its panels are not squeezed."""
+    return 0.2 * (max(-(-n_entries // ncol), 1) - 1 + title_lines)
+
+
+def legend_title(*parts: str, width: int = 100) -> str | None:
+    """A legend title from the non-empty parts, wrapped to `width` characters a line."""
+    import textwrap
+
+    text = "; ".join(p for p in parts if p)
+    return textwrap.fill(text, width) if text else None
 
 
 def _scalar(value):

@@ -73,10 +73,11 @@ ax.scatter([], [], color="0.3", marker="^", s=18, label="(b) origin plateau, k =
 fig.legend(
     *ax.get_legend_handles_labels(),
     loc="outside lower center",
-    ncol=4,
+    ncol=3,
     fontsize=8,
-    title=f"every balanced GD run of every study; "
-    f"{plotting.pooled_note(gd, shown=('k', 'solver'))}",
+    title=plotting.legend_title(
+        "every balanced GD run of every study", plotting.pooled_note(gd, shown=("k", "solver"))
+    ),
     title_fontsize=8,
 )
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

@@ -4,6 +4,7 @@ One panel per construction, colour by k; any other setting the grid varies (sigm
 gets a line style of its own (plotting.Encoding), the fixed ones are named in the legend title."""
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from dln.figures import plotting
 
@@ -18,43 +19,74 @@ constructions = sorted(set(main["construction"].values), key=lambda c: (c != "or
 encoding = plotting.Encoding(settings, shown=("k", "construction", "solver"))
 fixed = plotting.fixed_note(settings, ("seed", "lr", "sigma0", "dtype"))
 
-fig, axes = plotting.subplots(opts, 1, len(constructions), height=2.9, sharey=True, squeeze=False)
+ncol = 3 if encoding.names else 7
+n_entries = len(set(settings["k"])) + len(encoding.index) * bool(encoding.names)
+title_lines = bool(fixed) + 2 * bool(encoding.names)
+# the legend below grows the figure, not squeezes the panels
+fig, axes = plotting.subplots(
+    opts,
+    1,
+    len(constructions),
+    height=2.9 + plotting.legend_height(n_entries, ncol, title_lines),
+    sharey=True,
+    squeeze=False,
+)
+halos = set()  # settings whose runs' curves lie on another's
 x_end = 0.0  # where the last curve settles: the flat tail after it is not drawn
 for ax, construction in zip(axes[0], constructions, strict=False):
     sel = plotting.runs(main, construction=construction)
+    drawn, n_halo = [], 0
     for i in np.argsort(sel["k"].values, kind="stable"):
         run = sel.isel(run=i)
         k = int(run["k"])
         mark = plotting.mark_diverged(ax, run, color=plotting.k_color(k))
-        style = encoding.style(plotting.settings_frame(run).iloc[0])
+        row = plotting.settings_frame(run).iloc[0]
+        style = encoding.style(row, line=True)
+        if plotting.coincides(run["step"].values, run["loss"].values, drawn):
+            style |= plotting.halo(n_halo)
+            n_halo += 1
+            halos.add(encoding.key(row))
         ax.plot(
             run["step"],
             run["loss"],
             color=plotting.k_color(k),
-            lw=1.3,
-            ls=style["ls"],
             label=f"k = {k}{mark}",
             gid=plotting.RUN_GID,
+            **{"lw": 1.3} | style,
         )
         x_end = max(x_end, plotting.settled_at(run["step"].values, run["loss"].values, 1e-3))
     ax.set_title(f"{construction} starts")
     ax.set_xlabel("GD iteration")
+# the critical levels of the reference spectrum (when the grid varies it, each has its own)
+reference = plotting.runs(
+    main,
+    **(
+        {"spectrum": encoding.reference[encoding.names.index("spectrum")]}
+        if "spectrum" in encoding.names
+        else {}
+    ),
+)
+levels = plotting.levels(reference if reference.sizes["run"] else main)
 for ax in axes[0]:
     if x_end > 0:
         ax.set_xlim(0, min(1.2 * x_end, float(main["step"].max())))
-    plotting.level_lines(ax, plotting.levels(main), label=ax is axes[0][-1])
+    plotting.level_lines(ax, levels, label=ax is axes[0][-1])
 axes[0][0].set_ylabel("loss $L(W_1,\\dots,W_N)$")
-handles, labels = axes[0][0].get_legend_handles_labels()
-unique = dict(zip(labels, handles, strict=True))  # one entry per k (styles say the rest)
-handles = list(unique.values()) + encoding.handles()
+ks = sorted(set(int(k) for k in settings["k"]))
+handles = [Line2D([], [], color=plotting.k_color(k), lw=1.3, label=f"k = {k}") for k in ks]
+handles += encoding.handles(halos=halos)
 # below the panels: inside, the legend would cover the drops from L_k to L_1; its title
-# names the settings every run drawn shares
+# names the settings every run drawn shares, and the reference of the line styles
 fig.legend(
     handles=handles,
     loc="outside lower center",
-    ncol=min(len(handles), 7),
+    ncol=min(len(handles), ncol),
     fontsize=8,
-    title=f"all runs: {fixed}" if fixed else None,
+    title=plotting.legend_title(
+        f"all runs: {fixed}" if fixed else "",
+        encoding.reference_note(),
+        "levels of the reference spectrum" if "spectrum" in encoding.names else "",
+    ),
     title_fontsize=8,
 )
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

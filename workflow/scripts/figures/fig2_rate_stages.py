@@ -6,6 +6,7 @@ dynamics' prediction integrated along the recorded rho(t), sigma(t) (dashed). Me
 are wide and pale, models thin and dark, so that each stays visible where they agree."""
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from dln.analysis.stages import final_entry
 from dln.figures import plotting
@@ -23,6 +24,9 @@ settings = plotting.settings_frame(main)
 encoding = plotting.Encoding(settings, shown=("k", "solver"))
 DATA = dict(lw=2.4, alpha=0.75)  # measured: wide and pale
 MODEL = dict(color="k", ls="--", lw=0.8)  # model: thin and dark, drawn above
+DRAWN = {"a": [], "b": []}  # curves drawn per panel (plotting.coincides)
+HALOS = set()  # settings whose runs lie on another run's curve
+HALOS_DRAWN = {"a": [], "b": []}  # halos per panel (each further one wider)
 
 
 def final_stage(ax, run) -> float:
@@ -34,16 +38,23 @@ def final_stage(ax, run) -> float:
     steps, t = run["step"].values[ok], run["t"].values[ok]
     below = np.flatnonzero(gap <= opts["gap_floor"])
     stop = int(below[0]) if below.size else len(gap)
-    style = encoding.style(plotting.settings_frame(run).iloc[0])
+    row = plotting.settings_frame(run).iloc[0]
+    style = DATA | encoding.style(row, line=True)
+    same = plotting.coincides(steps[:stop], gap[:stop], DRAWN["a"], log=True)
+    if same:  # on another run's curve: a halo under it, and the same model is drawn already
+        style |= plotting.halo(len(HALOS_DRAWN["a"]))
+        HALOS_DRAWN["a"].append(k)
+        HALOS.add(encoding.key(row))
     ax.semilogy(
         steps[:stop],
         gap[:stop],
         color=plotting.k_color(k),
-        ls=style["ls"],
         label=f"k = {k}",
         gid=plotting.RUN_GID,
-        **DATA,
+        **style,
     )
+    if same:
+        return float(steps[max(stop - 1, 0)])
     # theory: the final-stage mode model, fed only with the alignments at entry into L_1
     e = final_entry(run["loss"].values[ok], levels, 1, float(run["level_tol"]))
     model = final_gap_model(
@@ -68,30 +79,46 @@ def polynomial_stage(bx, run, N: int) -> tuple[float, float]:
     # integrate dy/dt = -(N-2)(rho - sigma) along the recorded trajectory (trapezoid rule)
     rate = (N - 2) * (rho - sigma)
     pred = y[0] - np.concatenate([[0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])
-    style = encoding.style(plotting.settings_frame(run).iloc[0])
-    bx.plot(t, y, color=plotting.k_color(1), ls=style["ls"], label="GD, k = 1", **DATA)
-    bx.plot(t, pred, label="reduced dynamics", **MODEL)
+    row = plotting.settings_frame(run).iloc[0]
+    style = DATA | encoding.style(row, line=True)
+    same = plotting.coincides(t, y, DRAWN["b"])
+    if same:
+        style |= plotting.halo(len(HALOS_DRAWN["b"]))
+        HALOS_DRAWN["b"].append(1)
+        HALOS.add(encoding.key(row))
+    bx.plot(t, y, color=plotting.k_color(1), label="GD, k = 1", **style)
+    if not same:
+        bx.plot(t, pred, label="reduced dynamics", **MODEL)
     stop = int(np.argmax(y < 1.2 * y.min() + 0.05 * (y[0] - y.min())))
     return float(t[min(max(stop, 10), len(t) - 1)]), float(t[stop])
 
 
-fig, (ax, bx) = plotting.subplots(opts, 1, 2, height=2.9)
+ncol = 3 if encoding.names else 4
+n_entries = len(set(settings["k"])) + 2 + len(encoding.index) * bool(encoding.names)
+height = 2.9 + plotting.legend_height(n_entries, ncol, 1 + 2 * bool(encoding.names))
+fig, (ax, bx) = plotting.subplots(opts, 1, 2, height=height)
 x_end = 0.0
 escaped = [i for i in np.argsort(main["k"].values) if float(main["final_level"][i]) == 1]
 for i in escaped:  # stuck at a saddle or the origin, or diverged: no final linear stage
     x_end = max(x_end, final_stage(ax, main.isel(run=i)))
 if escaped:
-    ax.plot([], [], label="final-stage theory", **MODEL)
-    handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
+    ks = sorted({int(main["k"].values[i]) for i in escaped})
+    handles = [Line2D([], [], color=plotting.k_color(k), label=f"k = {k}", **DATA) for k in ks]
+    handles += [Line2D([], [], label="model: (a) final stage, (b) reduced dynamics", **MODEL)]
+    handles += [
+        Line2D([], [], color="0.3", ls=":", lw=1.0, label="(b) end of the polynomial stage")
+    ]
+    handles += encoding.handles(halos=HALOS)
     fixed = plotting.fixed_note(settings, ("construction", "seed", "lr", "sigma0"))
     # below the panels: inside (a), any corner lies on some run's curve
     fig.legend(
-        handles=list(unique.values()) + encoding.handles(),
+        handles=handles,
         loc="outside lower center",
-        ncol=min(len(unique) + len(encoding.handles()), 7),
+        ncol=ncol,
         fontsize=8,
-        title=f"all runs: {fixed}" if fixed else None,
+        title=plotting.legend_title(
+            f"all runs: {fixed}" if fixed else "", encoding.reference_note()
+        ),
         title_fontsize=8,
     )
 else:
@@ -113,13 +140,11 @@ if k1.sizes["run"]:
         for i in range(k1.sizes["run"])
     ]
     stage_end = max(e[1] for e in ends)
-    # the stage and as much again after it: room right of its end line for the legend
-    bx.set_xlim(0, 2.5 * stage_end or 1.5 * max(e[0] for e in ends) or 1.0)
+    # the stage and a little after it
+    bx.set_xlim(0, 1.6 * stage_end or 1.5 * max(e[0] for e in ends) or 1.0)
     bx.axvspan(0, stage_end, color="0.9", zorder=0)
-    bx.axvline(stage_end, color="0.3", ls=":", lw=1.0, label="polynomial stage ends")
-    handles, labels = bx.get_legend_handles_labels()
-    unique = dict(zip(labels, handles, strict=True))
-    bx.legend(handles=list(unique.values()), fontsize=8, loc="upper right")
+    bx.axvline(stage_end, color="0.3", ls=":", lw=1.0)
+    # its entries are in the figure's legend below: inside, several runs leave no free corner
 else:
     plotting.note(bx, "no k = 1 run (or depth N < 3): no polynomial stage to show")
 bx.set_xlabel("time $t$ = lr $\\times$ iteration")

@@ -62,8 +62,11 @@ for ax in axes.flat[len(order) :]:
     ax.set_visible(False)
 if x_end > 0:
     axes.flat[0].set_xlim(0, min(1.15 * x_end, float(main["step"].max())))
-for ax in axes[-1]:
-    ax.set_xlabel("GD iteration")
+for column in axes.T:  # the lowest panel shown in each column carries the x axis
+    shown = [ax for ax in column if ax.get_visible()]
+    if shown:
+        shown[-1].set_xlabel("GD iteration")
+        shown[-1].tick_params(labelbottom=True)
 for ax in axes[:, 0]:
     ax.set_ylabel("alignment $|p_i|$")
 handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -76,7 +79,10 @@ fig.legend(
     ncol=len(labels),
     fontsize=8,
     title="$p_i = u_i^T u + v_i^T v$: the start's direction $(u, v)$ against the singular "
-    "pair $(u_i, v_i)$ of $\\Phi$" + (f"\nall runs: {fixed}" if fixed else ""),
+    "pair $(u_i, v_i)$ of $\\Phi$"
+    + "".join(
+        f"\n{t}" for t in (f"all runs: {fixed}" if fixed else "", encoding.reference_note()) if t
+    ),
     title_fontsize=8,
 )
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

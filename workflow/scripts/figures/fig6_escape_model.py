@@ -69,7 +69,7 @@ if len(esc):
         loc="outside lower center",
         ncol=min(len(labels), 6),
         fontsize=8,
-        title=f"every escaped GD run of every study ({len(esc)}); {pooled}",
+        title=plotting.legend_title(f"every escaped GD run of every study ({len(esc)})", pooled),
         title_fontsize=8,
     )
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

@@ -14,7 +14,7 @@ plotting.setup(sm)
 opts = plotting.options(sm)
 tab = plotting.table(sm)
 gd = tab[(tab["solver"] == "gd") & (tab["init"] == "balanced")]
-fig, (ax, bx) = plotting.subplots(opts, 1, 2, height=3.0)
+fig, (ax, bx) = plotting.subplots(opts, 1, 2, height=3.8)  # the legend below takes ~1 in
 POINT = dict(s=18, edgecolors="white", linewidths=0.4)  # a white rim keeps overlaps apart
 conv = gd[np.isfinite(gd["final_rate_fit"]) & np.isfinite(gd["final_rate_model"])]
 for k in sorted(conv["k"].unique(), reverse=True):  # k = 1, the paper's case, on top

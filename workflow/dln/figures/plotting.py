@@ -492,7 +492,7 @@ class Encoding:
             for n, v, ref in zip(self.names, key, self.reference, strict=True)
             if v != ref
         ]
-        return ", ".join(parts) or "reference"
+        return ", ".join(parts) or ("reference" if self.names else "")
 
     def reference_note(self) -> str:
         """'reference: sigma0 = 0.01, lr = 0.0005' ('' when nothing varies)."""

@@ -24,7 +24,14 @@ colors = [plt.get_cmap("Dark2")(i % 8) for i in range(len(modes))]
 ncol = min(3, len(order))
 nrow = -(-len(order) // ncol)
 fig, axes = plotting.subplots(
-    opts, nrow, ncol, height=1.75 * nrow + 0.7, sharex=True, sharey=True, squeeze=False
+    opts,
+    nrow,
+    ncol,
+    # the titles and the legend below (entries, a title of 2-3 lines) take ~1.2 in
+    height=1.75 * nrow + 1.2 + plotting.legend_height(0, 1, bool(encoding.names)),
+    sharex=True,
+    sharey=True,
+    squeeze=False,
 )
 
 

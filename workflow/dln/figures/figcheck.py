@@ -726,9 +726,9 @@ def _covered(under: np.ndarray, over: np.ndarray, reach: float) -> bool:
     return bool(np.all(distance_to_path(sample, over) <= reach))
 
 
-def _hidden_curves(ax: Axes) -> list[str]:
-    """Data curves drawn entirely inside the stroke of a curve drawn above them (e.g. a
-    measured curve under its model's line): the reader sees one curve."""
+def hidden_pairs(ax: Axes) -> list[tuple[int, int]]:
+    """(i, j): data line ax.lines[i] is drawn entirely inside the stroke of ax.lines[j],
+    drawn above it (the first such j per hidden line). Needs a drawn figure."""
     fig = ax.figure
     curves = [
         (line.get_zorder(), i, line, _drawn_path(line, ax))
@@ -745,12 +745,19 @@ def _hidden_curves(ax: Axes) -> list[str]:
                 continue  # only a curve drawn later (above) can hide this one
             reach = _pt(fig, (b.get_linewidth() - a.get_linewidth()) / 2 + HIDDEN_TOLERANCE_PT)
             if _covered(pa, pb, reach):
-                out.append(
-                    f"{_axes_name(ax)}: {_describe(a, 'line', ia + 1)} is hidden under "
-                    f"{_describe(b, 'line', ib + 1)}"
-                )
+                out.append((ia, ib))
                 break
     return out
+
+
+def _hidden_curves(ax: Axes) -> list[str]:
+    """Data curves drawn entirely inside the stroke of a curve drawn above them (e.g. a
+    measured curve under its model's line): the reader sees one curve."""
+    return [
+        f"{_axes_name(ax)}: {_describe(ax.lines[i], 'line', i + 1)} is hidden under "
+        f"{_describe(ax.lines[j], 'line', j + 1)}"
+        for i, j in hidden_pairs(ax)
+    ]
 
 
 # --------------------------------------------------------------------------- 9. font size

@@ -504,7 +504,7 @@ class Encoding:
 
     def handles(self, line: bool = True, halos=()) -> list:
         """Grey legend proxies, one per combination of the varied settings; combinations in
-        `halos` were drawn as a halo (their curve lies on another's: see `coincides`)."""
+        `halos` were drawn as a halo (their curve lies on another's: see `unhide`)."""
         from matplotlib.lines import Line2D
 
         out = []
@@ -513,7 +513,7 @@ class Encoding:
             style = {"ls": LINESTYLES[i % len(LINESTYLES)], "marker": marker, "ms": 3.5}
             if not line:
                 style = {"ls": "none", "marker": marker}
-            label = self.label(key) + (" (same curve: halo)" if key in halos else "")
+            label = self.label(key) + (" (halo)" if key in halos else "")
             out.append(Line2D([], [], color="0.3", label=label, **style))
         return out
 
@@ -525,37 +525,29 @@ def halo(n: int) -> dict:
     return {"lw": 4.5 + 2.5 * n, "alpha": 0.3, "zorder": 1.5 - 0.01 * n}
 
 
-def _near_share(a: np.ndarray, b: np.ndarray, tol: float) -> float:
-    """Share of the points of curve a (n x 2) within tol of the polyline b."""
-    if len(a) == 0 or len(b) < 2:
-        return 0.0
-    a = a[np.linspace(0, len(a) - 1, min(len(a), 300)).astype(int)]
-    return float(np.mean(figcheck.distance_to_path(a, b) <= tol))
+def unhide(fig, drop=("model",)) -> list:
+    """Restyle every data curve that lies entirely under another (the gate's criterion,
+    figcheck.hidden_pairs, on the drawn figure) as a halo, so that both stay visible, and
+    remove those whose gid is in `drop` (a model curve under the same model adds nothing);
+    returns the restyled lines (a figure names them in its legend)."""
+    fig.canvas.draw()
+    restyled = []
+    for ax in fig.axes:
+        hidden = [ax.lines[i] for i, _ in figcheck.hidden_pairs(ax)]
+        for line in hidden:
+            if line.get_gid() in drop:
+                line.remove()
+            else:
+                line.set(**halo(len(restyled)))
+                restyled.append(line)
+    return restyled
 
 
-def coincides(x, y, drawn: list, log: bool = False, tol: float = 0.008) -> bool:
-    """Whether the curve (x, y) and one in `drawn` (a list of (x, y)) lie on each other: 95%
-    of one's points within `tol` of the other's path, with the curves scaled to an axes box
-    of height 1 and width 1.6 (tol 0.008: about a stroke's width in a 2-inch panel); log: y on
-    a log scale. Appends the curve to `drawn` either way."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if log:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            y = np.where(y > 0, np.log10(y), np.nan)
-    ok = np.isfinite(x) & np.isfinite(y)
-    curves = drawn + [np.column_stack([x[ok], y[ok]])]
-    allpts = np.concatenate(curves)
-    lo, span = allpts.min(axis=0), np.ptp(allpts, axis=0)
-    scale = np.array([1.6, 1.0]) / np.where(span > 0, span, 1.0)
-    new = (curves[-1] - lo) * scale
-    same = any(
-        max(_near_share(new, (old - lo) * scale, tol), _near_share((old - lo) * scale, new, tol))
-        >= 0.95
-        for old in drawn
-    )
-    drawn.append(curves[-1])
-    return same
+def halo_handle():
+    """The legend entry that explains halos (plotting.unhide)."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color="0.2", label="halo: on another's curve", **halo(0))
 
 
 def legend_height(n_entries: int, ncol: int, title_lines: int = 0) -> float:

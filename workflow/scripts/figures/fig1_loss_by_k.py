@@ -31,22 +31,17 @@ fig, axes = plotting.subplots(
     sharey=True,
     squeeze=False,
 )
-halos = set()  # settings whose runs' curves lie on another's
+keys = {}  # line -> the settings (Encoding key) of its run
 x_end = 0.0  # where the last curve settles: the flat tail after it is not drawn
 for ax, construction in zip(axes[0], constructions, strict=False):
     sel = plotting.runs(main, construction=construction)
-    drawn, n_halo = [], 0
     for i in np.argsort(sel["k"].values, kind="stable"):
         run = sel.isel(run=i)
         k = int(run["k"])
         mark = plotting.mark_diverged(ax, run, color=plotting.k_color(k))
         row = plotting.settings_frame(run).iloc[0]
         style = encoding.style(row, line=True)
-        if plotting.coincides(run["step"].values, run["loss"].values, drawn):
-            style |= plotting.halo(n_halo)
-            n_halo += 1
-            halos.add(encoding.key(row))
-        ax.plot(
+        (line,) = ax.plot(
             run["step"],
             run["loss"],
             color=plotting.k_color(k),
@@ -54,6 +49,7 @@ for ax, construction in zip(axes[0], constructions, strict=False):
             gid=plotting.RUN_GID,
             **{"lw": 1.3} | style,
         )
+        keys[line] = encoding.key(row)
         x_end = max(x_end, plotting.settled_at(run["step"].values, run["loss"].values, 1e-3))
     ax.set_title(f"{construction} starts")
     ax.set_xlabel("GD iteration")
@@ -73,20 +69,33 @@ for ax in axes[0]:
     plotting.level_lines(ax, levels, label=ax is axes[0][-1])
 axes[0][0].set_ylabel("loss $L(W_1,\\dots,W_N)$")
 ks = sorted(set(int(k) for k in settings["k"]))
-handles = [Line2D([], [], color=plotting.k_color(k), lw=1.3, label=f"k = {k}") for k in ks]
-handles += encoding.handles(halos=halos)
-# below the panels: inside, the legend would cover the drops from L_k to L_1; its title
-# names the settings every run drawn shares, and the reference of the line styles
-fig.legend(
-    handles=handles,
-    loc="outside lower center",
-    ncol=min(len(handles), ncol),
-    fontsize=8,
-    title=plotting.legend_title(
-        f"all runs: {fixed}" if fixed else "",
-        encoding.reference_note(),
-        "levels of the reference spectrum" if "spectrum" in encoding.names else "",
-    ),
-    title_fontsize=8,
+title = plotting.legend_title(
+    f"all runs: {fixed}" if fixed else "",
+    encoding.reference_note(),
+    "levels of the reference spectrum" if "spectrum" in encoding.names else "",
 )
+
+
+def legend(halos: set, any_halo: bool):
+    """Below the panels (inside, it would cover the drops from L_k to L_1); its title names
+    the settings every run drawn shares and the reference of the line styles."""
+    handles = [Line2D([], [], color=plotting.k_color(k), lw=1.3, label=f"k = {k}") for k in ks]
+    handles += encoding.handles(halos=halos)
+    handles += [plotting.halo_handle()] if any_halo else []
+    return fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncol=min(len(handles), ncol),
+        fontsize=8,
+        title=title,
+        title_fontsize=8,
+    )
+
+
+# runs whose curve lies on another's (at the final layout) are drawn as halos around it,
+# and the legend says so
+first = legend(set(), False)
+restyled = plotting.unhide(fig)
+first.remove()
+legend({keys[line] for line in restyled if line in keys}, bool(restyled))
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

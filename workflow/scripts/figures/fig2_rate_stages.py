@@ -24,9 +24,7 @@ settings = plotting.settings_frame(main)
 encoding = plotting.Encoding(settings, shown=("k", "solver"))
 DATA = dict(lw=2.4, alpha=0.75)  # measured: wide and pale
 MODEL = dict(color="k", ls="--", lw=0.8)  # model: thin and dark, drawn above
-DRAWN = {"a": [], "b": []}  # curves drawn per panel (plotting.coincides)
-HALOS = set()  # settings whose runs lie on another run's curve
-HALOS_DRAWN = {"a": [], "b": []}  # halos per panel (each further one wider)
+KEYS = {}  # line -> the settings (Encoding key) of its run
 
 
 def final_stage(ax, run) -> float:
@@ -40,12 +38,7 @@ def final_stage(ax, run) -> float:
     stop = int(below[0]) if below.size else len(gap)
     row = plotting.settings_frame(run).iloc[0]
     style = DATA | encoding.style(row, line=True)
-    same = plotting.coincides(steps[:stop], gap[:stop], DRAWN["a"], log=True)
-    if same:  # on another run's curve: a halo under it, and the same model is drawn already
-        style |= plotting.halo(len(HALOS_DRAWN["a"]))
-        HALOS_DRAWN["a"].append(k)
-        HALOS.add(encoding.key(row))
-    ax.semilogy(
+    (line,) = ax.semilogy(
         steps[:stop],
         gap[:stop],
         color=plotting.k_color(k),
@@ -53,8 +46,7 @@ def final_stage(ax, run) -> float:
         gid=plotting.RUN_GID,
         **style,
     )
-    if same:
-        return float(steps[max(stop - 1, 0)])
+    KEYS[line] = encoding.key(row)
     # theory: the final-stage mode model, fed only with the alignments at entry into L_1
     e = final_entry(run["loss"].values[ok], levels, 1, float(run["level_tol"]))
     model = final_gap_model(
@@ -65,7 +57,7 @@ def final_stage(ax, run) -> float:
         t[e:] - t[e],
     )
     keep = model > opts["gap_floor"]
-    ax.semilogy(steps[e:][keep], model[keep], **MODEL)
+    ax.semilogy(steps[e:][keep], model[keep], gid="model", **MODEL)
     return float(steps[max(stop - 1, 0)])
 
 
@@ -81,14 +73,9 @@ def polynomial_stage(bx, run, N: int) -> tuple[float, float]:
     pred = y[0] - np.concatenate([[0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])
     row = plotting.settings_frame(run).iloc[0]
     style = DATA | encoding.style(row, line=True)
-    same = plotting.coincides(t, y, DRAWN["b"])
-    if same:
-        style |= plotting.halo(len(HALOS_DRAWN["b"]))
-        HALOS_DRAWN["b"].append(1)
-        HALOS.add(encoding.key(row))
-    bx.plot(t, y, color=plotting.k_color(1), label="GD, k = 1", **style)
-    if not same:
-        bx.plot(t, pred, label="reduced dynamics", **MODEL)
+    (line,) = bx.plot(t, y, color=plotting.k_color(1), label="GD, k = 1", **style)
+    KEYS[line] = encoding.key(row)
+    bx.plot(t, pred, label="reduced dynamics", gid="model", **MODEL)
     stop = int(np.argmax(y < 1.2 * y.min() + 0.05 * (y[0] - y.min())))
     return float(t[min(max(stop, 10), len(t) - 1)]), float(t[stop])
 
@@ -101,27 +88,7 @@ x_end = 0.0
 escaped = [i for i in np.argsort(main["k"].values) if float(main["final_level"][i]) == 1]
 for i in escaped:  # stuck at a saddle or the origin, or diverged: no final linear stage
     x_end = max(x_end, final_stage(ax, main.isel(run=i)))
-if escaped:
-    ks = sorted({int(main["k"].values[i]) for i in escaped})
-    handles = [Line2D([], [], color=plotting.k_color(k), label=f"k = {k}", **DATA) for k in ks]
-    handles += [Line2D([], [], label="model: (a) final stage, (b) reduced dynamics", **MODEL)]
-    handles += [
-        Line2D([], [], color="0.3", ls=":", lw=1.0, label="(b) end of the polynomial stage")
-    ]
-    handles += encoding.handles(halos=HALOS)
-    fixed = plotting.fixed_note(settings, ("construction", "seed", "lr", "sigma0"))
-    # below the panels: inside (a), any corner lies on some run's curve
-    fig.legend(
-        handles=handles,
-        loc="outside lower center",
-        ncol=ncol,
-        fontsize=8,
-        title=plotting.legend_title(
-            f"all runs: {fixed}" if fixed else "", encoding.reference_note()
-        ),
-        title_fontsize=8,
-    )
-else:
+if not escaped:
     plotting.note(ax, "no run reached L_1 within the step budget")
 plotting.note_diverged(ax, main)
 ax.set_xlabel("GD iteration")
@@ -152,4 +119,34 @@ bx.set_xlabel("time $t$ = lr $\\times$ iteration")
 n_text = f"N = {depths[0]}" if len(depths) == 1 else "N of each run"
 bx.set_ylabel(f"$\\sigma^{{-(1-2/N)}}$, {n_text}")
 bx.set_title("(b) small start: polynomial stage")
+
+
+def legend(halos: set, any_halo: bool):
+    """Below the panels (inside (a), any corner lies on some run's curve); its title names
+    the settings every run drawn shares and the reference of the line styles."""
+    ks = sorted({int(main["k"].values[i]) for i in escaped} | ({1} if k1.sizes["run"] else set()))
+    handles = [Line2D([], [], color=plotting.k_color(k), label=f"k = {k}", **DATA) for k in ks]
+    handles += [Line2D([], [], label="model: (a) final stage, (b) reduced dynamics", **MODEL)]
+    handles += [
+        Line2D([], [], color="0.3", ls=":", lw=1.0, label="(b) end of the polynomial stage")
+    ]
+    handles += encoding.handles(halos=halos)
+    handles += [plotting.halo_handle()] if any_halo else []
+    fixed = plotting.fixed_note(settings, ("construction", "seed", "lr", "sigma0"))
+    title = plotting.legend_title(f"all runs: {fixed}" if fixed else "", encoding.reference_note())
+    return fig.legend(
+        handles=handles,
+        loc="outside lower center",
+        ncol=ncol,
+        fontsize=8,
+        title=title,
+        title_fontsize=8,
+    )
+
+
+# runs whose curve lies on another's (at the final layout) are drawn as halos around it
+first = legend(set(), False)
+restyled = plotting.unhide(fig)
+first.remove()
+legend({KEYS[line] for line in restyled if line in KEYS}, bool(restyled))
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

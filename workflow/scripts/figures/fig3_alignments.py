@@ -92,4 +92,5 @@ fig.legend(
     ),
     title_fontsize=8,
 )
+plotting.unhide(fig)  # a mode curve lying on another is drawn as a halo around it
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

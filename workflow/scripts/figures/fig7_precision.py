@@ -19,12 +19,23 @@ MARKERS = {"float64": "o", "float32": "s"}
 OFFSET = {"float64": -0.12, "float32": 0.12}
 ks = sorted(int(k) for k in prec["k"].dropna().unique())
 x_end = 0.0
+shown = ("k", "dtype", "solver", "seed")
+encoding = plotting.Encoding(plotting.settings_frame(ds) if ds is not None else prec, shown)
 if ds is not None:
     for i in np.lexsort((ds["dtype"].values, ds["k"].values)):
         run = ds.isel(run=i)
         dtype, k = str(run["dtype"].values), int(run["k"])
+        # any other setting the study varies: markers on the line (line style is precision)
+        marks = encoding.style(plotting.settings_frame(run).iloc[0], line=True)
+        marks.pop("ls")
         ax.plot(
-            run["step"], run["loss"], color=plotting.k_color(k), ls=LINES.get(dtype, ":"), lw=1.3
+            run["step"],
+            run["loss"],
+            color=plotting.k_color(k),
+            ls=LINES.get(dtype, ":"),
+            lw=1.3,
+            gid=plotting.RUN_GID,
+            **marks,
         )
         x_end = max(x_end, plotting.settled_at(run["step"].values, run["loss"].values, 1e-3))
     if x_end > 0:
@@ -66,12 +77,18 @@ for dtype in ("float64", "float32"):
     bx.plot([], [], color="0.3", ls=LINES[dtype], marker=MARKERS[dtype], lw=1.3, label=dtype)
 bx.scatter([], [], color="k", marker="_", s=160, lw=1.2, label="escape model (median)")
 fixed = plotting.fixed_note(prec, ("construction", "lr", "sigma0", "widths"))
+pooled = plotting.pooled_note(prec, shown)  # (b) draws every run, by k and precision
+plotting.unhide(fig)  # a run lying on another's curve: a halo around it
 fig.legend(
-    *bx.get_legend_handles_labels(),
+    handles=bx.get_legend_handles_labels()[0] + encoding.handles(),
     loc="outside lower center",
     ncol=5,
     fontsize=8,
-    title=f"all runs: {fixed}" if fixed else None,
+    title=plotting.legend_title(
+        f"all runs: {fixed}" if fixed else "",
+        encoding.reference_note(),
+        f"(b) {pooled}" * bool(pooled),
+    ),
     title_fontsize=8,
 )
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

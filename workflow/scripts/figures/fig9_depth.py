@@ -41,7 +41,16 @@ if ks:
         loc="outside lower center",
         ncol=2,
         fontsize=8,
-        title=plotting.textwrap_note(f"points: seeds; all runs: {fixed}"),
+        title=plotting.textwrap_note(
+            "; ".join(
+                t
+                for t in (
+                    f"points: seeds; all runs: {fixed}",
+                    plotting.pooled_note(deep, ("k", "widths", "depth", "seed", "solver")),
+                )
+                if t
+            )
+        ),
         title_fontsize=8,
     )
 else:

@@ -196,7 +196,9 @@ def test_report_reads_well_offline_in_chromium(chromium, report):
                 rows = _rows(page)
                 expected_numbers = [NUMBERS[name] for name in names]
                 assert [row[0] for row in rows] == expected_numbers, rows
-                assert all(len(row) == 2 and row[1] for row in rows), rows  # a title each
+                # a title and the file's name each
+                assert all(len(row) == 3 and row[1] for row in rows), rows
+                assert [row[2] for row in rows] == names, rows
                 for i, name in enumerate(names):
                     path = f"results/paper/figures/{name}.png"
                     assert results[path]["labels"]["Figure"] == expected_numbers[i]

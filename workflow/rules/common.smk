@@ -183,6 +183,11 @@ def figure_report(key):
             entry["title"],
             beyond_paper=entry["part"] == "beyond",
         )
+        if key == "labels":
+            # a third label: Snakemake's report turns a second label with two values into a
+            # toggle, which breaks a subcategory of two figures (e.g. when studies are off);
+            # with two such labels it makes none
+            return {**args["labels"], "File": name}
         return args[key]
 
     return of

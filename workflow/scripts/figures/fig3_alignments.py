@@ -4,6 +4,7 @@ round-off; p_1 grows at rate (s_1 - rho) until the run leaves saddle k."""
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from dln.figures import plotting
 
@@ -69,6 +70,8 @@ for ax in axes.flat[len(order) :]:
     ax.set_visible(False)
 if x_end > 0:
     axes.flat[0].set_xlim(0, min(1.15 * x_end, float(main["step"].max())))
+# three or so iteration ticks: a third of the full width leaves no room for more
+axes.flat[0].xaxis.set_major_locator(MaxNLocator(3))
 for column in axes.T:  # the lowest panel shown in each column carries the x axis
     shown = [ax for ax in column if ax.get_visible()]
     if shown:

@@ -66,6 +66,16 @@ for (k, dtype), g in esc.groupby(["k", "dtype"]):
 if len(esc):
     bx.set_yscale("log")
     bx.set_xticks(ks)
+    # at least a decade and a bit (minor tick labels of a narrower log axis collide)
+    values = np.concatenate([esc["stuck_steps"], esc["escape_model_steps"]]).astype(float)
+    lo, hi = np.nanmin(values) / 1.3, np.nanmax(values) * 1.3
+    mid = np.sqrt(lo * hi)
+    lo, hi = min(lo, mid / 4), max(hi, mid * 4)
+    bx.set_ylim(lo, hi)
+    # 1-2-5 ticks written out: a log axis within about a decade shows one power of ten
+    ticks = [m * 10.0**e for e in range(0, 9) for m in (1, 2, 5) if lo <= m * 10.0**e <= hi]
+    bx.set_yticks(ticks, [f"{t:,.0f}" for t in ticks])
+    bx.minorticks_off()
 else:
     plotting.note(bx, "no run of the precision study left its saddle")
 bx.set_xlabel("saddle index k")

@@ -525,11 +525,11 @@ def halo(n: int) -> dict:
     return {"lw": 4.5 + 2.5 * n, "alpha": 0.3, "zorder": 1.5 - 0.01 * n}
 
 
-def unhide(fig, drop=("model",)) -> list:
+def unhide(fig, drop=("model",), start: int = 0) -> list:
     """Restyle every data curve that lies entirely under another (the gate's criterion,
-    figcheck.hidden_pairs, on the drawn figure) as a halo, so that both stay visible, and
-    remove those whose gid is in `drop` (a model curve under the same model adds nothing);
-    returns the restyled lines (a figure names them in its legend)."""
+    figcheck.hidden_pairs, on the drawn figure) as a halo (numbered from `start`), so that
+    both stay visible, and remove those whose gid is in `drop` (a model curve under the same
+    model adds nothing); returns the restyled lines (a figure names them in its legend)."""
     fig.canvas.draw()
     restyled = []
     for ax in fig.axes:
@@ -538,9 +538,26 @@ def unhide(fig, drop=("model",)) -> list:
             if line.get_gid() in drop:
                 line.remove()
             else:
-                line.set(**halo(len(restyled)))
+                line.set(**halo(start + len(restyled)))
                 restyled.append(line)
     return restyled
+
+
+def legend_with_halos(fig, make_legend, keys: dict, width: float):
+    """Draw the legend (make_legend(halo_keys, any_halo)), fit the figure to its printed
+    width and unhide the curves hidden at that layout, until none is: the legend and the
+    width change the layout, and so what lies under what. keys: line -> the Encoding key of
+    its run."""
+    restyled = []
+    for _ in range(4):
+        legend = make_legend({keys[line] for line in restyled if line in keys}, bool(restyled))
+        fit_width(fig, width)
+        new = unhide(fig, start=len(restyled))
+        if not new:
+            return legend
+        legend.remove()
+        restyled += new
+    return make_legend({keys[line] for line in restyled if line in keys}, bool(restyled))
 
 
 def halo_handle():

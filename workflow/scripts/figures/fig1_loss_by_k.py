@@ -94,8 +94,5 @@ def legend(halos: set, any_halo: bool):
 
 # runs whose curve lies on another's (at the final layout) are drawn as halos around it,
 # and the legend says so
-first = legend(set(), False)
-restyled = plotting.unhide(fig)
-first.remove()
-legend({keys[line] for line in restyled if line in keys}, bool(restyled))
+plotting.legend_with_halos(fig, legend, keys, opts["width"])
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

@@ -80,7 +80,7 @@ def polynomial_stage(bx, run, N: int) -> tuple[float, float]:
     return float(t[min(max(stop, 10), len(t) - 1)]), float(t[stop])
 
 
-ncol = 3 if encoding.names else 4
+ncol = 3  # a wider legend would set the figure's width and squeeze the panels
 n_entries = len(set(settings["k"])) + 2 + len(encoding.index) * bool(encoding.names)
 height = 2.9 + plotting.legend_height(n_entries, ncol, 1 + 2 * bool(encoding.names))
 fig, (ax, bx) = plotting.subplots(opts, 1, 2, height=height)
@@ -145,8 +145,5 @@ def legend(halos: set, any_halo: bool):
 
 
 # runs whose curve lies on another's (at the final layout) are drawn as halos around it
-first = legend(set(), False)
-restyled = plotting.unhide(fig)
-first.remove()
-legend({KEYS[line] for line in restyled if line in KEYS}, bool(restyled))
+plotting.legend_with_halos(fig, legend, KEYS, opts["width"])
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

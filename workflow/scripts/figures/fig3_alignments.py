@@ -95,5 +95,6 @@ fig.legend(
     ),
     title_fontsize=8,
 )
+plotting.fit_width(fig, opts["width"])  # the final layout decides what lies under what
 plotting.unhide(fig)  # a mode curve lying on another is drawn as a halo around it
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

@@ -88,6 +88,7 @@ for dtype in ("float64", "float32"):
 bx.scatter([], [], color="k", marker="_", s=160, lw=1.2, label="escape model (median)")
 fixed = plotting.fixed_note(prec, ("construction", "lr", "sigma0", "widths"))
 pooled = plotting.pooled_note(prec, shown)  # (b) draws every run, by k and precision
+plotting.fit_width(fig, opts["width"])  # the final layout decides what lies under what
 plotting.unhide(fig)  # a run lying on another's curve: a halo around it
 fig.legend(
     handles=bx.get_legend_handles_labels()[0] + encoding.handles(),

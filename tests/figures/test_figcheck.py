@@ -237,6 +237,23 @@ def test_level_labels_running_into_each_other_and_a_note_over_tick_labels():
     )
 
 
+def test_titles_of_neighbouring_panels_running_into_each_other():
+    # fig7's panel titles once named every fixed setting and ran into each other
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(6, 3), layout="none")  # panels placed by hand
+    fig.subplots_adjust(left=0.1, right=0.95, bottom=0.2, wspace=0.4)
+    for axis in (ax, bx):
+        labelled(axis).plot([0, 1], [0, 1])
+    ax.set_title("(a) loss")
+    bx.set_title("(b) stuck length, points: seeds")
+    assert figcheck.problems(fig) == []
+    ax.set_title("(a) loss (seed = 0, construction = orthogonal, lr = 0.0005)")
+    found = figcheck.problems(fig)
+    assert len(found) == 1 and found[0].startswith(
+        "axes '(a) loss (seed = 0, construction = orthogonal, lr = 0.0005)': title overlaps "
+        "the title of axes '(b) stuck length, points: seeds' (by "
+    ), found
+
+
 def test_log_axis_tick_labels_running_together():
     fig, ax = plt.subplots(figsize=(1.6, 2.5))
     ax.plot([2.5e-4, 5e-4, 1e-3], [1, 2, 3])

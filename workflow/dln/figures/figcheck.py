@@ -16,7 +16,8 @@
 7. legend entries whose swatch does not show on the background (a light grey band on white);
 8. a data curve drawn entirely inside the stroke of a curve above it (data under a model);
 9. text below 7 pt once the figure is scaled to the width it is printed at (the registry's
-   `width`, passed by plotting.save).
+   `width`, passed by plotting.save);
+10. titles of neighbouring panels running into each other (a title wider than its panel).
 
 Each check is a small function of one axes, one legend or the figure.
 `check(fig, name)` raises FigureQualityError listing them. `gate_enabled()` says whether the
@@ -127,6 +128,7 @@ def problems(fig: Figure, width: float | None = None) -> list[str]:
         found += _hidden_curves(ax)
     found += _legend_problems(fig, axes, renderer)
     found += _text_collisions(fig, axes, renderer)
+    found += _title_collisions(axes, renderer)
     found += _small_text(fig, axes, renderer, width)
     return found
 
@@ -792,3 +794,22 @@ def _small_text(fig: Figure, axes, renderer, width_in: float | None) -> list[str
         f"(floor {MIN_FONT_PT:g} pt), e.g. {_short(names[0])!r}"
         for size, names in sorted(smallest.items())
     ]
+
+
+# --------------------------------------------------------------------------- 10. titles
+
+
+def _title_collisions(axes, renderer) -> list[str]:
+    """Titles of two panels that overlap (titles are not free text: check 3 skips them)."""
+    fig = axes[0].figure if axes else None
+    titles = [(ax, ax.title) for ax in axes if _visible_text(ax.title)]
+    out = []
+    for i, (ax, a) in enumerate(titles):
+        for bx, b in titles[i + 1 :]:
+            size = _overlap_size(a.get_window_extent(renderer), b.get_window_extent(renderer))
+            if size > _pt(fig, OVERLAP_TOLERANCE_PT):
+                out.append(
+                    f"{_axes_name(ax)}: title overlaps the title of {_axes_name(bx)} "
+                    f"(by {size * 72 / fig.dpi:.1f} pt)"
+                )
+    return out

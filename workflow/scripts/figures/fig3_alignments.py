@@ -29,7 +29,9 @@ fig, axes = plotting.subplots(
     nrow,
     ncol,
     # the titles and the legend below (entries, a title of 2-3 lines) take ~1.2 in
-    height=1.75 * nrow + 1.2 + plotting.legend_height(0, 1, bool(encoding.names)),
+    height=(1.75 + 0.15 * bool(encoding.names)) * nrow
+    + 1.2
+    + plotting.legend_height(0, 1, bool(encoding.names)),
     sharex=True,
     sharey=True,
     squeeze=False,
@@ -60,10 +62,11 @@ for ax, i in zip(axes.flat, order, strict=False):
             x_end, plotting.settled_at(run["step"].values, np.log10(np.maximum(p, 1e-18)), 0.5)
         )
     extra = encoding.label(encoding.key(settings.iloc[i]))
+    setting = f"\n{extra}" if extra else ""  # a line of its own: side by side, titles collide
     ax.set_title(
-        f"k = {int(run['k'])}{', ' + extra if extra else ''}\n"
-        f"(predicted {plotting.fmt_k(run['predicted_k'])}, {ending(run)})",
-        fontsize=8,
+        f"k = {int(run['k'])}{setting}\n"
+        f"predicted {plotting.fmt_k(run['predicted_k'])}, {ending(run)}",
+        fontsize=7.5,
     )
     ax.set_ylim(1e-18, 4)
 for ax in axes.flat[len(order) :]:
@@ -91,7 +94,9 @@ fig.legend(
     title="$p_i = u_i^T u + v_i^T v$: the start's direction $(u, v)$ against the singular "
     "pair $(u_i, v_i)$ of $\\Phi$"
     + "".join(
-        f"\n{t}" for t in (f"all runs: {fixed}" if fixed else "", encoding.reference_note()) if t
+        f"\n{plotting.legend_title(t, width=90)}"
+        for t in (f"all runs: {fixed}" if fixed else "", encoding.reference_note())
+        if t
     ),
     title_fontsize=8,
 )

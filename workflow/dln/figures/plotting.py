@@ -502,9 +502,8 @@ class Encoding:
         ]
         return f"reference: {', '.join(parts)}" if parts else ""
 
-    def handles(self, line: bool = True, halos=()) -> list:
-        """Grey legend proxies, one per combination of the varied settings; combinations in
-        `halos` were drawn as a halo (their curve lies on another's: see `unhide`)."""
+    def handles(self, line: bool = True) -> list:
+        """Grey legend proxies, one per combination of the varied settings."""
         from matplotlib.lines import Line2D
 
         out = []
@@ -513,8 +512,7 @@ class Encoding:
             style = {"ls": LINESTYLES[i % len(LINESTYLES)], "marker": marker, "ms": 3.5}
             if not line:
                 style = {"ls": "none", "marker": marker}
-            label = self.label(key) + (" (halo)" if key in halos else "")
-            out.append(Line2D([], [], color="0.3", label=label, **style))
+            out.append(Line2D([], [], color="0.3", label=self.label(key), **style))
         return out
 
 
@@ -543,21 +541,21 @@ def unhide(fig, drop=("model",), start: int = 0) -> list:
     return restyled
 
 
-def legend_with_halos(fig, make_legend, keys: dict, width: float):
-    """Draw the legend (make_legend(halo_keys, any_halo)), fit the figure to its printed
-    width and unhide the curves hidden at that layout, until none is: the legend and the
-    width change the layout, and so what lies under what. keys: line -> the Encoding key of
-    its run."""
+def legend_with_halos(fig, make_legend, width: float):
+    """Draw the legend (make_legend(any_halo): with an entry that explains halos when there
+    are some), fit the figure to its printed width and unhide the curves hidden at that
+    layout, until none is: the legend and the width change the layout, and so what lies
+    under what. A halo keeps its run's colour and markers: they say which run it is."""
     restyled = []
     for _ in range(4):
-        legend = make_legend({keys[line] for line in restyled if line in keys}, bool(restyled))
+        legend = make_legend(bool(restyled))
         fit_width(fig, width)
         new = unhide(fig, start=len(restyled))
         if not new:
             return legend
         legend.remove()
         restyled += new
-    return make_legend({keys[line] for line in restyled if line in keys}, bool(restyled))
+    return make_legend(bool(restyled))
 
 
 def halo_handle():

@@ -31,7 +31,6 @@ fig, axes = plotting.subplots(
     sharey=True,
     squeeze=False,
 )
-keys = {}  # line -> the settings (Encoding key) of its run
 x_end = 0.0  # where the last curve settles: the flat tail after it is not drawn
 for ax, construction in zip(axes[0], constructions, strict=False):
     sel = plotting.runs(main, construction=construction)
@@ -41,7 +40,7 @@ for ax, construction in zip(axes[0], constructions, strict=False):
         mark = plotting.mark_diverged(ax, run, color=plotting.k_color(k))
         row = plotting.settings_frame(run).iloc[0]
         style = encoding.style(row, line=True)
-        (line,) = ax.plot(
+        ax.plot(
             run["step"],
             run["loss"],
             color=plotting.k_color(k),
@@ -49,7 +48,6 @@ for ax, construction in zip(axes[0], constructions, strict=False):
             gid=plotting.RUN_GID,
             **{"lw": 1.3} | style,
         )
-        keys[line] = encoding.key(row)
         x_end = max(x_end, plotting.settled_at(run["step"].values, run["loss"].values, 1e-3))
     ax.set_title(f"{construction} starts")
     ax.set_xlabel("GD iteration")
@@ -76,11 +74,11 @@ title = plotting.legend_title(
 )
 
 
-def legend(halos: set, any_halo: bool):
+def legend(any_halo: bool):
     """Below the panels (inside, it would cover the drops from L_k to L_1); its title names
     the settings every run drawn shares and the reference of the line styles."""
     handles = [Line2D([], [], color=plotting.k_color(k), lw=1.3, label=f"k = {k}") for k in ks]
-    handles += encoding.handles(halos=halos)
+    handles += encoding.handles()
     handles += [plotting.halo_handle()] if any_halo else []
     return fig.legend(
         handles=handles,
@@ -94,5 +92,5 @@ def legend(halos: set, any_halo: bool):
 
 # runs whose curve lies on another's (at the final layout) are drawn as halos around it,
 # and the legend says so
-plotting.legend_with_halos(fig, legend, keys, opts["width"])
+plotting.legend_with_halos(fig, legend, opts["width"])
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

@@ -24,7 +24,6 @@ settings = plotting.settings_frame(main)
 encoding = plotting.Encoding(settings, shown=("k", "solver"))
 DATA = dict(lw=2.4, alpha=0.75)  # measured: wide and pale
 MODEL = dict(color="k", ls="--", lw=0.8)  # model: thin and dark, drawn above
-KEYS = {}  # line -> the settings (Encoding key) of its run
 
 
 def final_stage(ax, run) -> float:
@@ -38,7 +37,7 @@ def final_stage(ax, run) -> float:
     stop = int(below[0]) if below.size else len(gap)
     row = plotting.settings_frame(run).iloc[0]
     style = DATA | encoding.style(row, line=True)
-    (line,) = ax.semilogy(
+    ax.semilogy(
         steps[:stop],
         gap[:stop],
         color=plotting.k_color(k),
@@ -46,7 +45,6 @@ def final_stage(ax, run) -> float:
         gid=plotting.RUN_GID,
         **style,
     )
-    KEYS[line] = encoding.key(row)
     # theory: the final-stage mode model, fed only with the alignments at entry into L_1
     e = final_entry(run["loss"].values[ok], levels, 1, float(run["level_tol"]))
     model = final_gap_model(
@@ -73,8 +71,7 @@ def polynomial_stage(bx, run, N: int) -> tuple[float, float]:
     pred = y[0] - np.concatenate([[0], np.cumsum(0.5 * (rate[1:] + rate[:-1]) * np.diff(t))])
     row = plotting.settings_frame(run).iloc[0]
     style = DATA | encoding.style(row, line=True)
-    (line,) = bx.plot(t, y, color=plotting.k_color(1), label="GD, k = 1", **style)
-    KEYS[line] = encoding.key(row)
+    bx.plot(t, y, color=plotting.k_color(1), label="GD, k = 1", **style)
     bx.plot(t, pred, label="reduced dynamics", gid="model", **MODEL)
     stop = int(np.argmax(y < 1.2 * y.min() + 0.05 * (y[0] - y.min())))
     return float(t[min(max(stop, 10), len(t) - 1)]), float(t[stop])
@@ -121,7 +118,7 @@ bx.set_ylabel(f"$\\sigma^{{-(1-2/N)}}$, {n_text}")
 bx.set_title("(b) small start: polynomial stage")
 
 
-def legend(halos: set, any_halo: bool):
+def legend(any_halo: bool):
     """Below the panels (inside (a), any corner lies on some run's curve); its title names
     the settings every run drawn shares and the reference of the line styles."""
     ks = sorted({int(main["k"].values[i]) for i in escaped} | ({1} if k1.sizes["run"] else set()))
@@ -130,7 +127,7 @@ def legend(halos: set, any_halo: bool):
     handles += [
         Line2D([], [], color="0.3", ls=":", lw=1.0, label="(b) end of the polynomial stage")
     ]
-    handles += encoding.handles(halos=halos)
+    handles += encoding.handles()
     handles += [plotting.halo_handle()] if any_halo else []
     fixed = plotting.fixed_note(settings, ("construction", "seed", "lr", "sigma0"))
     title = plotting.legend_title(f"all runs: {fixed}" if fixed else "", encoding.reference_note())
@@ -145,5 +142,5 @@ def legend(halos: set, any_halo: bool):
 
 
 # runs whose curve lies on another's (at the final layout) are drawn as halos around it
-plotting.legend_with_halos(fig, legend, KEYS, opts["width"])
+plotting.legend_with_halos(fig, legend, opts["width"])
 plotting.save(fig, sm.output, opts["dpi"], opts["width"])

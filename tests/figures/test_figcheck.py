@@ -113,15 +113,89 @@ def test_legend_over_a_level_label_but_not_over_the_level_line():
     fig, ax = plt.subplots(figsize=(4, 3))
     x = np.linspace(0, 1, 50)
     ax.plot(x, 0.1 * x, label="loss")
-    ax.axhline(0.5, color="0.5", ls="--")  # a reference line: not data under the legend
+    ax.plot(x, 0.1 + 0.1 * x, label="gap")
+    # a reference line through the legend's box, between its two entries: not data under it
     ax.set_ylim(0, 1)
-    ax.legend(loc="center")
+    leg = ax.legend(loc="center")
+    fig.canvas.draw()
+    a, b = (t.get_window_extent() for t in leg.get_texts())
+    between = ax.transData.inverted().transform((0, (a.y0 + b.y1) / 2))[1]
+    ax.axhline(between, color="0.5", ls="--")
     labelled(ax)
     assert figcheck.problems(fig) == []
     ax.text(0.5, 0.5, "$L_1 = 15$", transform=ax.transAxes, ha="center", va="center")
     assert "axes 1 (untitled, y label 'y'): legend overlaps text '$L_1 = 15$'" in figcheck.problems(
         fig
     )
+
+
+def test_reference_line_through_legend_text():
+    # fig7's L_3 level ran through the entries "k = 4" and "float32" of a frameless legend
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1], [0.0, 0.1], label="k = 4")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper right")
+    labelled(ax)
+    assert figcheck.problems(fig) == []
+    fig.canvas.draw()
+    text = ax.get_legend().get_texts()[0].get_window_extent()
+    level = ax.transData.inverted().transform((0, (text.y0 + text.y1) / 2))[1]
+    ax.axhline(level, color="0.45", ls="--", lw=0.7)
+    assert figcheck.problems(fig) == [
+        f"axes 1 (untitled, y label 'y'): reference line y = {level:g} runs through the "
+        "legend text 'k = 4'"
+    ]
+
+
+def test_legend_entry_without_a_visible_swatch():
+    # fig2(b)'s "polynomial stage": a grey 0.9 span whose swatch is white on white
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1], [0, 0.2], label="loss")
+    ax.axvspan(0.6, 0.9, color="0.92", label="stage")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    labelled(ax)
+    found = figcheck.problems(fig)
+    assert found == [
+        "axes 1 (untitled, y label 'y'): legend entry 'stage' has no visible swatch"
+    ], found
+    ax.patches[0].set_color("0.7")  # face and edge
+    ax.legend(loc="upper left")
+    assert figcheck.problems(fig) == []
+    # the same swatch on its own band (the legend drawn on the shaded stage): it does not show
+    ax.axvspan(0.0, 0.5, color="0.7")
+    assert figcheck.problems(fig) == [
+        "axes 1 (untitled, y label 'y'): legend entry 'stage' has no visible swatch"
+    ]
+
+
+def test_curve_hidden_under_a_model_line():
+    # fig2(b): the measured curve drawn exactly under the dashed reduced-dynamics line
+    fig, ax = plt.subplots(figsize=(4, 3))
+    x = np.linspace(0, 1, 500)
+    (gd,) = ax.plot(x, np.exp(-3 * x), lw=1.5, label="GD")
+    ax.plot(x, np.exp(-3 * x), "k--", lw=0.9, label="model")
+    labelled(ax)
+    assert figcheck.problems(fig) == [
+        "axes 1 (untitled, y label 'y'): 'GD' is hidden under 'model'"
+    ]
+    gd.set_linewidth(3.0)  # wide enough to show either side of the model's line
+    assert figcheck.problems(fig) == []
+
+
+def test_text_below_the_floor_at_the_printed_width():
+    # fig11 at 14 in printed at a column's 6.75 in: 7-pt text shrinks to ~3.4 pt
+    fig, ax = plt.subplots(figsize=(14, 3))
+    ax.plot([0, 1], [0, 1])
+    ax.set_xlabel("iteration", fontsize=8)
+    ax.set_ylabel("loss", fontsize=8)
+    ax.tick_params(labelsize=8)
+    assert figcheck.problems(fig) == []
+    found = figcheck.problems(fig, width=6.75)
+    assert len(found) == 1 and found[0].startswith("figure: "), found
+    assert " pt at 6.75 in wide (floor 7 pt), e.g. " in found[0]
+    fig.set_size_inches(6.5, 3)
+    assert figcheck.problems(fig, width=6.75) == []
 
 
 def test_level_labels_running_into_each_other_and_a_note_over_tick_labels():
@@ -161,6 +235,23 @@ def test_level_labels_running_into_each_other_and_a_note_over_tick_labels():
         )
         for p in figcheck.problems(fig)
     )
+
+
+def test_titles_of_neighbouring_panels_running_into_each_other():
+    # fig7's panel titles once named every fixed setting and ran into each other
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(6, 3), layout="none")  # panels placed by hand
+    fig.subplots_adjust(left=0.1, right=0.95, bottom=0.2, wspace=0.4)
+    for axis in (ax, bx):
+        labelled(axis).plot([0, 1], [0, 1])
+    ax.set_title("(a) loss")
+    bx.set_title("(b) stuck length, points: seeds")
+    assert figcheck.problems(fig) == []
+    ax.set_title("(a) loss (seed = 0, construction = orthogonal, lr = 0.0005)")
+    found = figcheck.problems(fig)
+    assert len(found) == 1 and found[0].startswith(
+        "axes '(a) loss (seed = 0, construction = orthogonal, lr = 0.0005)': title overlaps "
+        "the title of axes '(b) stuck length, points: seeds' (by "
+    ), found
 
 
 def test_log_axis_tick_labels_running_together():

@@ -32,6 +32,20 @@ pytestmark = pytest.mark.workflow
 REGISTRY = yaml.safe_load((REPO / "workflow/figures.yaml").read_text())
 FIGURES = list(REGISTRY)
 # figures that draw the grid study's table rows (every seed): the whole table or the grid's
+
+
+def drawn_figures(cfg: dict) -> list[str]:
+    """The figures a config builds: those whose studies (their tables, else their first run
+    selector's study) are switched on (common.smk, figure_drawn)."""
+    names = []
+    for name, entry in REGISTRY.items():
+        tables = entry.get("tables")
+        studies = tables if isinstance(tables, list) else [entry.get("runs", [{}])[0].get("study")]
+        if tables == "all" or any(cfg.get(study) for study in studies):
+            names.append(name)
+    return names
+
+
 GRID_TABLE_FIGURES = {
     name
     for name, entry in REGISTRY.items()
@@ -57,7 +71,7 @@ def test_dag_has_one_simulation_per_planned_run(workdir):
     # grid: k in {1, 2} at lr 5e-4; lr_sweep adds k = 2 at lr 1e-3 (5e-4 is shared); flow: k = 2
     assert jobs["simulate"] == 4
     assert jobs["aggregate"] == 1 and jobs["plan"] == 1
-    assert jobs["figure"] == len(FIGURES)
+    assert jobs["figure"] == len(drawn_figures(cfg)) == len(FIGURES) - 4  # 4 studies off
     assert planned_runs(workdir) == {
         run_file(cfg, k=1, lr=5e-4),
         run_file(cfg, k=2, lr=5e-4),
@@ -82,22 +96,26 @@ def test_end_to_end_outputs(built):
     # 6000 steps are too few to leave saddle 2: the run is reported at L_2, no escape (NaN)
     k2 = table.loc[run_file(cfg, k=2, lr=5e-4)[len("results/runs/") : -3]]
     assert k2["final_level"] == 2 and np.isnan(k2["escape_step"])
-    for name in FIGURES:
+    drawn = drawn_figures(cfg)
+    for name in drawn:
         png = work / f"{OUT}/figures/{name}.png"
         pdf = work / f"{OUT}/figures/{name}.pdf"
-        # (a figure whose study is off says so in words: a small but not an empty image)
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
         assert pdf.read_bytes()[:5] == b"%PDF-"
+    # a switched-off study's figure is not built (no placeholder)
+    for name in set(FIGURES) - set(drawn):
+        assert not (work / f"{OUT}/figures/{name}.png").exists(), name
     summary_md = (work / f"{OUT}/summary.md").read_text()
     assert "k = 1, orthogonal (1 seed): predicted k = 1 in 1/1" in summary_md
     html = (work / f"{OUT}/report.html").read_text(errors="replace")
-    assert all(name in html for name in FIGURES)
+    assert all(name in html for name in drawn)
+    assert not any(f"{name}.png" in html for name in set(FIGURES) - set(drawn))
 
 
 def test_job_logs_hold_no_warning(built):
-    work, _ = built
+    work, cfg = built
     logs = list((work / "results").rglob("*.log"))
-    assert len(logs) >= 4 + len(FIGURES)
+    assert len(logs) >= 4 + len(drawn_figures(cfg))
     for log in logs:
         text = log.read_text()
         assert "Warning" not in text and "Traceback" not in text, f"{log}:\n{text}"
@@ -292,7 +310,7 @@ def test_short_tiny_and_degenerate_runs_go_through(tmp_path):
     cfg["laws"] = [{"k": [1], "sigma0": [0.01, 0.1]}, {"k": [2], "dtype": ["float32"]}]
     write_config(tmp_path, cfg)
     snakemake(tmp_path, "--cores", "2", env_extra={"DLN_FIGURE_GATE": "1"})
-    for name in FIGURES:
+    for name in drawn_figures(cfg):
         assert (tmp_path / f"{OUT}/figures/{name}.png").stat().st_size > 5_000, name
     table = pd.read_csv(tmp_path / f"{OUT}/runs.csv", index_col="run")
     assert table["diverged"].sum() == 1 and table["stuck_steps"].isna().all()

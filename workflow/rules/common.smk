@@ -93,7 +93,8 @@ FIGURE_NAMES = list(FIGURE_REGISTRY)
 
 
 def check_figure_tables(registry):
-    """Each figure's `tables` names known studies (or all): a typo fails here, not in a job."""
+    """Each figure's `tables` names known studies (or all) and its width is a paper's: a typo
+    fails here, not in a job."""
     for name, entry in registry.items():
         tables = entry.get("tables", [])
         if tables != "all" and not set(tables) <= set(STUDIES):
@@ -101,11 +102,31 @@ def check_figure_tables(registry):
                 f"workflow/figures.yaml: {name}.tables = {tables!r}; allowed: all, or a "
                 f"list of the studies {', '.join(STUDIES)}"
             )
+        if entry.get("width") not in (3.25, 6.75):
+            raise WorkflowError(
+                f"workflow/figures.yaml: {name}.width = {entry.get('width')!r}; allowed: "
+                "6.75 (full width) or 3.25 (one column)"
+            )
 
 
 check_figure_tables(FIGURE_REGISTRY)
+
+
+def figure_drawn(entry):
+    """Whether the plan has runs of the figure's studies (its `tables`, else its first run
+    selector's study): a switched-off study's figure is not built, nor listed in the report.
+    """
+    tables = entry.get("tables")
+    if tables == "all":
+        return bool(RUNS)
+    studies = tables or [s["study"] for s in entry.get("runs", [])[:1]]
+    return any(select(RUNS, study=study) for study in studies)
+
+
+# the figures this config builds, in registry order
+DRAWN_FIGURES = [n for n in FIGURE_NAMES if figure_drawn(FIGURE_REGISTRY[n])]
 FIGURES = expand(
-    f"{OUT}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["pdf", "png"]
+    f"{OUT}/figures/{{name}}.{{ext}}", name=DRAWN_FIGURES, ext=["pdf", "png"]
 )
 TABLE = f"{OUT}/runs.csv"
 
@@ -158,6 +179,7 @@ def figure_params(wildcards):
     return {
         "dpi": config["figures"]["dpi"],
         "main_seed": config["figures"]["main_seed"],
+        "width": FIGURE_REGISTRY[name]["width"],
         **{o: options[o] for o in FIGURE_REGISTRY[name].get("options", [])},
     }
 
@@ -215,6 +237,11 @@ def figure_report(key):
             entry["title"],
             beyond_paper=entry["part"] == "beyond",
         )
+        if key == "labels":
+            # a third label: Snakemake's report turns a second label with two values into a
+            # toggle, which breaks a subcategory of two figures (e.g. when studies are off);
+            # with two such labels it makes none
+            return {**args["labels"], "File": name}
         return args[key]
 
     return of

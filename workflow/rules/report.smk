@@ -16,7 +16,7 @@ INDEX_STUDY_TABLES = sorted(
 # the data section: file -> what it holds, in reading order
 INDEX_DATA = {
     TABLE: "the per-run table: settings, study flags in_<study>, metrics (columns below)",
-    f"{OUT}/runs.nc": "the same runs along run, with trajectories along step (CF NetCDF)",
+    f"{OUT}/runs.nc": "the same table along run; each study's trajectories in a group of their own (CF NetCDF)",
     f"{OUT}/claims.csv": "the reproduction summary's claims and verdicts",
     f"{OUT}/summary.md": "the reproduction summary as Markdown",
     f"{OUT}/plan.csv": "the planned runs: id, run file in results/runs/, study flags",

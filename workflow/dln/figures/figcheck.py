@@ -11,8 +11,15 @@
    level labels) overlapping other text (tick labels, axis labels, titles, other notes);
 4. tick labels of one axis running into each other;
 5. constrained layout not applied (matplotlib's warning while drawing) and axes squeezed to a
-   sliver of the figure.
+   sliver of the figure;
+6. reference lines (critical levels, identities) running through a legend's text;
+7. legend entries whose swatch does not show on the background (a light grey band on white);
+8. a data curve drawn entirely inside the stroke of a curve above it (data under a model);
+9. text below 7 pt once the figure is scaled to the width it is printed at (the registry's
+   `width`, passed by plotting.save);
+10. titles of neighbouring panels running into each other (a title wider than its panel).
 
+Each check is a small function of one axes, one legend or the figure.
 `check(fig, name)` raises FigureQualityError listing them. `gate_enabled()` says whether the
 environment asks for the gate (DLN_FIGURE_GATE=1); plotting.save() then checks every figure
 before writing it.
@@ -20,8 +27,8 @@ before writing it.
 A legend's box is its content (entries and title, Legend.get_tightbbox), not the border
 padding. Reference lines (axhline/axvline: one coordinate in axes units spanning the axes,
 e.g. the critical levels L_k) and axvspan/axhspan regions do not count as data under a
-legend: they stay visible on both sides of it, and otherwise every legend would fail against
-them. Their labels are text artists, so a legend hiding a level's label is still reported
+legend's box: they stay visible on both sides of it; only a reference line through an entry's
+text is reported (check 6). Their labels are text artists, so a legend hiding a level's label is still reported
 (check 3). Lines in data coordinates count even when horizontal, and markers placed in a
 blended transform (x data, y axes: fig4's 'diverged' crosses) count too.
 """
@@ -32,6 +39,7 @@ import os
 import warnings
 
 import numpy as np
+from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.collections import Collection, PathCollection
 from matplotlib.colors import to_rgba
@@ -72,6 +80,16 @@ MAX_GRID_CELLS = 3
 # data in that coordinate span at least this share of the axes and the other coordinate is
 # constant.
 REFERENCE_LINE_SPAN = 0.9
+# A legend handle shows when its colour differs from the background by at least this much in
+# some RGB channel (0..1): grey 0.92 on white (0.08) reads as no swatch, grey 0.75 does.
+MIN_SWATCH_CONTRAST = 0.2
+# A curve is hidden under one drawn above it when each of its points lies within the upper
+# stroke, widened by this much: less than half a point of the lower curve shows either side.
+HIDDEN_TOLERANCE_PT = 0.5
+HIDDEN_SAMPLES = 300  # points of the lower curve looked at (evenly spaced)
+# Text at the printed width (the registry's width of the figure) below this size is unreadable
+# in a paper: ICML asks for captions-sized text, 7 pt the least.
+MIN_FONT_PT = 7.0
 # Sample grid (per side) used to measure how much of a legend lies on a filled area.
 _FILL_SAMPLES = 9
 
@@ -87,17 +105,19 @@ def gate_enabled() -> bool:
     return os.environ.get("DLN_FIGURE_GATE", "") == "1"
 
 
-def check(fig: Figure, name: str) -> None:
-    """Raise FigureQualityError naming the figure and listing its problems, if it has any."""
-    found = problems(fig)
+def check(fig: Figure, name: str, width: float | None = None) -> None:
+    """Raise FigureQualityError naming the figure and listing its problems, if it has any
+    (width: the width in inches the figure is printed at, for the font-size floor)."""
+    found = problems(fig, width)
     if found:
         lines = [f"figure {name}: {len(found)} quality problem{'s' * (len(found) > 1)}"]
         lines += [f"{name}: {p}" for p in found]
         raise FigureQualityError("\n".join(lines))
 
 
-def problems(fig: Figure) -> list[str]:
-    """Draw the figure and list what a reader would notice (empty: the figure passes)."""
+def problems(fig: Figure, width: float | None = None) -> list[str]:
+    """Draw the figure and list what a reader would notice (empty: the figure passes);
+    width: the width in inches it is printed at (default: its own)."""
     found = []
     renderer = _draw(fig, found)
     axes = [ax for ax in fig.axes if ax.get_visible()]
@@ -105,8 +125,11 @@ def problems(fig: Figure) -> list[str]:
         found += _missing_labels(ax, fig)
         found += _squeezed(ax, fig)
         found += _tick_label_collisions(ax, renderer)
+        found += _hidden_curves(ax)
     found += _legend_problems(fig, axes, renderer)
     found += _text_collisions(fig, axes, renderer)
+    found += _title_collisions(axes, renderer)
+    found += _small_text(fig, axes, renderer, width)
     return found
 
 
@@ -403,71 +426,67 @@ def _describe(artist, kind: str, index: int, legend=None) -> str:
 
 def _data_under(legend, box: Bbox, ax: Axes, renderer) -> list[str]:
     """What of the data of `ax` lies under the legend's content box."""
-    out = []
     if not Bbox.intersection(box, ax.bbox):
-        return out
+        return []
+    out = []
     for i, line in enumerate(ax.lines):
-        if not line.get_visible() or _is_reference_line(line, ax):
-            continue
-        xy = _line_xy(line)
-        if not len(xy):
-            continue  # a legend proxy
-        with np.errstate(invalid="ignore"):
-            disp = line.get_transform().transform(xy)
-        name = _describe(line, "line", i + 1, legend)
-        visible = _visible_area(line, ax, disp)
-        n = int(np.sum(_inside(visible, box)))
-        if n >= MIN_POINTS_UNDER_LEGEND:
-            out.append(f"legend overlaps {n} data point{'s' * (n > 1)} of {name}")
-        elif line.get_linestyle() not in ("None", "", " "):
-            clipped = (
-                disp
-                if not line.get_clip_on()
-                else np.where(_inside(disp, ax.bbox)[:, None], disp, np.nan)
-            )
-            crossing = _segments_crossing(clipped, box)
-            if crossing >= MIN_SEGMENTS_THROUGH_LEGEND:
-                out.append(
-                    f"legend is crossed by the line of {name} "
-                    f"({crossing} segment{'s' * (crossing > 1)})"
-                )
+        out += _line_under(legend, box, ax, line, i)
     for i, coll in enumerate(ax.collections):
-        if not coll.get_visible():
-            continue
-        name = _describe(coll, "collection", i + 1)
-        if isinstance(coll, PathCollection):  # scatter: the offsets are the data
-            offsets = np.asarray(coll.get_offsets(), dtype=float)
-            if not len(offsets):
-                continue
-            disp = _visible_area(coll, ax, coll.get_offset_transform().transform(offsets))
-            n = int(np.sum(_inside(disp, box)))
-            if n >= MIN_POINTS_UNDER_LEGEND:
-                out.append(f"legend overlaps {n} data point{'s' * (n > 1)} of {name}")
-            continue
-        out += _collection_under(coll, name, box, ax)
-    # bars and other patches in data coordinates; axvspan/axhspan (a coordinate in axes
-    # units) mark a region of the whole axes, like reference lines, and do not count
+        if coll.get_visible():
+            out += _collection_under(coll, _describe(coll, "collection", i + 1), box, ax)
+    return out + _patches_under(box, ax, renderer)
+
+
+def _line_under(legend, box: Bbox, ax: Axes, line: Line2D, index: int) -> list[str]:
+    """A data line with a vertex under the legend, or (no vertex) a segment crossing it."""
+    if not line.get_visible() or _is_reference_line(line, ax):
+        return []
+    xy = _line_xy(line)
+    if not len(xy):
+        return []  # a legend proxy
+    with np.errstate(invalid="ignore"):
+        disp = line.get_transform().transform(xy)
+    name = _describe(line, "line", index + 1, legend)
+    n = int(np.sum(_inside(_visible_area(line, ax, disp), box)))
+    if n >= MIN_POINTS_UNDER_LEGEND:
+        return [f"legend overlaps {n} data point{'s' * (n > 1)} of {name}"]
+    if line.get_linestyle() in ("None", "", " "):
+        return []
+    if line.get_clip_on():
+        disp = np.where(_inside(disp, ax.bbox)[:, None], disp, np.nan)
+    crossing = _segments_crossing(disp, box)
+    if crossing < MIN_SEGMENTS_THROUGH_LEGEND:
+        return []
+    return [f"legend is crossed by the line of {name} ({crossing} segment{'s' * (crossing > 1)})"]
+
+
+def _patches_under(box: Bbox, ax: Axes, renderer) -> list[str]:
+    """Bars and other patches in data coordinates under the legend; axvspan/axhspan (a
+    coordinate in axes units) mark a region of the whole axes, like reference lines, and do
+    not count."""
     patches = [
         p
         for p in ax.patches
         if p.get_visible() and all(p.get_transform().contains_branch_seperately(ax.transData))
     ]
     n = sum(
-        bool(
-            _overlap(
-                Bbox.intersection(p.get_window_extent(renderer), ax.bbox) or Bbox.null(), box, 0.0
-            )
-        )
+        _overlap(Bbox.intersection(p.get_window_extent(renderer), ax.bbox) or Bbox.null(), box, 0.0)
         for p in patches
     )
-    if n:
-        out.append(f"legend overlaps {n} bar{'s' * (n > 1)} or patch{'es' * (n > 1)}")
-    return out
+    return [f"legend overlaps {n} bar{'s' * (n > 1)} or patch{'es' * (n > 1)}"] if n else []
 
 
 def _collection_under(coll: Collection, name: str, box: Bbox, ax: Axes) -> list[str]:
-    """Filled areas and line collections: vertices under the legend, and for filled ones the
-    share of the legend lying on them."""
+    """Scatter points under the legend; for filled areas and line collections, vertices under
+    the legend, and for filled ones the share of the legend lying on them."""
+    if isinstance(coll, PathCollection):  # scatter: the offsets are the data
+        offsets = np.asarray(coll.get_offsets(), dtype=float)
+        if not len(offsets):
+            return []
+        disp = _visible_area(coll, ax, coll.get_offset_transform().transform(offsets))
+        n = int(np.sum(_inside(disp, box)))
+        ok = n >= MIN_POINTS_UNDER_LEGEND
+        return [f"legend overlaps {n} data point{'s' * (n > 1)} of {name}"] if ok else []
     trans = coll.get_transform()
     paths = [trans.transform_path(p) for p in coll.get_paths() if len(p.vertices)]
     if not paths:
@@ -508,6 +527,8 @@ def _legend_problems(fig: Figure, axes, renderer) -> list[str]:
         for text, whose in _texts(fig, axes, renderer, free_only=False):
             if _overlap(box, text.get_window_extent(renderer), tol):
                 out.append(f"{where}: legend overlaps {whose} {_short(text.get_text())!r}")
+        out += _reference_lines_under_legend_text(leg, where, axes, renderer)
+        out += _entries_without_swatch(leg, where, owner, renderer)
     return out
 
 
@@ -557,6 +578,238 @@ def _text_collisions(fig: Figure, axes, renderer) -> list[str]:
                 out.append(
                     f"{where}: text {_short(text.get_text())!r} overlaps "
                     f"{whose} {_short(other.get_text())!r} "
+                    f"(by {size * 72 / fig.dpi:.1f} pt)"
+                )
+    return out
+
+
+# --------------------------------------------------------------------------- 6. legend text
+
+
+def _opaque_frame(leg: Legend) -> bool:
+    """A drawn frame that hides what lies under it (the project's legends have none)."""
+    frame = leg.get_frame()
+    return bool(leg.get_frame_on() and frame.get_visible() and frame.get_facecolor()[3] >= 0.9)
+
+
+def _reference_name(line: Line2D, ax: Axes) -> str:
+    label = line.get_label()
+    if label and not label.startswith("_"):
+        return repr(label)
+    xy = _line_xy(line)
+    x_data, _ = line.get_transform().contains_branch_seperately(ax.transData)
+    return f"x = {xy[0, 0]:g}" if x_data else f"y = {xy[0, 1]:g}"
+
+
+def _reference_lines_under_legend_text(leg: Legend, where: str, axes, renderer) -> list[str]:
+    """Reference lines (axhline/axvline: critical levels, identities) running through a
+    legend's text: across a frameless legend they strike an entry through."""
+    if _opaque_frame(leg):
+        return []
+    shrink = _pt(leg.figure, OVERLAP_TOLERANCE_PT)
+    texts = [(t.get_text(), t.get_window_extent(renderer)) for t in leg.get_texts()]
+    texts = [(s, b.expanded(1, 1).padded(-shrink)) for s, b in texts if s.strip()]
+    out = []
+    for ax in axes:
+        for line in ax.lines:
+            if not line.get_visible() or not _is_reference_line(line, ax):
+                continue
+            disp = line.get_transform().transform(_line_xy(line))
+            if line.get_clip_on():
+                disp = np.where(_inside(disp, ax.bbox)[:, None], disp, np.nan)
+            for text, box in texts:
+                if box.width > 0 and box.height > 0 and _segments_crossing(disp, box):
+                    out.append(
+                        f"{where}: reference line {_reference_name(line, ax)} runs through "
+                        f"the legend text {_short(text)!r}"
+                    )
+    return out
+
+
+# --------------------------------------------------------------------------- 7. swatches
+
+
+def _contrast(color, background) -> float:
+    """Largest channel difference between a colour (composited on the background) and it."""
+    rgba = np.asarray(to_rgba(color), dtype=float)
+    bg = np.asarray(to_rgba(background), dtype=float)[:3]
+    shown = rgba[3] * rgba[:3] + (1 - rgba[3]) * bg
+    return float(np.max(np.abs(shown - bg)))
+
+
+def _shows(colors, background, width: float = 1.0) -> bool:
+    colors = np.atleast_2d(np.asarray(colors, dtype=float)) if len(colors) else []
+    return width > 0 and any(_contrast(c, background) >= MIN_SWATCH_CONTRAST for c in colors)
+
+
+def _swatch_visible(handle, background) -> bool:
+    """Whether a legend handle draws something a reader can see on the background."""
+    if handle is None or not handle.get_visible():
+        return False
+    if isinstance(handle, Line2D):
+        stroke = handle.get_linestyle() not in ("None", "", " ") and _shows(
+            [to_rgba(handle.get_color(), handle.get_alpha())], background, handle.get_linewidth()
+        )
+        marker = handle.get_marker() not in (None, "None", "", " ") and (
+            _shows([to_rgba(handle.get_markerfacecolor())], background)
+            or _shows([to_rgba(handle.get_markeredgecolor())], background, handle.get_mew())
+        )
+        return bool(stroke or marker)
+    if isinstance(handle, Collection):
+        return _shows(handle.get_facecolor(), background) or _shows(
+            handle.get_edgecolor(), background, float(np.max(handle.get_linewidth(), initial=0))
+        )
+    face = to_rgba(handle.get_facecolor())
+    edge = to_rgba(handle.get_edgecolor())
+    return _shows([face], background) or _shows([edge], background, handle.get_linewidth())
+
+
+def _background_at(leg: Legend, owner, handle, renderer):
+    """The colour a legend handle is drawn on: a shaded region (axvspan, fill) of the axes
+    under its centre, else the axes' (or the figure's) face."""
+    face = owner.get_facecolor() if owner is not None else leg.figure.get_facecolor()
+    if owner is None or handle is None:
+        return face
+    corners = handle.get_window_extent(renderer).get_points()
+    if not np.all(np.isfinite(corners)):  # (a scatter handle has no extent of its own)
+        return face
+    centre = corners.mean(axis=0)
+    for patch in sorted(owner.patches, key=lambda p: p.get_zorder()):
+        if patch.get_visible() and patch.contains_point(centre):
+            face = patch.get_facecolor() if patch.get_facecolor()[3] > 0.5 else face
+    return face
+
+
+def _entries_without_swatch(leg: Legend, where: str, owner, renderer) -> list[str]:
+    """Legend entries whose swatch does not show on what lies under it (e.g. a light grey
+    band on white, a grey band's swatch on that band)."""
+    out = []
+    for handle, text in zip(leg.legend_handles, leg.get_texts(), strict=False):
+        background = _background_at(leg, owner, handle, renderer)
+        if _visible_text(text) and not _swatch_visible(handle, background):
+            out.append(f"{where}: legend entry {_short(text.get_text())!r} has no visible swatch")
+    return out
+
+
+# --------------------------------------------------------------------------- 8. hidden curves
+
+
+def _drawn_path(line: Line2D, ax: Axes) -> np.ndarray:
+    """The display points of a drawn data curve (finite, inside the axes when clipped)."""
+    with np.errstate(invalid="ignore"):
+        disp = line.get_transform().transform(_line_xy(line))
+    return _visible_area(line, ax, disp)
+
+
+def distance_to_path(points: np.ndarray, path: np.ndarray) -> np.ndarray:
+    """Distance of each point to the polyline `path` (display units)."""
+    a, b = path[:-1], path[1:]
+    d = b - a
+    length2 = np.maximum(np.sum(d * d, axis=1), 1e-12)
+    best = np.full(len(points), np.inf)
+    for chunk in np.array_split(np.arange(len(points)), max(1, len(points) // 64)):
+        p = points[chunk][:, None, :]
+        t = np.clip(np.sum((p - a) * d, axis=2) / length2, 0.0, 1.0)
+        nearest = a + t[..., None] * d
+        best[chunk] = np.sqrt(np.min(np.sum((p - nearest) ** 2, axis=2), axis=1))
+    return best
+
+
+def _covered(under: np.ndarray, over: np.ndarray, reach: float) -> bool:
+    """Whether every point of `under` lies within `reach` of the polyline `over`."""
+    if len(under) == 0 or len(over) < 2 or reach < 0:
+        return False
+    lo, hi = over.min(axis=0) - reach, over.max(axis=0) + reach
+    if np.any(under.min(axis=0) < lo) or np.any(under.max(axis=0) > hi):
+        return False
+    sample = under[np.linspace(0, len(under) - 1, min(len(under), HIDDEN_SAMPLES)).astype(int)]
+    if not np.all(distance_to_path(sample[:: max(1, len(sample) // 16)], over) <= reach):
+        return False  # a cheap look at a few points first
+    return bool(np.all(distance_to_path(sample, over) <= reach))
+
+
+def hidden_pairs(ax: Axes) -> list[tuple[int, int]]:
+    """(i, j): data line ax.lines[i] is drawn entirely inside the stroke of ax.lines[j],
+    drawn above it (the first such j per hidden line). Needs a drawn figure."""
+    fig = ax.figure
+    curves = [
+        (line.get_zorder(), i, line, _drawn_path(line, ax))
+        for i, line in enumerate(ax.lines)
+        if line.get_visible()
+        and line.get_linestyle() not in ("None", "", " ")
+        and not _is_reference_line(line, ax)
+    ]
+    curves = [c for c in curves if len(c[3]) >= 2]
+    out = []
+    for za, ia, a, pa in curves:
+        for zb, ib, b, pb in curves:
+            if (zb, ib) <= (za, ia):
+                continue  # only a curve drawn later (above) can hide this one
+            reach = _pt(fig, (b.get_linewidth() - a.get_linewidth()) / 2 + HIDDEN_TOLERANCE_PT)
+            if _covered(pa, pb, reach):
+                out.append((ia, ib))
+                break
+    return out
+
+
+def _hidden_curves(ax: Axes) -> list[str]:
+    """Data curves drawn entirely inside the stroke of a curve drawn above them (e.g. a
+    measured curve under its model's line): the reader sees one curve."""
+    return [
+        f"{_axes_name(ax)}: {_describe(ax.lines[i], 'line', i + 1)} is hidden under "
+        f"{_describe(ax.lines[j], 'line', j + 1)}"
+        for i, j in hidden_pairs(ax)
+    ]
+
+
+# --------------------------------------------------------------------------- 9. font size
+
+
+def _all_texts(fig: Figure, axes, renderer):
+    """Every drawn text: titles, labels, tick labels, free texts, legend texts and titles."""
+    texts = [t for t, _ in _texts(fig, axes, renderer, free_only=False)]
+    for leg, _ in _legends(fig, axes):
+        texts += [t for t in [*leg.get_texts(), leg.get_title()] if _visible_text(t)]
+    for sup in ("_suptitle", "_supxlabel", "_supylabel"):
+        t = getattr(fig, sup, None)
+        if t is not None and _visible_text(t):
+            texts.append(t)
+    return texts
+
+
+def _small_text(fig: Figure, axes, renderer, width_in: float | None) -> list[str]:
+    """Text below MIN_FONT_PT once the saved figure (its tight box) is scaled to the width it
+    is printed at (the registry's width; without one, its own width)."""
+    # inches, as savefig(bbox="tight") writes it: the tight box padded on each side
+    saved = fig.get_tightbbox(renderer).width + 2 * float(rcParams["savefig.pad_inches"])
+    scale = 1.0 if width_in is None or saved <= 0 else width_in / saved
+    smallest = {}
+    for text in _all_texts(fig, axes, renderer):
+        size = text.get_fontsize() * scale
+        if size < MIN_FONT_PT - 0.05:
+            smallest.setdefault(round(size, 1), []).append(text.get_text())
+    at = f"at {width_in:g} in wide" if width_in is not None else "at the figure's size"
+    return [
+        f"figure: {len(names)} text{'s' * (len(names) > 1)} at {size:.1f} pt {at} "
+        f"(floor {MIN_FONT_PT:g} pt), e.g. {_short(names[0])!r}"
+        for size, names in sorted(smallest.items())
+    ]
+
+
+# --------------------------------------------------------------------------- 10. titles
+
+
+def _title_collisions(axes, renderer) -> list[str]:
+    """Titles of two panels that overlap (titles are not free text: check 3 skips them)."""
+    fig = axes[0].figure if axes else None
+    titles = [(ax, ax.title) for ax in axes if _visible_text(ax.title)]
+    out = []
+    for i, (ax, a) in enumerate(titles):
+        for bx, b in titles[i + 1 :]:
+            size = _overlap_size(a.get_window_extent(renderer), b.get_window_extent(renderer))
+            if size > _pt(fig, OVERLAP_TOLERANCE_PT):
+                out.append(
+                    f"{_axes_name(ax)}: title overlaps the title of {_axes_name(bx)} "
                     f"(by {size * 72 / fig.dpi:.1f} pt)"
                 )
     return out

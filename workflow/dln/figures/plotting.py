@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -15,7 +16,6 @@ from dln.data.io import atomic_output, job_log, open_runs  # noqa: E402
 from dln.figures import figcheck  # noqa: E402
 from dln.model.problem import Problem  # noqa: E402
 
-K_PALETTE = "viridis"
 # seaborn's "colorblind" palette, written out (see STYLE on why seaborn is not imported)
 COLORBLIND = [
     "#0173b2",
@@ -98,10 +98,34 @@ def setup(sm=None):
     )
 
 
+# k is a category (the saddle a start targets): one colour per k in every figure, from the
+# Okabe-Ito colour-blind-safe palette (no yellow: it does not show on white)
+K_COLORS = {
+    0: "#0072B2",
+    1: "#E69F00",
+    2: "#009E73",
+    3: "#CC79A7",
+    4: "#56B4E9",
+    5: "#D55E00",
+    6: "#000000",
+}
+
+
+def k_color(k) -> str:
+    """The colour of start index k, the same in every figure."""
+    k = int(k)
+    return K_COLORS.get(k, COLORBLIND[k % len(COLORBLIND)])
+
+
 def k_colors(ks) -> dict:
-    ks = sorted(set(int(k) for k in ks if k == k))  # NaN (no k) has no colour
-    colors = palette(K_PALETTE, max(len(ks), 2))
-    return {k: colors[i] for i, k in enumerate(ks)}
+    """k -> its colour (k_color) for the k present; NaN (no k) has no colour."""
+    return {int(k): k_color(k) for k in ks if k == k}
+
+
+def subplots(opts: dict, nrows: int = 1, ncols: int = 1, height: float = 2.6, **kw):
+    """plt.subplots at the figure's printed width (the registry's `width`), so that what the
+    reader sees at that width is what is drawn."""
+    return plt.subplots(nrows, ncols, figsize=(opts["width"], height), **kw)
 
 
 def options(sm) -> dict:
@@ -168,8 +192,9 @@ def empty_figure(sm, text: str) -> None:
     sys.exit(0)
 
 
-def level_lines(ax, levels, label=True, **kw):
-    """Horizontal lines at the critical levels L_0..L_d, labelled at the right edge. Levels
+def level_lines(ax, levels, label=True, values=True, **kw):
+    """Horizontal lines at the critical levels L_0..L_d, labelled at the right edge (with
+    their values unless `values` is False: a one-column figure needs the room). Levels
     closer than a label's height (at the axes' current size and limits) share one label, so
     the labels never run into each other."""
     style = dict(color="0.45", lw=0.7, ls="--", zorder=0) | kw
@@ -189,7 +214,7 @@ def level_lines(ax, levels, label=True, **kw):
         else:
             groups.append([k])
     for group in groups:
-        text = ", ".join(f"$L_{k}={levels[k]:g}$" for k in group)
+        text = ", ".join(f"$L_{k}={levels[k]:g}$" if values else f"$L_{k}$" for k in group)
         ax.annotate(
             text,
             xy=(1.0, float(np.mean(levels[group]))),
@@ -202,10 +227,15 @@ def level_lines(ax, levels, label=True, **kw):
         )
 
 
-def save(fig, outputs, dpi: int) -> None:
-    """Write each output (PDF, PNG) atomically: a killed job leaves no half-written figure."""
+def save(fig, outputs, dpi: int, width: float | None = None) -> None:
+    """Write each output (PDF, PNG) atomically: a killed job leaves no half-written figure.
+    Under the quality gate the figure is checked first, its text at the printed `width`."""
+    if width is not None:
+        fit_width(fig, width)
+    if os.environ.get("DLN_FIGURE_COUNTS"):
+        record_counts(fig, Path(os.environ["DLN_FIGURE_COUNTS"]) / f"{Path(outputs[0]).stem}.json")
     if figcheck.gate_enabled():
-        figcheck.check(fig, Path(outputs[0]).stem)
+        figcheck.check(fig, Path(outputs[0]).stem, width)
     for out in outputs:
         out = Path(out)
         with atomic_output(out, suffix=out.suffix) as tmp:  # savefig infers the format
@@ -213,6 +243,67 @@ def save(fig, outputs, dpi: int) -> None:
                 tmp, dpi=dpi, metadata={"CreationDate": None} if out.suffix == ".pdf" else None
             )
     plt.close(fig)
+
+
+def figure(opts: dict, height: float = 2.6):
+    """An empty figure at the printed width (for subfigures)."""
+    return plt.figure(figsize=(opts["width"], height))
+
+
+def marker_handle(color, marker: str, label: str, hollow: bool = False):
+    """A legend proxy for a kind of point."""
+    from matplotlib.lines import Line2D
+
+    face = "none" if hollow else color
+    return Line2D([], [], ls="none", marker=marker, color=color, mfc=face, label=label)
+
+
+def patch_handle(label: str, **style):
+    """A legend proxy for a shaded band."""
+    from matplotlib.patches import Patch
+
+    style = {k: v for k, v in style.items() if k != "zorder"}
+    if "lw" in style:
+        style["linewidth"] = style.pop("lw")
+    return Patch(label=label, **style)
+
+
+RUN_GID = "run"  # gid of the artists that draw one run each (lines) or one run per point
+
+
+def run_marks(fig) -> int:
+    """How many runs a figure draws: its lines tagged RUN_GID, plus the points of its
+    scatters tagged RUN_GID (the tests count them against the table: no run dropped)."""
+    n = 0
+    for ax in fig.axes:
+        n += sum(line.get_gid() == RUN_GID for line in ax.lines)
+        n += sum(len(c.get_offsets()) for c in ax.collections if c.get_gid() == RUN_GID)
+    return n
+
+
+def record_counts(fig, path: Path) -> None:
+    """Write {"runs": run_marks(fig)} as JSON (DLN_FIGURE_COUNTS: the directory; for tests)."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"runs": run_marks(fig)}))
+
+
+def fit_width(fig, width: float) -> None:
+    """Resize the figure so that what savefig(bbox="tight") writes is `width` inches wide:
+    labels outside the axes (level labels, outside legends) widen the saved box beyond the
+    figure, and the printed page would shrink every font by as much."""
+    for _ in range(3):
+        fig.canvas.draw()
+        # (savefig pads the tight box by savefig.pad_inches on each side)
+        saved = (
+            fig.get_tightbbox(fig.canvas.get_renderer()).width
+            + 2 * plt.rcParams["savefig.pad_inches"]
+        )
+        if abs(saved - width) < 0.01:
+            return
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w * width / saved, h)
 
 
 def note(ax, text):
@@ -286,3 +377,209 @@ def settled_at(x, y, tol: float) -> float:
     x, y = x[ok], y[ok]
     moving = np.flatnonzero(np.abs(y - y[-1]) >= tol)
     return float(x[min(moving[-1] + 1, len(x) - 1)]) if moving.size else float(x[0])
+
+
+# --------------------------------------------------------------------------- varied settings
+
+# the run settings a study can vary (issue "Sweep anything"): a figure lays some out itself
+# (its x axis, its colour, its panels); Encoding maps the others that vary to line style and
+# marker, and fixed_note states the value of those that do not
+VARIED_SETTINGS = (
+    "solver",
+    "construction",
+    "dtype",
+    "sigma0",
+    "init_scale",
+    "spectrum",
+    "widths",
+    "lr",
+    "basis",
+    "basis_seed",
+    "seed",
+    "steps",
+    "k",
+)
+SETTING_NAMES = {"sigma0": "$\\sigma_0$", "widths": "widths", "basis_seed": "basis seed"}
+LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 3))]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def settings_frame(ds) -> pd.DataFrame:
+    """One row per run of a combined Dataset: its settings (the columns of the table)."""
+    cols = {c: np.atleast_1d(ds[c].values) for c in VARIED_SETTINGS if c in ds.variables}
+    return pd.DataFrame(cols)
+
+
+def fmt_setting(name: str, value) -> str:
+    """A setting's value as a reader reads it: 5e-4, 0.01, 8-3-5-10-1-4-5."""
+    if isinstance(value, float | np.floating):
+        if value != value:
+            return "n/a"
+        return f"{int(value)}" if name in ("k", "seed", "steps") else f"{value:.3g}"
+    return str(value)
+
+
+def varied(frame: pd.DataFrame, shown=()) -> list[str]:
+    """The settings that vary among the rows of `frame` and the figure does not lay out."""
+    return [
+        c
+        for c in VARIED_SETTINGS
+        if c in frame and c not in shown and frame[c].astype(str).nunique() > 1
+    ]
+
+
+def fixed_note(frame: pd.DataFrame, names) -> str:
+    """'seed 0, lr 0.0005': the one value each named setting takes in `frame` (those that
+    vary are left out: an Encoding shows them)."""
+    parts = []
+    for name in names:
+        if name in frame and frame[name].astype(str).nunique() == 1:
+            value = fmt_setting(name, frame[name].iloc[0])
+            parts.append(f"{SETTING_NAMES.get(name, name)} = {value}")
+    return ", ".join(parts)
+
+
+def textwrap_note(text: str, width: int = 44) -> str:
+    """A legend title wrapped for a one-column figure (it must not be wider than the axes)."""
+    import textwrap
+
+    return textwrap.fill(text, width)
+
+
+def pooled_note(frame: pd.DataFrame, shown=()) -> str:
+    """'pooled over: lr, widths': the settings that vary among the rows of `frame` and a
+    figure draws in one cloud rather than lay out (an honest label for a scatter of every
+    run of every study)."""
+    names = [SETTING_NAMES.get(n, n) for n in varied(frame, shown)]
+    return f"pooled over: {', '.join(names)}" if names else ""
+
+
+class Encoding:
+    """Line style and marker for the settings a figure does not lay out itself: every run of
+    `frame` keeps its own look, so no run is drawn over another of different settings, and
+    the legend names each combination (nothing is drawn when none varies). A combination is
+    labelled by what differs from the reference (each setting's most common value), and the
+    reference values go in the legend's title (`reference_note`)."""
+
+    def __init__(self, frame: pd.DataFrame, shown=()):
+        self.names = varied(frame, shown)
+        rows = [self.key(row) for _, row in frame.iterrows()]
+        keys = sorted(set(rows), key=str)
+        self.index = {key: i for i, key in enumerate(keys)}
+        # per setting, its most common value (first in order on a tie)
+        self.reference = tuple(
+            max(sorted({r[j] for r in rows}), key=[r[j] for r in rows].count)
+            for j in range(len(self.names))
+        )
+
+    def key(self, row) -> tuple:
+        return tuple(fmt_setting(n, _scalar(row[n])) for n in self.names)
+
+    def style(self, row, line: bool = False) -> dict:
+        """Keyword arguments of ax.plot/scatter for this run: linestyle and marker (a line
+        carries a few markers when settings vary: six line styles alone would repeat)."""
+        i = self.index.get(self.key(row), 0) if self.names else 0
+        style = {"ls": LINESTYLES[i % len(LINESTYLES)], "marker": MARKERS[i % len(MARKERS)]}
+        if line:
+            style = {"ls": style["ls"]}
+            if self.names:
+                style |= {"marker": MARKERS[i % len(MARKERS)], "markevery": 0.1, "ms": 3.5}
+        return style
+
+    def label(self, key: tuple) -> str:
+        """What differs from the reference ('reference' for the reference itself)."""
+        parts = [
+            f"{SETTING_NAMES.get(n, n)} = {v}"
+            for n, v, ref in zip(self.names, key, self.reference, strict=True)
+            if v != ref
+        ]
+        return ", ".join(parts) or ("reference" if self.names else "")
+
+    def reference_note(self) -> str:
+        """'reference: sigma0 = 0.01, lr = 0.0005' ('' when nothing varies)."""
+        parts = [
+            f"{SETTING_NAMES.get(n, n)} = {v}"
+            for n, v in zip(self.names, self.reference, strict=True)
+        ]
+        return f"reference: {', '.join(parts)}" if parts else ""
+
+    def handles(self, line: bool = True) -> list:
+        """Grey legend proxies, one per combination of the varied settings."""
+        from matplotlib.lines import Line2D
+
+        out = []
+        for key, i in self.index.items() if self.names else []:
+            marker = MARKERS[i % len(MARKERS)]
+            style = {"ls": LINESTYLES[i % len(LINESTYLES)], "marker": marker, "ms": 3.5}
+            if not line:
+                style = {"ls": "none", "marker": marker}
+            out.append(Line2D([], [], color="0.3", label=self.label(key), **style))
+        return out
+
+
+def halo(n: int) -> dict:
+    """Style of the n-th run (0, 1, ...) of an axes whose curve lies on a curve drawn before:
+    a wide pale band under it, each further one wider and lower, so that every run stays
+    visible (the gate reports a curve hidden under another)."""
+    return {"lw": 4.5 + 2.5 * n, "alpha": 0.3, "zorder": 1.5 - 0.01 * n}
+
+
+def unhide(fig, drop=("model",), start: int = 0) -> list:
+    """Restyle every data curve that lies entirely under another (the gate's criterion,
+    figcheck.hidden_pairs, on the drawn figure) as a halo (numbered from `start`), so that
+    both stay visible, and remove those whose gid is in `drop` (a model curve under the same
+    model adds nothing); returns the restyled lines (a figure names them in its legend)."""
+    fig.canvas.draw()
+    restyled = []
+    for ax in fig.axes:
+        hidden = [ax.lines[i] for i, _ in figcheck.hidden_pairs(ax)]
+        for line in hidden:
+            if line.get_gid() in drop:
+                line.remove()
+            else:
+                line.set(**halo(start + len(restyled)))
+                restyled.append(line)
+    return restyled
+
+
+def legend_with_halos(fig, make_legend, width: float):
+    """Draw the legend (make_legend(any_halo): with an entry that explains halos when there
+    are some), fit the figure to its printed width and unhide the curves hidden at that
+    layout, until none is: the legend and the width change the layout, and so what lies
+    under what. A halo keeps its run's colour and markers: they say which run it is."""
+    restyled = []
+    for _ in range(4):
+        legend = make_legend(bool(restyled))
+        fit_width(fig, width)
+        new = unhide(fig, start=len(restyled))
+        if not new:
+            return legend
+        legend.remove()
+        restyled += new
+    return make_legend(bool(restyled))
+
+
+def halo_handle():
+    """The legend entry that explains halos (plotting.unhide)."""
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color="0.2", label="halo: on another's curve", **halo(0))
+
+
+def legend_height(n_entries: int, ncol: int, title_lines: int = 0) -> float:
+    """Inches a legend below the panels needs beyond one row: the figure grows by this
+    much, so that its panels are not squeezed."""
+    return 0.2 * (max(-(-n_entries // ncol), 1) - 1 + title_lines)
+
+
+def legend_title(*parts: str, width: int = 100) -> str | None:
+    """A legend title from the non-empty parts, wrapped to `width` characters a line."""
+    import textwrap
+
+    text = "; ".join(p for p in parts if p)
+    return textwrap.fill(text, width) if text else None
+
+
+def _scalar(value):
+    value = getattr(value, "values", value)
+    return value.item() if isinstance(value, np.ndarray) else value

@@ -44,9 +44,10 @@ def _results(tmp_path, verdicts, escaped=True):
     stuck = "22650" if escaped else ""
     out.joinpath("runs.csv").write_text(
         "run,solver,k,construction,seed,lr,widths,spectrum,in_grid,in_laws,stuck_steps,"
-        "escape_model_steps\n"
+        "predicted_stuck_steps\n"
         f"a,gd,2,orthogonal,0,0.0005,8-3-5-10-1-4-5,linear,True,False,{stuck},22593\n"
         f"b,gd,2,antisymmetric,0,0.0005,8-3-5-10-1-4-5,linear,True,True,{stuck and 6600},6559\n"
+        f'c,gd,2,orthogonal,1,0.0005,"8,3,5,10,1,4,5","5,4,3,2,1",True,False,{stuck and 23412},24006\n'
     )
     out.joinpath("claims.csv").write_text(
         "section,claim,verdict\n" + "".join(f"S,c{i},{v}\n" for i, v in enumerate(verdicts))
@@ -64,10 +65,11 @@ def test_readme_results_block_is_refreshed_from_the_results(tmp_path):
     block = readme_block(readme)
     assert block == results_block(out)
     flat = " ".join(block.split())  # the prose is wrapped
-    assert "**2 runs** in 2 studies (grid 2, laws 1" in flat
+    assert "**3 runs** in 2 studies (grid 3, laws 1" in flat
     assert "**4 claims: 2 PASS, 0 FAIL, 1 INCONCLUSIVE, 1 INFO**" in flat
     assert "target spectrum (5, 4, 3, 2, 1)" in flat
-    assert "| 2 | 22,650 (22,593) | 6,600 (6,559) |" in block
+    # median (range) over the seeds to 3 significant figures; the law's prediction after ";"
+    assert "| 2 | 23,000 (22,600-23,400); 23,300 | 6,600; 6,560 |" in block
     assert not refresh_readme(readme, out)  # idempotent
 
 

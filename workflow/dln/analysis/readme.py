@@ -35,16 +35,32 @@ def _verdicts_line(claims: pd.DataFrame) -> str:
     counts = claims["verdict"].value_counts()
     parts = [f"{counts.get(v, 0)} {v}" for v in VERDICTS if v in counts or v in ("PASS", "FAIL")]
     parts += [f"{n} {v}" for v, n in counts.items() if v not in VERDICTS]
-    return f"**{len(claims)} claims: {', '.join(parts)}**"
+    return f"**{len(claims)} claim{'s' * (len(claims) != 1)}: {', '.join(parts)}**"
+
+
+def _sig(x) -> str:
+    """A stuck length to three significant figures: round-off seeds it, more digits are noise."""
+    return f"{float(f'{x:.3g}'):,.0f}"
+
+
+def _stuck_cell(g: pd.DataFrame) -> str:
+    """'median (min-max); predicted median' of one saddle and construction."""
+    measured = g["stuck_steps"]
+    cell = _sig(measured.median())
+    if len(measured) > 1:
+        cell += f" ({_sig(measured.min())}-{_sig(measured.max())})"
+    if "predicted_stuck_steps" in g and g["predicted_stuck_steps"].notna().any():
+        cell += f"; {_sig(g['predicted_stuck_steps'].median())}"
+    return cell
 
 
 def _stuck_table(table: pd.DataFrame) -> list[str]:
-    """Median stuck length per saddle k and construction in the main grid (GD, balanced)."""
+    """Stuck length per saddle k and construction in the main grid (GD, balanced): median and
+    range over the seeds, and the escape law's prediction from W(0)."""
     grid = table[table["in_grid"].astype(bool) & (table["solver"] == "gd")]
     escaped = grid[grid["stuck_steps"].notna()]
     if escaped.empty:
         return []
-    med = escaped.groupby(["k", "construction"])[["stuck_steps", "escape_model_steps"]].median()
     constructions = sorted(escaped["construction"].unique(), reverse=True)
     lines = [
         "| saddle k | " + " | ".join(constructions) + " |",
@@ -53,16 +69,15 @@ def _stuck_table(table: pd.DataFrame) -> list[str]:
     for k in sorted(escaped["k"].unique()):
         cells = []
         for c in constructions:
-            row = med.loc[(k, c)] if (k, c) in med.index else None
-            cells.append(
-                "-" if row is None else f"{_n(row.stuck_steps)} ({_n(row.escape_model_steps)})"
-            )
+            g = escaped[(escaped["k"] == k) & (escaped["construction"] == c)]
+            cells.append(_stuck_cell(g) if len(g) else "-")
         lines.append(f"| {int(k)} | " + " | ".join(cells) + " |")
     seeds = escaped["seed"].nunique()
     lr = escaped["lr"].iloc[0]
     return [
-        f"Median stuck length at saddle k (GD iterations at L_k, main grid, {seeds} seeds, "
-        f"lr = {lr:g}; the escape model in brackets):",
+        f"Stuck length at saddle k (GD iterations at L_k, main grid, lr = {lr:g}): median "
+        f"(range) over {seeds} seeds; after the semicolon, the escape law's prediction from "
+        "W(0), lr and dtype alone (median):",
         "",
         *lines,
     ]

@@ -84,7 +84,9 @@ PLOTTING_CODE = source_fingerprint(
 REPRODUCTION_CODE = source_fingerprint(
     ("analysis/claims.py", "analysis/calibrate_escape.py")
 )
-CONFIG_COPY = config_copy_text(config, f"dln {dln_version}, numerics {CODE_FINGERPRINT}")
+CONFIG_COPY = config_copy_text(
+    config, f"dln {dln_version}, numerics {CODE_FINGERPRINT}"
+)
 
 FIGURE_REGISTRY = yaml.safe_load(
     (Path(workflow.basedir) / "workflow/figures.yaml").read_text()

@@ -15,6 +15,7 @@ rule plan:
         "../envs/dln.yaml"
     params:
         digest=PLAN_DIGEST,
+        batches=N_BATCHES,
     script:
         "../scripts/plan.py"
 
@@ -22,7 +23,7 @@ rule plan:
 rule aggregate:
     input:
         plan=f"{OUT}/plan.csv",
-        runs=[run.path for run in RUNS.values()],
+        batches=[batch_manifest(name) for name in BATCHES],
     output:
         dataset=f"{OUT}/runs.nc",
         table=report(
@@ -47,10 +48,10 @@ rule aggregate:
 
 
 # Read by the figures that draw one study (workflow/figures.yaml, `tables`): its inputs are the
-# study's run files alone, so adding runs to another study does not redraw them.
+# study's batches alone, so adding runs to another study does not redraw them.
 rule study_table:
     input:
-        runs=study_run_files,
+        batches=study_batches,
     output:
         f"{OUT}/tables/{{study}}.csv",
     log:
@@ -61,6 +62,7 @@ rule study_table:
         mem_mb=200,
         runtime=5,
     params:
+        runs=study_run_files,
         levels=study_levels,
         code=AGGREGATE_CODE,
     script:

@@ -17,5 +17,5 @@ if digest != sm.params.digest:
         f"plan: the job planned {len(runs)} runs with digest {digest}, the workflow "
         f"{sm.params.digest}: dln/plan.py or the config changed after the workflow started; rerun"
     )
-write_plan(runs, sm.output[0])
+write_plan(runs, sm.output[0], sm.params.batches)
 Path(sm.log[0]).write_text(f"{len(runs)} runs planned, digest {digest}\n")

@@ -29,3 +29,66 @@ def simulate_dataset(cfg, path=None):
         target = Path(tmp) / "run.nc" if path is None else path
         run_to_file(cfg, target)
         return read_run(target)
+
+
+# --- batches: one process computes many planned runs (the workflow's simulation job) ---------
+
+
+def batch_digest(run_ids) -> str:
+    """Hash of a batch's membership: the workflow passes it, the job checks the plan file
+    against it (a stale plan file never makes a job compute other runs)."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(run_ids)).encode()).hexdigest()[:16]
+
+
+def read_batch(plan_path, batch: str) -> list[tuple[str, str, RunConfig]]:
+    """(run id, run file, settings) of the plan's runs in `batch`, each key checked."""
+    import csv
+    import json
+
+    members = []
+    with open(plan_path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["batch"] != batch:
+                continue
+            cfg = RunConfig(**json.loads(row["settings"]))
+            if not row["run"].endswith(f"-{cfg.key()}"):
+                raise ValueError(f"{plan_path}: run {row['run']}: its settings hash to {cfg.key()}")
+            members.append((row["run"], row["path"], cfg))
+    return members
+
+
+def stored_run_ok(path, code: str) -> bool:
+    """A complete run file of this code is already in the store (writes are atomic, so a file
+    there is complete; one written by other numerics' code is redone)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as src:
+            found = src.attrs.get("code_fingerprint")
+    except OSError:  # missing or unreadable: compute it
+        return False
+    return (found.decode() if isinstance(found, bytes) else found) == code
+
+
+def file_sha256(path) -> str:
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def run_batch(members, code: str, log=None) -> tuple[list[tuple[str, str, str]], int]:
+    """Compute the members the store lacks (each file written atomically as soon as it is
+    done: a killed batch leaves complete run files or none) and return the manifest rows
+    (run id, run file, sha256 of the file) and the number of runs computed."""
+    computed = 0
+    for rid, path, cfg in members:
+        if stored_run_ok(path, code):
+            continue
+        run_to_file(cfg, path)
+        computed += 1
+        if log is not None:
+            print(f"computed {rid}", file=log, flush=True)
+    return [(rid, path, file_sha256(path)) for rid, path, _ in members], computed

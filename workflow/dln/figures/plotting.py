@@ -112,7 +112,7 @@ def options(sm) -> dict:
 def load_runs(sm):
     """The run files this figure draws (its registry selectors), combined along `run`;
     None when the config plans none of them."""
-    paths = list(sm.input.get("runs", []))
+    paths = list(sm.params.get("runs", []))  # (inputs: the manifests of their batches)
     return open_runs(paths, weights=False) if paths else None
 
 

@@ -1,28 +1,14 @@
-# The plan as a table, then all its run files -> one CF NetCDF (dimension `run`) and one CSV row
+# All the plan's run files (the plan, results/<exp>/plan.csv, is written while the workflow
+# parses: common.smk) -> one CF NetCDF (dimension `run`) and one CSV row
 # per run, gathered run by run (the runs analysed themselves) with bounded memory. One study's
 # rows also as a table of their own, for the figures that draw that study only.
 
 
-# A script job, not a `run:` block: run locally, Snakemake executes a `run:` job in a second
-# Snakemake process that parses the whole workflow again (2 s for the paper's 77 runs).
-rule plan:
-    output:
-        f"{OUT}/plan.csv",
-    log:
-        f"{OUT}/logs/plan.log",
-    localrule: True
-    conda:
-        "../envs/dln.yaml"
-    params:
-        digest=PLAN_DIGEST,
-        batches=N_BATCHES,
-    script:
-        "../scripts/plan.py"
-
-
 rule aggregate:
     input:
-        plan=f"{OUT}/plan.csv",
+        # rewritten whenever the config changes (also by a dry run of another config): the
+        # aggregate reruns when the plan's digest (params.config_hash) or a batch changes
+        plan=ancient(f"{OUT}/plan.csv"),
         batches=[batch_manifest(name) for name in BATCHES],
     output:
         dataset=f"{OUT}/runs.nc",

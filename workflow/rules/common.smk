@@ -28,7 +28,9 @@ try:
         plan_batches,
         plan_digest,
         plan_runs,
+        members_file,
         select,
+        sync_plan_files,
     )
 
     RUNS = plan_runs(config)
@@ -45,7 +47,6 @@ from dln.plan.registry import (  # noqa: E402
     figure_report_args,
 )
 from dln.solve.run import source_fingerprint  # noqa: E402
-from dln.data.pipeline import batch_digest  # noqa: E402
 
 EXPERIMENT = config["experiment"]
 OUT = f"results/{EXPERIMENT}"  # this experiment's aggregate, figures, summary, report
@@ -61,27 +62,52 @@ def batch_manifest(name):
     return f"{BATCH_DIR}/{name}.tsv"
 
 
+def batch_members(wildcards):
+    return members_file(OUT, wildcards.batch, BATCHES[wildcards.batch])
+
+
+# The plan (plan.csv) and each batch's members file, written here (only what is new) rather
+# than by a job: a job upstream of the batches that reruns (a new seed) would rerun them all,
+# or, with ancient(), keep Snakemake from checking their own reasons (it masks the jobs
+# downstream of a rerun job). So the plan is on disk before any job, and a batch's input (its
+# members file, named by its runs) is newer than its manifest exactly when its runs are new.
+sync_plan_files(RUNS, OUT, N_BATCHES)
+
+
 def batch_manifests(runs):
-    """Manifests of the batches that hold these runs: what a consumer of their files waits for."""
-    return sorted({batch_manifest(run.batch(N_BATCHES)) for run in runs})
+    """Manifests of the batches that hold these runs: what a job reading their files waits for
+    (a rerun batch reruns it, also when the batch reran for another run: batches are coarse).
+    """
+    return sorted({batch_manifest(r.batch(N_BATCHES)) for r in runs})
 
 
-def force_batches_missing_runs():
-    """A batch whose manifest exists but one of whose run files does not (deleted from the
-    store, pruned by another experiment) is forced to run: Snakemake sees only manifests, and
-    the rerun computes just the missing files. One stat per run (~0.1 s for 10^5 runs)."""
-    stale = {
-        batch_manifest(name)
-        for name, rids in BATCHES.items()
-        if os.path.exists(batch_manifest(name))
-        and not all(os.path.exists(RUNS[rid].path) for rid in rids)
-    }
+def check_batches_have_their_runs():
+    """A batch whose manifest lists a run file that is gone (deleted by hand from the store)
+    would never rerun: Snakemake sees only manifests. Say so before any job, with the
+    command that recomputes just those files. One stat per run (~0.1 s for 10^5 runs).
+    """
+    stale, example = [], None
+    for name in BATCHES:
+        try:
+            with open(batch_manifest(name)) as fh:
+                listed = [line.split("\t")[1] for line in fh if line.strip()]
+        except (
+            OSError,
+            IndexError,
+        ):  # no manifest yet (or not one): the batch runs anyway
+            continue
+        missing = [path for path in listed if not os.path.exists(path)]
+        if missing:
+            stale.append(batch_manifest(name))
+            example = example or missing[0]
     if stale:
-        settings = workflow.dag_settings
-        settings.forcerun = frozenset(settings.forcerun) | stale
+        raise WorkflowError(
+            f"the run store lacks run files of {len(stale)} finished batches (e.g. {example}); "
+            f"recompute just those files with: snakemake --forcerun {' '.join(stale)}"
+        )
 
 
-force_batches_missing_runs()
+check_batches_have_their_runs()
 # code a run file depends on (simulation and its analysis): an edit reruns the simulations
 CODE_FINGERPRINT = source_fingerprint()
 # code that later stages import: a change reruns them (Snakemake tracks only the script itself)
@@ -151,7 +177,9 @@ def figure_inputs(wildcards):
     """Run files and tables a figure draws: its study tables, or the whole table for `all`."""
     entry = FIGURE_REGISTRY[wildcards.figure]
     runs = figure_runs(wildcards.figure)  # (the figure reads them: params.runs)
-    inputs = {"batches": batch_manifests(RUNS[r[len("results/runs/") : -3]] for r in runs)}
+    inputs = {
+        "batches": batch_manifests(RUNS[r[len("results/runs/") : -3]] for r in runs)
+    }
     tables = entry.get("tables")
     if tables == "all":
         inputs["table"] = TABLE

@@ -3,16 +3,14 @@
 # (written atomically as soon as it is done), and then writes the batch's manifest (run id, run
 # file, sha256). A run's batch is its key modulo `batches` (config), so the DAG has at most that
 # many simulation jobs whatever the grid's size, and adding a seed reruns only the batches that
-# hold the new runs (their membership, params.members, changed), which compute just those.
+# hold the new runs (their members file changed, common.smk), which compute just those.
 # The run files are not Snakemake outputs (Snakemake deletes a job's outputs before it runs, so
 # a batch could not keep its stored runs): the manifest is the output every consumer waits for.
-# The plan file is an input so that it is on disk before the first simulation; ancient(), so
-# that rewriting it (a new seed) reruns no batch whose runs did not change.
 
 
 rule simulate_batch:
     input:
-        plan=ancient(f"{OUT}/plan.csv"),
+        batch_members,
     output:
         f"{BATCH_DIR}/{{batch}}.tsv",
     log:
@@ -30,9 +28,6 @@ rule simulate_batch:
             [RUNS[r] for r in BATCHES[wildcards.batch]]
         )[1],
     params:
-        members=lambda wildcards: batch_digest(BATCHES[wildcards.batch]),
         code=CODE_FINGERPRINT,
     shell:
-        "dln batch --plan {input.plan} --batch {wildcards.batch}"
-        " --expect-members {params.members} --expect-code {params.code}"
-        " --out {output} > {log} 2>&1"
+        "dln batch --members {input} --expect-code {params.code} --out {output} > {log} 2>&1"

@@ -1,7 +1,7 @@
 """The `dln` command (also `python -m dln`).
 
   dln run --k 3 --seed 0 --lr 5e-4 --steps 100000 --out run.nc   one run -> one analysed file
-  dln batch --plan results/paper/plan.csv --batch b07 --out b07.tsv   a batch of planned runs
+  dln batch --members results/paper/batches/b07.members --out b07.tsv   a batch of runs
   dln table / info / diff                                         query results (dln.cli.query)
   dln store list|prune                                            run files no experiment uses
   dln verify results/paper                                        run files vs their manifest
@@ -195,39 +195,30 @@ def cmd_run(args) -> int:
 def add_batch_parser(sub) -> None:
     batch = sub.add_parser(
         "batch",
-        help="compute the planned runs of one batch the store lacks; write the batch's manifest",
+        help="compute the runs of one batch the store lacks; write the batch's manifest",
     )
-    batch.add_argument("--plan", required=True, help="the plan file (results/<exp>/plan.csv)")
-    batch.add_argument("--batch", required=True, help="batch name (the plan's `batch` column)")
-    batch.add_argument("--out", required=True, help="manifest: run id, run file, sha256 per run")
     batch.add_argument(
-        "--expect-members",
-        metavar="DIGEST",
-        help="refuse to run unless the plan's runs of this batch hash to this",
+        "--members", required=True, help="the batch's members file (results/<exp>/batches/)"
     )
+    batch.add_argument("--out", required=True, help="manifest: run id, run file, sha256 per run")
     batch.add_argument("--expect-code", metavar="FINGERPRINT", help="as for `dln run`")
     batch.set_defaults(func=cmd_batch)
 
 
 def cmd_batch(args) -> int:
     from dln.data.io import write_failure, write_text
-    from dln.data.pipeline import batch_digest, read_batch, run_batch
+    from dln.data.pipeline import read_members, run_batch
     from dln.solve.run import source_fingerprint
 
     code = source_fingerprint()
-    try:
-        members = read_batch(args.plan, args.batch)
-    except (OSError, KeyError, ValueError, ConfigError) as err:
-        print(f"error: {args.plan}: cannot read batch {args.batch} ({err})", file=sys.stderr)
+    if args.expect_code and args.expect_code != code:
+        print(f"error: --expect-code {args.expect_code} does not match {code}", file=sys.stderr)
         return 2
-    found = batch_digest(rid for rid, _, _ in members)
-    for flag, want, have in (
-        ("--expect-code", args.expect_code, code),
-        ("--expect-members", args.expect_members, found),
-    ):
-        if want and want != have:
-            print(f"error: {flag} {want} does not match {have} ({args.plan})", file=sys.stderr)
-            return 2
+    try:
+        members = read_members(args.members)
+    except (OSError, ValueError, TypeError, ConfigError) as err:
+        print(f"error: {args.members}: not a readable members file ({err})", file=sys.stderr)
+        return 2
     # SIGTERM raises SystemExit, so the atomic writers remove their temporary files
     signal.signal(signal.SIGTERM, _exit_on_signal)
     start = time.perf_counter()
@@ -239,7 +230,7 @@ def cmd_batch(args) -> int:
         print(f"error: {notes[-1] if notes else write_failure(args.out, err)}", file=sys.stderr)
         return 1
     print(
-        f"{args.out}: batch {args.batch}: {len(members)} runs, {computed} computed, "
+        f"{args.out}: {len(members)} runs, {computed} computed, "
         f"{len(members) - computed} already stored, {time.perf_counter() - start:.2f} s"
     )
     return 0

@@ -34,28 +34,19 @@ def simulate_dataset(cfg, path=None):
 # --- batches: one process computes many planned runs (the workflow's simulation job) ---------
 
 
-def batch_digest(run_ids) -> str:
-    """Hash of a batch's membership: the workflow passes it, the job checks the plan file
-    against it (a stale plan file never makes a job compute other runs)."""
-    import hashlib
-
-    return hashlib.sha256("\n".join(sorted(run_ids)).encode()).hexdigest()[:16]
-
-
-def read_batch(plan_path, batch: str) -> list[tuple[str, str, RunConfig]]:
-    """(run id, run file, settings) of the plan's runs in `batch`, each key checked."""
-    import csv
+def read_members(path) -> list[tuple[str, str, RunConfig]]:
+    """(run id, run file, settings) of a batch's members file (dln.plan.runplan.members_text),
+    each run's key checked against its settings."""
     import json
 
     members = []
-    with open(plan_path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row["batch"] != batch:
-                continue
-            cfg = RunConfig(**json.loads(row["settings"]))
-            if not row["run"].endswith(f"-{cfg.key()}"):
-                raise ValueError(f"{plan_path}: run {row['run']}: its settings hash to {cfg.key()}")
-            members.append((row["run"], row["path"], cfg))
+    with open(path) as fh:
+        for line in fh:
+            rid, run_path, settings = line.rstrip("\n").split("\t")
+            cfg = RunConfig(**json.loads(settings))
+            if not rid.endswith(f"-{cfg.key()}"):
+                raise ValueError(f"{path}: run {rid}: its settings hash to {cfg.key()}")
+            members.append((rid, run_path, cfg))
     return members
 
 

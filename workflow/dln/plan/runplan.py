@@ -260,22 +260,18 @@ def batch_resources(runs: list[PlannedRun]) -> tuple[int, int]:
     mem, seconds = 0.0, 0.0
     for run in runs:
         c = run.config
-        m, s = estimate_mem_seconds(
-            c.widths, c.steps, c.record_every, c.solver, c.lr, c.spectrum
-        )
+        m, s = estimate_mem_seconds(c.widths, c.steps, c.record_every, c.solver, c.lr, c.spectrum)
         mem, seconds = max(mem, m), seconds + s
     return int(math.ceil(mem)), int(math.ceil(seconds / 60))
 
 
 def plan_rows(runs: dict[str, PlannedRun], n_batches: int = DEFAULT_BATCHES) -> list[dict]:
-    """The plan as a table: run id, run file, study flags (in_<study>), and what a batch job
-    needs to compute the run: its batch and its complete settings (JSON)."""
+    """The plan as a table: run id, run file, its batch (simulation job), study flags."""
     return [
         {
             "run": rid,
             "path": run.path,
             "batch": run.batch(n_batches),
-            "settings": run.config.settings_json(),
             "steps": run.config.steps,
             "record_every": run.config.record_every,
             "d": run.config.d,
@@ -297,12 +293,15 @@ def select(runs: dict[str, PlannedRun], study: str | None = None, **settings) ->
 
 
 def write_plan(runs: dict[str, PlannedRun], path, n_batches: int = DEFAULT_BATCHES) -> None:
-    """The plan table as CSV (atomically): the aggregate reads run files and flags from it,
-    a batch job its runs' settings."""
+    """The plan table as CSV (atomically): the aggregate reads run files and flags from it."""
+    from dln.data.io import write_text
+
+    write_text(plan_text(runs, n_batches), path)
+
+
+def plan_text(runs: dict[str, PlannedRun], n_batches: int = DEFAULT_BATCHES) -> str:
     import csv
     import io as _io
-
-    from dln.data.io import write_text
 
     rows = plan_rows(runs, n_batches)
     buf = _io.StringIO()
@@ -310,7 +309,7 @@ def write_plan(runs: dict[str, PlannedRun], path, n_batches: int = DEFAULT_BATCH
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in row.items()})
-    write_text(buf.getvalue(), path)
+    return buf.getvalue()
 
 
 def grid_members(config: dict, study: str) -> dict[str, int]:
@@ -328,3 +327,56 @@ def grid_members(config: dict, study: str) -> dict[str, int]:
 def varied_axes(axes: dict, ignore=("seed", "k")) -> list[str]:
     """The axes of one grid with more than one value (seeds and k left out by default)."""
     return [a for a in AXES if a in axes and a not in ignore and len(axes[a]) > 1]
+
+
+def members_text(runs: list[PlannedRun]) -> str:
+    """A batch's members file: run id, run file and complete settings (JSON) per line, what
+    its job computes (dln.data.pipeline.read_members)."""
+    return "".join(f"{r.run_id}\t{r.path}\t{r.config.settings_json()}\n" for r in runs)
+
+
+def members_file(out: str, name: str, run_ids: list[str]) -> str:
+    """A batch's members file, named by a hash of its runs: a new membership is a new file,
+    and going back to an earlier config finds the earlier file (with its old mtime)."""
+    digest = hashlib.sha256("\n".join(run_ids).encode()).hexdigest()[:12]
+    return f"{out}/batches/{name}-{digest}.members"
+
+
+def sync_plan_files(runs: dict[str, PlannedRun], out: str, n_batches: int) -> list[str]:
+    """Write the plan (out/plan.csv) if its content changed and each batch's members file
+    (members_file) if it is not there yet; return what was written.
+
+    The workflow calls this while it parses, so the plan is on disk before any job starts and
+    a batch job's input is newer than its manifest exactly when its membership is new: adding a
+    seed writes the members files of the batches that gain a run, no other. A stamp (the plan
+    digest) makes an unchanged plan cost one small read.
+    """
+    import os
+
+    from dln.data.io import write_text
+
+    digest = f"{plan_digest(runs)} {n_batches}\n"
+    stamp = f"{out}/batches/.plan-digest"
+    plan = f"{out}/plan.csv"
+    if _read(stamp) == digest and os.path.exists(plan):
+        return []
+    written = []
+    for name, rids in plan_batches(runs, n_batches).items():
+        path = members_file(out, name, rids)
+        if not os.path.exists(path):
+            write_text(members_text([runs[r] for r in rids]), path)
+            written.append(path)
+    text = plan_text(runs, n_batches)
+    if _read(plan) != text:
+        write_text(text, plan)
+        written.append(plan)
+    write_text(digest, stamp)
+    return written
+
+
+def _read(path) -> str | None:
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError:
+        return None

@@ -431,7 +431,7 @@ def test_killed_batch_leaves_complete_run_files_and_its_rerun_computes_only_the_
     assert len(rows) == 6 and all(len(r.split("\t")) == 3 for r in rows)
 
 
-def test_a_deleted_run_file_is_named_and_its_forced_batch_computes_only_that_run(tmp_path):
+def test_a_deleted_run_file_is_named_and_its_batch_rerun_computes_only_that_run(tmp_path):
     cfg = tiny_grid(range(3), batches=2)
     write_config(tmp_path, cfg)
     snakemake(tmp_path, "--cores", "2", f"{OUT}/runs.csv")

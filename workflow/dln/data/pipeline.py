@@ -71,15 +71,17 @@ def file_sha256(path) -> str:
 
 
 def run_batch(members, code: str, log=None) -> tuple[list[tuple[str, str, str]], int]:
-    """Compute the members the store lacks (each file written atomically as soon as it is
-    done: a killed batch leaves complete run files or none) and return the manifest rows
-    (run id, run file, sha256 of the file) and the number of runs computed."""
-    computed = 0
-    for rid, path, cfg in members:
-        if stored_run_ok(path, code):
-            continue
-        run_to_file(cfg, path)
-        computed += 1
-        if log is not None:
-            print(f"computed {rid}", file=log, flush=True)
-    return [(rid, path, file_sha256(path)) for rid, path, _ in members], computed
+    """Compute the members the store lacks, the GD runs of one architecture in lockstep
+    (dln.solve.batch), and write each run file atomically as soon as its chunk is done: a
+    killed batch leaves complete run files or none. Returns the manifest rows (run id, run
+    file, sha256 of the file) and the number of runs computed."""
+    from dln.solve.batch import chunks, simulate_many
+
+    todo = [(rid, path, cfg) for rid, path, cfg in members if not stored_run_ok(path, code)]
+    for chunk in chunks([cfg for _, _, cfg in todo]):
+        trajectories = simulate_many([todo[i][2] for i in chunk])
+        for i, traj in zip(chunk, trajectories, strict=True):
+            write_run_file(analyse_run(traj), todo[i][1])
+            if log is not None:
+                print(f"computed {todo[i][0]}", file=log, flush=True)
+    return [(rid, path, file_sha256(path)) for rid, path, _ in members], len(todo)

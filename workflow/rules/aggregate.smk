@@ -21,7 +21,9 @@ rule aggregate:
         f"{OUT}/logs/aggregate.log",
     conda:
         "../envs/dln.yaml"
-    threads: 1
+    # processes that read the run files (dln.data.aggregate.loaded_runs); Snakemake gives
+    # fewer when it has fewer cores
+    threads: 4
     resources:
         mem_mb=500,
         runtime=10,

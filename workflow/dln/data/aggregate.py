@@ -96,6 +96,69 @@ def _open_run(path, run_id: str):
     return src
 
 
+# what the aggregate copies from a run file: its datasets (read whole) and the attributes of
+# the per-step ones (the output's variables take them from the first run)
+_COPIED = ("step", "t", "mode", "s", "critical_level", "steps_at_level", "visit_level",
+           "visit_entry_step", "visit_exit_step", *TRAJECTORY_VARS, *MODE_VARS)  # fmt: skip
+
+
+class _Var:
+    """A dataset read into memory, with the h5py interface the writer uses (x[()], attrs)."""
+
+    def __init__(self, value, var_attrs):
+        self.value, self.attrs = value, var_attrs
+
+    def __getitem__(self, key):
+        return self.value
+
+    @property
+    def shape(self):
+        return self.value.shape
+
+
+class _Loaded:
+    """A run file read into memory (a worker's result): src[name] and src.attrs as h5py's."""
+
+    def __init__(self, data: dict, var_attrs: dict, file_attrs: dict):
+        self.data, self.var_attrs, self.attrs = data, var_attrs, file_attrs
+
+    def __getitem__(self, name):
+        return _Var(self.data[name], self.var_attrs.get(name, {}))
+
+    def close(self) -> None:
+        pass
+
+
+def load_run(path_and_id) -> _Loaded:
+    """Read what the aggregate needs from one run file (in a worker process)."""
+    path, run_id = path_and_id
+    src = _open_run(path, run_id)
+    try:
+        data = {name: src[name][()] for name in _COPIED}
+        var_attrs = {name: _attrs_of(src[name]) for name in (*TRAJECTORY_VARS, *MODE_VARS)}
+        return _Loaded(data, var_attrs, {"row_json": _text(src.attrs["row_json"])})
+    finally:
+        src.close()
+
+
+def loaded_runs(entries, workers: int, block: int = 128):
+    """(plan entry, loaded run) in plan order; with workers > 1 the files are read by that
+    many processes, `block` entries at a time (memory: a block, whatever the grid's size)."""
+    if workers <= 1:
+        for entry in entries:
+            yield entry, load_run((entry["path"], entry["run"]))
+        return
+    import itertools
+    import multiprocessing
+
+    # spawn: the workers share no HDF5 state with this process (which writes the output)
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        it = iter(entries)
+        while chunk := list(itertools.islice(it, block)):
+            args = [(e["path"], e["run"]) for e in chunk]
+            yield from zip(chunk, pool.map(load_run, args, chunksize=8), strict=True)
+
+
 class _Writer:
     """The output file, opened once; `add` appends one run along the unlimited `run` dim."""
 
@@ -338,9 +401,12 @@ def _cell(value) -> str:
     return str(value)
 
 
-def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash: str) -> int:
+def aggregate(
+    plan_path, dataset_path, table_path, experiment: str, config_hash: str, workers: int = 1
+) -> int:
     """Write the experiment's runs.nc and runs.csv from its plan; returns the number of runs.
-    Both are written run by run: memory holds one run, whatever the number of runs."""
+    Both are written run by run: memory holds a block of runs, whatever the number of runs;
+    `workers` processes read the run files (this one writes)."""
     import netCDF4
 
     from dln.data.runfile import cf_attrs
@@ -359,13 +425,9 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
         try:
             writer = _Writer(out, steps, n_levels)
             writer.add_flags(flag_names)
-            for entry in read_plan(plan_path):
-                src = _open_run(entry["path"], entry["run"])
-                try:
-                    flags = {f: entry[f] == "true" for f in flag_names}
-                    row = writer.add(entry["run"], src, flags)
-                finally:
-                    src.close()
+            for entry, src in loaded_runs(read_plan(plan_path), workers):
+                flags = {f: entry[f] == "true" for f in flag_names}
+                row = writer.add(entry["run"], src, flags)
                 table_rows.writerow([_cell(row.get(c, math.nan)) for c in columns])
             writer.flush()
             out.setncatts(

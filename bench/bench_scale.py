@@ -95,7 +95,9 @@ def arithmetic(cfgs) -> tuple[float, float]:
         gd_run(theta, problem.Phi, problem.widths, cfg.lr, cfg.steps, cfg.record_every)
     single = time.perf_counter() - start
     start = time.perf_counter()
-    gd_run_batch(thetas, problem.Phi, problem.widths, [c.lr for c in cfgs], c0.steps, c0.record_every)
+    gd_run_batch(
+        thetas, problem.Phi, problem.widths, [c.lr for c in cfgs], c0.steps, c0.record_every
+    )
     return single, time.perf_counter() - start
 
 

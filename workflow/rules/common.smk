@@ -71,7 +71,13 @@ def batch_members(wildcards):
 # or, with ancient(), keep Snakemake from checking their own reasons (it masks the jobs
 # downstream of a rerun job). So the plan is on disk before any job, and a batch's input (its
 # members file, named by its runs) is newer than its manifest exactly when its runs are new.
-sync_plan_files(RUNS, OUT, N_BATCHES)
+try:
+    sync_plan_files(RUNS, OUT, N_BATCHES)
+except OSError as err:  # read-only or full results/: one line, before any job
+    raise WorkflowError(
+        f"{OUT}: cannot write the plan ({err.strerror or err}: {err.filename}); is the "
+        f"directory writable and the disk not full?"
+    ) from None
 
 
 def batch_manifests(runs):

@@ -141,22 +141,29 @@ def load_run(path_and_id) -> _Loaded:
         src.close()
 
 
-def loaded_runs(entries, workers: int, block: int = 128):
-    """(plan entry, loaded run) in plan order; with workers > 1 the files are read by that
-    many processes, `block` entries at a time (memory: a block, whatever the grid's size)."""
+def reader_pool(workers: int):
+    """Processes that read run files (None: read here). Forked before the output file is
+    opened: a spawned worker would run the calling Snakemake script again as its __main__."""
     if workers <= 1:
+        return None
+    import multiprocessing
+
+    return multiprocessing.get_context("fork").Pool(workers)
+
+
+def loaded_runs(entries, pool, block: int = 128):
+    """(plan entry, loaded run) in plan order, read by `pool`'s processes `block` entries at
+    a time (memory: a block, whatever the grid's size), or here without a pool."""
+    if pool is None:
         for entry in entries:
             yield entry, load_run((entry["path"], entry["run"]))
         return
     import itertools
-    import multiprocessing
 
-    # spawn: the workers share no HDF5 state with this process (which writes the output)
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        it = iter(entries)
-        while chunk := list(itertools.islice(it, block)):
-            args = [(e["path"], e["run"]) for e in chunk]
-            yield from zip(chunk, pool.map(load_run, args, chunksize=8), strict=True)
+    it = iter(entries)
+    while chunk := list(itertools.islice(it, block)):
+        args = [(e["path"], e["run"]) for e in chunk]
+        yield from zip(chunk, pool.map(load_run, args, chunksize=8), strict=True)
 
 
 class _Writer:
@@ -407,11 +414,24 @@ def aggregate(
     """Write the experiment's runs.nc and runs.csv from its plan; returns the number of runs.
     Both are written run by run: memory holds a block of runs, whatever the number of runs;
     `workers` processes read the run files (this one writes)."""
+    steps, n_levels, flag_names, n_runs = plan_shape(plan_path)
+    pool = reader_pool(workers)
+    try:
+        _aggregate(plan_path, dataset_path, table_path, (steps, n_levels, flag_names, n_runs),
+                   {"experiment": experiment, "config_hash": config_hash}, pool)  # fmt: skip
+    finally:
+        if pool is not None:
+            pool.terminate()
+    return n_runs
+
+
+def _aggregate(plan_path, dataset_path, table_path, shape, meta: dict, pool) -> None:
     import netCDF4
 
     from dln.data.runfile import cf_attrs
 
-    steps, n_levels, flag_names, n_runs = plan_shape(plan_path)
+    steps, n_levels, flag_names, n_runs = shape
+    experiment, config_hash = meta["experiment"], meta["config_hash"]
     columns = table_columns(flag_names, n_levels)
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with (
@@ -425,7 +445,7 @@ def aggregate(
         try:
             writer = _Writer(out, steps, n_levels)
             writer.add_flags(flag_names)
-            for entry, src in loaded_runs(read_plan(plan_path), workers):
+            for entry, src in loaded_runs(read_plan(plan_path), pool):
                 flags = {f: entry[f] == "true" for f in flag_names}
                 row = writer.add(entry["run"], src, flags)
                 table_rows.writerow([_cell(row.get(c, math.nan)) for c in columns])
@@ -444,4 +464,3 @@ def aggregate(
             )
         finally:
             out.close()
-    return n_runs

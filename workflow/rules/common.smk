@@ -87,7 +87,9 @@ def batch_manifests(runs):
     return sorted({batch_manifest(r.batch(N_BATCHES)) for r in runs})
 
 
-FORCING = any(a.split("=")[0] in ("-R", "--forcerun", "-F", "--forceall") for a in sys.argv)
+FORCING = any(
+    a.split("=")[0] in ("-R", "--forcerun", "-F", "--forceall") for a in sys.argv
+)
 
 
 def check_batches_have_their_runs():

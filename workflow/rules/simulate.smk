@@ -31,3 +31,27 @@ rule simulate_batch:
         code=CODE_FINGERPRINT,
     shell:
         "dln batch --members {input} --expect-code {params.code} --out {output} > {log} 2>&1"
+
+
+# One run on request (`snakemake results/runs/<run>.nc`): the batches above never ask for a
+# run file (they write them), so this rule is in the DAG only when a run file is a target.
+rule simulate:
+    output:
+        "results/runs/{run}.nc",
+    log:
+        "results/logs/runs/{run}.log",
+    conda:
+        "../envs/dln.yaml"
+    threads: 1
+    resources:
+        # estimated per run from its records and parameters (dln.solve.run.RunConfig.resources),
+        # so that Slurm asks for what the job needs
+        mem_mb=lambda wildcards: RUNS[wildcards.run].config.resources()[0],
+        runtime=lambda wildcards: RUNS[wildcards.run].config.resources()[1],
+    params:
+        args=lambda wildcards: " ".join(RUNS[wildcards.run].config.cli_args()),
+        key=lambda wildcards: RUNS[wildcards.run].config.key(),
+        code=CODE_FINGERPRINT,
+    shell:
+        "dln run {params.args} --expect-key {params.key} --expect-code {params.code}"
+        " --out {output} > {log} 2>&1"

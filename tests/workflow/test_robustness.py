@@ -274,16 +274,23 @@ KILL_CONFIG = tiny_config(steps=KILL_STEPS, k=[1, 2])
 
 
 def _job_pid(out_path: str):
-    """Pid of the `dln run ... --out out_path` process, if it runs."""
+    """Pid of the `dln run ... --out out_path` process, or of the `dln batch` process whose
+    members file lists out_path, if it runs."""
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
         try:
             argv = (d / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            if not any(a.endswith(b"dln") for a in argv):
+                continue
+            if b"run" in argv and out_path.encode() in argv:
+                return int(d.name)
+            if b"batch" in argv:
+                members = argv[argv.index(b"--members") + 1].decode()
+                if f"\t{out_path}\t" in (d / "cwd" / members).read_text():
+                    return int(d.name)
+        except (OSError, ValueError, IndexError):
             continue
-        if any(a.endswith(b"dln") for a in argv) and b"run" in argv and out_path.encode() in argv:
-            return int(d.name)
     return None
 
 

@@ -4,6 +4,7 @@ dln.data.runfile.write_run_file), so each is testable alone and a batch job can 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from dln.analysis.result import AnalysedRun, analyse_run
@@ -81,7 +82,31 @@ def run_batch(members, code: str, log=None) -> tuple[list[tuple[str, str, str]],
     for chunk in chunks([cfg for _, _, cfg in todo]):
         trajectories = simulate_many([todo[i][2] for i in chunk])
         for i, traj in zip(chunk, trajectories, strict=True):
-            write_run_file(analyse_run(traj), todo[i][1])
+            run = analyse_run(traj)
+            with _sigterm_exits():
+                write_run_file(run, todo[i][1])
             if log is not None:
                 print(f"computed {todo[i][0]}", file=log, flush=True)
     return [(rid, path, file_sha256(path)) for rid, path, _ in members], len(todo)
+
+
+@contextmanager
+def _sigterm_exits():
+    """While a file is written, SIGTERM raises SystemExit, so the atomic writer removes its
+    temporary file; otherwise it ends the process at once (a Python handler would wait for
+    the kernel's return, minutes for a large chunk, past Slurm's grace period)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _exit(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, _exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -105,13 +105,14 @@ AGGREGATE_CHILD = """
 import resource, sys, time
 from dln.data.aggregate import aggregate
 t = time.perf_counter()
-n = aggregate("plan.csv", "runs.nc", "runs.csv", "bench", "x")
+n = aggregate("plan.csv", "runs.nc", "runs.csv", "bench", "x", workers=int(sys.argv[1]))
 print(n, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def aggregate_copies(tmp: Path, template: Path, n: int) -> tuple[float, float]:
-    """(seconds, peak RSS MB) of aggregating n copies of one run file, in a fresh process."""
+def aggregate_copies(tmp: Path, template: Path, n: int, workers: int) -> tuple[float, float]:
+    """(seconds, peak RSS MB: the writer's process) of aggregating n copies of one run file,
+    in a fresh process with `workers` reader processes."""
     work = tmp / f"agg{n}"
     key = template.stem.rsplit("-", 1)[-1]
     lines = ["run,path,steps,record_every,d,in_grid"]
@@ -126,7 +127,7 @@ def aggregate_copies(tmp: Path, template: Path, n: int) -> tuple[float, float]:
         lines.append(f"{rid},results/runs/{rid}.nc,2000,50,5,true")
     (work / "plan.csv").write_text("\n".join(lines) + "\n")
     out = subprocess.run(
-        [sys.executable, "-c", AGGREGATE_CHILD],
+        [sys.executable, "-c", AGGREGATE_CHILD, str(workers)],
         cwd=work,
         capture_output=True,
         text=True,
@@ -178,8 +179,8 @@ def main() -> None:
         local = snakemake(small, "--cores", args.cores, "results/paper/runs.nc")
         n_paper, paper, single, batched = paper_runs(tmp, args.paper_runs, args.cores)
         template = next((small / "results/runs").rglob("*.nc"))
-        t_small, mem_small = aggregate_copies(tmp, template, args.runs // 10)
-        t_big, mem_big = aggregate_copies(tmp, template, args.runs)
+        t_small, mem_small = aggregate_copies(tmp, template, args.runs // 10, int(args.cores))
+        t_big, mem_big = aggregate_copies(tmp, template, args.runs, int(args.cores))
     report(args, locals())
 
 
@@ -207,7 +208,9 @@ def report(args, r: dict) -> None:
     )
     for n, t, mem in ((args.runs // 10, r["t_small"], r["mem_small"]),
                       (args.runs, r["t_big"], r["mem_big"])):  # fmt: skip
-        print(f"aggregation of {n:,} run files: {t:.1f} s, peak RSS {mem:.0f} MB")
+        print(
+            f"aggregation of {n:,} run files ({args.cores} readers): {t:.1f} s, peak RSS {mem:.0f} MB"
+        )
     print(
         f"ratios 10x runs: time x{r['t_big'] / r['t_small']:.1f}, "
         f"peak memory x{r['mem_big'] / r['mem_small']:.2f}"

@@ -129,13 +129,16 @@ class _Loaded:
         pass
 
 
-def load_run(path_and_id) -> _Loaded:
-    """Read what the aggregate needs from one run file (in a worker process)."""
-    path, run_id = path_and_id
+def load_run(args) -> _Loaded:
+    """Read what the aggregate needs from one run file (in a worker process); the variables'
+    attributes only if asked (the writer takes them from the first run: reading them costs
+    more than the data)."""
+    path, run_id, with_attrs = args
     src = _open_run(path, run_id)
     try:
         data = {name: src[name][()] for name in _COPIED}
-        var_attrs = {name: _attrs_of(src[name]) for name in (*TRAJECTORY_VARS, *MODE_VARS)}
+        names = (*TRAJECTORY_VARS, *MODE_VARS) if with_attrs else ()
+        var_attrs = {name: _attrs_of(src[name]) for name in names}
         return _Loaded(data, var_attrs, {"row_json": _text(src.attrs["row_json"])})
     finally:
         src.close()
@@ -154,15 +157,20 @@ def reader_pool(workers: int):
 def loaded_runs(entries, pool, block: int = 128):
     """(plan entry, loaded run) in plan order, read by `pool`'s processes `block` entries at
     a time (memory: a block, whatever the grid's size), or here without a pool."""
-    if pool is None:
+    if pool is None:  # the open file itself: nothing copied
         for entry in entries:
-            yield entry, load_run((entry["path"], entry["run"]))
+            src = _open_run(entry["path"], entry["run"])
+            try:
+                yield entry, src
+            finally:
+                src.close()
         return
     import itertools
 
-    it = iter(entries)
+    it, first = iter(entries), True
     while chunk := list(itertools.islice(it, block)):
-        args = [(e["path"], e["run"]) for e in chunk]
+        args = [(e["path"], e["run"], first and i == 0) for i, e in enumerate(chunk)]
+        first = False
         yield from zip(chunk, pool.map(load_run, args, chunksize=8), strict=True)
 
 

@@ -127,7 +127,7 @@ def batched_rows(problem, steps: int, repeat: int, sizes=(8, 64)) -> list[tuple]
             thetas = np.stack([flatten(initial_weights(c, problem)) for c in cfgs]).astype(dtype)
             lrs = [c.lr for c in cfgs]
             check = gd_run_batch(thetas[:3], problem.Phi, problem.widths, lrs[:3], 2000, 50)
-            for theta, lr, (snaps, _, _) in zip(thetas[:3], lrs, check, strict=True):
+            for theta, lr, (snaps, _, _) in zip(thetas[:3], lrs[:3], check, strict=True):
                 one = gd_run(theta, problem.Phi, problem.widths, lr, 2000, 50)[0]
                 if one.tobytes() != snaps.tobytes():
                     return None

@@ -61,8 +61,9 @@ rule study_table:
 # compares run files or re-simulations against it; the default experiment's is committed.
 rule manifest:
     input:
-        plan=f"{OUT}/plan.csv",
-        runs=[run.path for run in RUNS.values()],
+        # (as for the aggregate: the plan by its digest, the run files by their batches)
+        plan=ancient(f"{OUT}/plan.csv"),
+        batches=[batch_manifest(name) for name in BATCHES],
     output:
         f"{OUT}/manifest.csv",
     log:
@@ -74,5 +75,6 @@ rule manifest:
         runtime=10,
     params:
         code=MANIFEST_CODE,
+        plan=PLAN_DIGEST,
     script:
         "../scripts/manifest.py"

@@ -699,7 +699,11 @@ def test_bad_run_file_stops_aggregation_naming_it(diverged_wf, tmp_path, damage)
         ]
         subprocess.run([sys.executable, "-m", "dln", *args], check=True, capture_output=True)
         expect = "not the planned run"
+    # the run files are not Snakemake's inputs (batches are): the workflow names the changed
+    # file before any job, and with the command it recommends the aggregation runs again
     proc = snakemake(work, "--cores", "1", f"{OUT}/runs.nc", check=False)
+    assert proc.returncode != 0 and victim in proc.stdout + proc.stderr
+    proc = snakemake(work, "--cores", "1", f"{OUT}/runs.nc", "-R", "aggregate", check=False)
     assert proc.returncode != 0
     log = (work / f"{OUT}/logs/aggregate.log").read_text()
     assert f"{victim}: " in log and expect in log and "delete it and rerun" in log

@@ -87,37 +87,48 @@ def batch_manifests(runs):
     return sorted({batch_manifest(r.batch(N_BATCHES)) for r in runs})
 
 
+# forcing jobs (the command the check recommends), or a job Snakemake started on a node (the
+# submitting Snakemake checked already): read from sys.argv, parsed before the DAG settings exist
 FORCING = any(
-    a.split("=")[0] in ("-R", "--forcerun", "-F", "--forceall") for a in sys.argv
+    a.split("=")[0] in ("-R", "--forcerun", "-F", "--forceall", "--target-jobs")
+    for a in sys.argv
 )
 
 
-def check_batches_have_their_runs():
-    """A batch whose manifest lists a run file that is gone (deleted by hand from the store)
-    would never rerun: Snakemake sees only manifests. Say so before any job, with the
-    command that reruns the batch (it computes just the missing files): deleting the manifest
-    would not do, Snakemake does not rebuild a missing intermediate file whose consumers are
-    up to date. Skipped when forcing jobs (the recommended command, read from sys.argv: the
-    Snakefile is parsed before Snakemake's DAG settings exist). One stat per run (~0.1 s for 10^5 runs).
-    """
-    stale, example = [], None
-    for name in BATCHES:
+def changed_runs(manifest):
+    """Run files a finished batch's manifest lists that are gone or newer than the manifest
+    (deleted or rewritten by hand since); [] if there is no manifest yet."""
+    try:
+        done = os.stat(manifest).st_mtime
+        with open(manifest) as fh:
+            listed = [line.split("\t")[1] for line in fh if line.strip()]
+    except (OSError, IndexError):  # no manifest yet (or not one): the batch runs anyway
+        return []
+    out = []
+    for path in listed:
         try:
-            with open(batch_manifest(name)) as fh:
-                listed = [line.split("\t")[1] for line in fh if line.strip()]
-        except (
-            OSError,
-            IndexError,
-        ):  # no manifest yet (or not one): the batch runs anyway
-            continue
-        missing = [path for path in listed if not os.path.exists(path)]
-        if missing:
-            stale.append(batch_manifest(name))
-            example = example or missing[0]
+            if os.stat(path).st_mtime > done:
+                out.append(path)
+        except OSError:
+            out.append(path)
+    return out
+
+
+def check_batches_have_their_runs():
+    """Snakemake sees only the batches' manifests, so a run file deleted or changed by hand
+    after its batch finished would go unnoticed. Say so before any job, with the command
+    that reruns those batches (they recompute just those files; deleting the manifest would
+    not do: Snakemake does not rebuild a missing intermediate file whose consumers are up to
+    date). Skipped when forcing jobs (the recommended command, read from sys.argv: the
+    Snakefile is parsed before Snakemake's DAG settings exist). One stat per run."""
+    stale = {batch_manifest(b): changed_runs(batch_manifest(b)) for b in BATCHES}
+    stale = {m: paths for m, paths in stale.items() if paths}
     if stale:
+        example = next(iter(stale.values()))[0]
         raise WorkflowError(
-            f"the run store lacks run files of {len(stale)} finished batches (e.g. {example}); "
-            f"recompute just those files with: snakemake --forcerun {' '.join(stale)}"
+            f"run files of {len(stale)} finished batches are missing or changed since (e.g. "
+            f"{example}); recompute just those files with: snakemake --forcerun "
+            f"{' '.join(stale)}"
         )
 
 

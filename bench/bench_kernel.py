@@ -12,6 +12,9 @@ What it measures, all in one process unless said otherwise:
   4. wall time of a fresh `python -m dln run --k 1 --steps 100000 --out <tmp>.nc` process
      (median of 3 after one warm-up run, so that the file cache is warm): this is what one
      workflow job costs, including imports, the trajectory quantities and the NetCDF write;
+  2b. the batched kernel (`gd_run_batch`: B runs of the paper's architecture in lockstep, mixed
+     k and seeds), microseconds per step per run, after checking that each run's bytes equal
+     the single-run kernel's (exits with status 1 if not);
   5. if `jax` is importable: a jit-compiled `jax.lax.scan` of the same update in float64
      (jax_enable_x64), checked against the kernel and timed the same way; otherwise it says so.
 
@@ -35,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from dln.model.problem import flatten
-from dln.solve.kernel import gd_numpy, gd_run
+from dln.solve.kernel import gd_numpy, gd_run, gd_run_batch
 from dln.solve.run import RunConfig, initial_weights
 
 AGREE_STEPS = 2_000
@@ -115,6 +118,32 @@ def cli_wall_times(steps, n=3):
         return times
 
 
+def batched_rows(problem, steps: int, repeat: int, sizes=(8, 64)) -> list[tuple] | None:
+    """Rows for the batched kernel (us per step per run), or None if a run's bytes differ
+    from the single-run kernel's."""
+    rows = []
+    for dtype in ("float64", "float32"):
+        for size in sizes:
+            cfgs = [RunConfig(k=1 + i % 5, seed=i, dtype=dtype) for i in range(size)]
+            thetas = np.stack([flatten(initial_weights(c, problem)) for c in cfgs]).astype(dtype)
+            lrs = [c.lr for c in cfgs]
+            check = gd_run_batch(thetas[:3], problem.Phi, problem.widths, lrs[:3], 2000, 50)
+            for theta, lr, (snaps, _, _) in zip(thetas[:3], lrs[:3], check, strict=True):
+                one = gd_run(theta, problem.Phi, problem.widths, lr, 2000, 50)[0]
+                if one.tobytes() != snaps.tobytes():
+                    return None
+            best, med = timed(
+                lambda t=thetas, lr=lrs: gd_run_batch(
+                    t, problem.Phi, problem.widths, lr, steps, 50
+                ),
+                max(1, repeat // 2),
+            )
+            per = steps * size
+            rows.append((f"batched {dtype}, B = {size}, per run", steps, best / per * 1e6,
+                         med / per * 1e6))  # fmt: skip
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=100_000)
@@ -153,6 +182,15 @@ def main(argv=None) -> int:
             lambda th=th: gd_run(th, phi, widths, lr, args.steps, cfg.record_every), args.repeat
         )
         rows.append((name, args.steps, best / args.steps * 1e6, med / args.steps * 1e6))
+
+    # 2b. the batched kernel
+    batched = batched_rows(problem, args.steps, args.repeat)
+    if batched is None:
+        print(
+            "FAIL: the batched kernel's runs differ from the single-run kernel's", file=sys.stderr
+        )
+        return 1
+    rows += batched
 
     # 3. the NumPy loop, fewer steps
     best, med = timed(lambda: gd_numpy(w0, phi, lr, args.numpy_steps), max(3, args.repeat // 2))

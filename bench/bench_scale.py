@@ -1,12 +1,17 @@
 """Benchmark of the workflow at scale (not a test; timings never go into tests).
 
-Run:  .venv/bin/python bench/bench_scale.py [--runs 10000] [--local-runs 600] [--cores 2]
+Run:  .venv/bin/python bench/bench_scale.py [--runs 10000] [--local-runs 600]
+                                            [--paper-runs 200] [--cores 2]
 
 Measured side by side in one run, in fresh temporary directories:
-  1. planning: `snakemake -n` on a grid of --runs runs (k 0..5 x seeds, 2,000 steps each);
+  1. planning: `snakemake -n` on a grid of --runs runs (k 0..5 x seeds, 2,000 steps each), and
+     of a hundredth as many: wall time and peak RSS (the ratio: does it grow with the runs?);
   2. the whole local workflow up to the aggregate on --local-runs runs of that grid:
      wall seconds per run;
-  3. aggregation alone of --runs run files and of a tenth as many (copies of one real run
+  3. the paper's runs (1e5 steps, record_every 1000), --paper-runs of them: the whole local
+     workflow up to the aggregate beside the arithmetic of the same runs in this process, with
+     the single-run kernel (one run after another) and with the batched kernel (one core);
+  4. aggregation alone of --runs run files and of a tenth as many (copies of one real run
      file, planned under distinct ids), each in a fresh process: wall time and peak RSS, so
      the ratio shows whether memory grows with the number of runs.
 """
@@ -28,10 +33,13 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def grid_config(n_runs: int) -> dict:
+def grid_config(n_runs: int, paper: bool = False) -> dict:
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     seeds = max(1, n_runs // 6)
-    cfg["gd"].update(steps=2000, record_every=50, weights_every=1000)
+    if paper:
+        cfg["gd"].update(steps=100_000, record_every=1000, weights_every=10_000)
+    else:
+        cfg["gd"].update(steps=2000, record_every=50, weights_every=1000)
     cfg["grid"] = {
         "k": [0, 1, 2, 3, 4, 5],
         "seed": list(range(seeds)),
@@ -46,6 +54,7 @@ def grid_config(n_runs: int) -> dict:
 
 
 def snakemake(work: Path, *args: str) -> float:
+    """Wall seconds of one snakemake call (its peak RSS: peak_rss_mb right after it)."""
     env = dict(
         os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", SLURM_CONF="/dev/null"
     )  # local runs: no wait for the Slurm plugin's scontrol
@@ -57,17 +66,53 @@ def snakemake(work: Path, *args: str) -> float:
     return time.perf_counter() - start
 
 
+def peak_rss_mb(*args: str) -> float:
+    """Peak RSS (MB) of one snakemake call, measured in a child that only waits for it."""
+    code = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], capture_output=True);"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env["SLURM_CONF"] = "/dev/null"
+    cmd = [sys.executable, "-c", code, str(BIN / "snakemake"), "-s", str(REPO / "Snakefile")]
+    out = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env).stdout
+    return int(out.split()[-1]) / 1024
+
+
+def arithmetic(cfgs) -> tuple[float, float]:
+    """Seconds of GD for these runs here: single-run kernel one by one, batched kernel."""
+    import numpy as np
+
+    from dln.model.problem import flatten
+    from dln.solve.kernel import gd_run, gd_run_batch
+    from dln.solve.run import initial_weights
+
+    problem = cfgs[0].problem()
+    thetas = np.stack([flatten(initial_weights(c, problem)) for c in cfgs])
+    c0 = cfgs[0]
+    start = time.perf_counter()
+    for theta, cfg in zip(thetas, cfgs, strict=True):
+        gd_run(theta, problem.Phi, problem.widths, cfg.lr, cfg.steps, cfg.record_every)
+    single = time.perf_counter() - start
+    start = time.perf_counter()
+    gd_run_batch(
+        thetas, problem.Phi, problem.widths, [c.lr for c in cfgs], c0.steps, c0.record_every
+    )
+    return single, time.perf_counter() - start
+
+
 AGGREGATE_CHILD = """
 import resource, sys, time
 from dln.data.aggregate import aggregate
 t = time.perf_counter()
-n = aggregate("plan.csv", "runs.nc", "runs.csv", "bench", "x")
+n = aggregate("plan.csv", "runs.nc", "runs.csv", "bench", "x", workers=int(sys.argv[1]))
 print(n, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def aggregate_copies(tmp: Path, template: Path, n: int) -> tuple[float, float]:
-    """(seconds, peak RSS MB) of aggregating n copies of one run file, in a fresh process."""
+def aggregate_copies(tmp: Path, template: Path, n: int, workers: int) -> tuple[float, float]:
+    """(seconds, peak RSS MB: the writer's process) of aggregating n copies of one run file,
+    in a fresh process with `workers` reader processes."""
     work = tmp / f"agg{n}"
     key = template.stem.rsplit("-", 1)[-1]
     lines = ["run,path,steps,record_every,d,in_grid"]
@@ -82,7 +127,7 @@ def aggregate_copies(tmp: Path, template: Path, n: int) -> tuple[float, float]:
         lines.append(f"{rid},results/runs/{rid}.nc,2000,50,5,true")
     (work / "plan.csv").write_text("\n".join(lines) + "\n")
     out = subprocess.run(
-        [sys.executable, "-c", AGGREGATE_CHILD],
+        [sys.executable, "-c", AGGREGATE_CHILD, str(workers)],
         cwd=work,
         capture_output=True,
         text=True,
@@ -92,41 +137,84 @@ def aggregate_copies(tmp: Path, template: Path, n: int) -> tuple[float, float]:
     return float(out[1]), int(out[2]) / 1024
 
 
+def dry_runs(tmp: Path, n: int) -> tuple[float, float, float, float]:
+    """(seconds, MB) of `snakemake -n` for n runs and for n / 100."""
+    out = []
+    for runs in (n, max(6, n // 100)):
+        work = tmp / f"dry{runs}"
+        work.mkdir()
+        (work / "config.yaml").write_text(yaml.safe_dump(grid_config(runs)))
+        out += [snakemake(work, "-n", "--quiet"), peak_rss_mb("-d", str(work), "-n", "--quiet")]
+    return tuple(out)
+
+
+def paper_runs(tmp: Path, n: int, cores: str) -> tuple[int, float, float, float]:
+    """(runs, workflow s, single-run kernel s, batched kernel s) for n of the paper's runs."""
+    from dln.plan.runplan import plan_runs
+
+    work = tmp / "paper"
+    work.mkdir()
+    cfg = grid_config(n, paper=True)
+    (work / "config.yaml").write_text(yaml.safe_dump(cfg))
+    wall = snakemake(work, "--cores", cores, "results/paper/runs.nc")
+    cfgs = [run.config for run in plan_runs(cfg).values()]
+    single, batched = arithmetic(cfgs)
+    return len(cfgs), wall, single, batched
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--local-runs", type=int, default=600)
+    parser.add_argument("--paper-runs", type=int, default=200)
     parser.add_argument("--cores", default="2")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dln-scale-") as tmp:
         tmp = Path(tmp)
-        big = tmp / "big"
-        big.mkdir()
-        (big / "config.yaml").write_text(yaml.safe_dump(grid_config(args.runs)))
-        dry = snakemake(big, "-n", "--quiet")
+        dry, dry_mb, dry_small, dry_small_mb = dry_runs(tmp, args.runs)
         small = tmp / "small"
         small.mkdir()
         (small / "config.yaml").write_text(yaml.safe_dump(grid_config(args.local_runs)))
         n_local = 6 * max(1, args.local_runs // 6)
         local = snakemake(small, "--cores", args.cores, "results/paper/runs.nc")
+        n_paper, paper, single, batched = paper_runs(tmp, args.paper_runs, args.cores)
         template = next((small / "results/runs").rglob("*.nc"))
-        t_small, mem_small = aggregate_copies(tmp, template, args.runs // 10)
-        t_big, mem_big = aggregate_copies(tmp, template, args.runs)
-    print(f"scale benchmark, --cores {args.cores}, 2,000 steps per run")
-    print(f"dry run (snakemake -n) of {args.runs:,} runs:            {dry:8.1f} s")
+        t_small, mem_small = aggregate_copies(tmp, template, args.runs // 10, int(args.cores))
+        t_big, mem_big = aggregate_copies(tmp, template, args.runs, int(args.cores))
+    report(args, locals())
+
+
+def report(args, r: dict) -> None:
+    n_small = max(6, args.runs // 100)
+    print(f"scale benchmark, --cores {args.cores} (load: see `uptime`)")
+    print(f"dry run (snakemake -n) of {args.runs:,} runs: {r['dry']:.1f} s, {r['dry_mb']:.0f} MB")
     print(
-        f"local workflow to the aggregate, {n_local:,} runs:        {local:8.1f} s"
-        f"  = {local / n_local:.3f} s per run"
+        f"dry run of {n_small:,} runs: {r['dry_small']:.1f} s, {r['dry_small_mb']:.0f} MB "
+        f"(ratio: time x{r['dry'] / r['dry_small']:.1f}, memory "
+        f"x{r['dry_mb'] / r['dry_small_mb']:.2f})"
     )
     print(
-        f"aggregation of {args.runs // 10:,} run files:                 {t_small:8.1f} s,"
-        f" peak RSS {mem_small:6.0f} MB"
+        f"local workflow to the aggregate, {r['n_local']:,} runs of 2,000 steps: "
+        f"{r['local']:.1f} s = {1000 * r['local'] / r['n_local']:.1f} ms per run"
+    )
+    n, wall, single, batched = r["n_paper"], r["paper"], r["single"], r["batched"]
+    print(
+        f"paper runs (1e5 steps), {n:,}: workflow {wall:.1f} s; arithmetic here, one core: "
+        f"single-run kernel {single:.1f} s, batched kernel {batched:.1f} s"
     )
     print(
-        f"aggregation of {args.runs:,} run files:                {t_big:8.1f} s,"
-        f" peak RSS {mem_big:6.0f} MB"
+        f"  ratios: workflow / single-run arithmetic x{wall / single:.2f}, workflow / batched "
+        f"arithmetic x{wall / batched:.2f}, single / batched x{single / batched:.2f}"
     )
-    print(f"ratios 10x runs: time x{t_big / t_small:.1f}, peak memory x{mem_big / mem_small:.2f}")
+    for n, t, mem in ((args.runs // 10, r["t_small"], r["mem_small"]),
+                      (args.runs, r["t_big"], r["mem_big"])):  # fmt: skip
+        print(
+            f"aggregation of {n:,} run files ({args.cores} readers): {t:.1f} s, peak RSS {mem:.0f} MB"
+        )
+    print(
+        f"ratios 10x runs: time x{r['t_big'] / r['t_small']:.1f}, "
+        f"peak memory x{r['mem_big'] / r['mem_small']:.2f}"
+    )
 
 
 if __name__ == "__main__":

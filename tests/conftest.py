@@ -83,9 +83,22 @@ def workdir(tmp_path):
 
 
 def planned_runs(workdir: Path, *args) -> set[str]:
-    """Run files a dry run would (re)create."""
+    """Run files a dry run would (re)create: the runs of the batches it would run that the
+    store lacks (a batch job computes only those, dln.data.pipeline.run_batch)."""
+    from dln.data.pipeline import stored_run_ok
+    from dln.plan.runplan import DEFAULT_BATCHES, plan_runs
+    from dln.solve.run import source_fingerprint
+
     proc = snakemake(workdir, "-n", *args)
-    return set(re.findall(r"output: (results/runs/\S+\.nc)", proc.stdout + proc.stderr))
+    batches = set(re.findall(r"output: results/[^/\s]+/batches/(b\d+)\.tsv", proc.stdout))
+    cfg = yaml.safe_load((workdir / "config.yaml").read_text())
+    n = cfg.get("batches", DEFAULT_BATCHES)
+    code = source_fingerprint()
+    return {
+        run.path
+        for run in plan_runs(cfg).values()
+        if run.batch(n) in batches and not stored_run_ok(workdir / run.path, code)
+    }
 
 
 def slurm_unavailable_reason() -> str | None:

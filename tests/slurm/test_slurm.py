@@ -2,13 +2,14 @@
 
 A module fixture starts a single-node Slurm cluster with accounting (tests/slurm/cluster.sh:
 needs root and apt-get; skipped without them, except on CI where that is an error) and stops it
-afterwards. Snakemake runs with the profile as shipped, except for the group size B of the
-simulations (--group-components simulations=3), an earlier first status check (5 s instead of
+afterwards. Snakemake runs with the profile as shipped, except for the number of simulation
+batches (config `batches`), an earlier first status check (5 s instead of
 10 s) and, where a test says so, the targets or the number of retries. Checked against Slurm's
 own records (sacct):
 
-- every job of a small grid (6 simulations) runs as a Slurm job, the 6 simulations in 2
-  submissions of 3, and the workflow completes;
+- every job of a small grid (6 runs in BATCHES simulation batches) runs as a Slurm job, one
+  submission per batch, and the workflow completes;
+- a few hundred small runs go through in one submission per batch (the sbatch calls counted);
 - the trajectories are bit-identical to a local run (`--cores 2`, no profile);
 - a Slurm job killed (`scancel --signal=TERM`) while its simulation runs makes Snakemake exit
   non-zero and report that job (with its Slurm log), leaves no file at the run's final path, and
@@ -20,7 +21,6 @@ Run with `pytest tests/slurm/test_slurm.py -s` to see the timings and submission
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import subprocess
@@ -39,13 +39,12 @@ pytestmark = pytest.mark.slurm
 
 
 PROFILE = REPO / "workflow/profiles/slurm"
-B = 3  # simulations per Slurm job in these tests (the profile's default is 20)
+BATCHES = 2  # simulation batches (Slurm jobs) of the small grid (the default is 32)
 SIMS = 6
 OPTIONAL_STUDIES = ("lr_sweep", "flow", "precision", "depth", "gaussian", "laws")
-# rules run as part of the `postprocess` group (one Slurm job); `all` has no command and `plan`
-# (a local rule: it writes the plan Snakemake already holds) run in the Snakemake process
-# itself, strict_check is a Slurm job of its own
-UNGROUPED = {"simulate", "strict_check", "all", "plan"}
+# rules run as part of the `postprocess` group (one Slurm job); `all` has no command and runs
+# in the Snakemake process itself; each simulation batch and strict_check are Slurm jobs
+UNGROUPED = {"simulate_batch", "strict_check", "all"}
 
 # first status check 5 s after a submission instead of the profile's 10 s: the Slurm jobs here
 # take 7-80 s, and this saves ~10 s per workflow stage
@@ -62,9 +61,11 @@ def report(key: str, value) -> None:
     print(f"\n[slurm numbers] {key}: {value}", flush=True)
 
 
-def grid_config(steps=2000, k=(1, 2, 3), seeds=(0, 1)) -> dict:
+def grid_config(steps=2000, k=(1, 2, 3), seeds=(0, 1), batches=BATCHES) -> dict:
     """Only the main grid: len(k) x len(seeds) simulations of `steps` GD steps."""
     cfg = small_config()
+    cfg["batches"] = batches
+    cfg["limits"].update(max_runs=100_000, allow_large_grid=True)
     cfg["gd"].update(steps=steps, record_every=steps // 40, weights_every=steps // 2)
     cfg["grid"] = {
         "k": list(k),
@@ -78,16 +79,7 @@ def grid_config(steps=2000, k=(1, 2, 3), seeds=(0, 1)) -> dict:
 
 
 def profile_args(*extra) -> list[str]:
-    # a command-line --group-components replaces the profile's list: repeat its postprocess entry
-    return [
-        "--workflow-profile",
-        str(PROFILE),
-        "--group-components",
-        f"simulations={B}",
-        "postprocess=20",
-        *FAST_CHECKS,
-        *extra,
-    ]
+    return ["--workflow-profile", str(PROFILE), *FAST_CHECKS, *extra]
 
 
 def env() -> dict:
@@ -98,17 +90,19 @@ def env() -> dict:
 
 
 def submissions(out: str) -> list[tuple[str, str]]:
-    """(Slurm job id, kind) for every sbatch Snakemake made; kind is the log directory:
-    group_simulations, group_postprocess, rule_strict_check, ..."""
+    """(Slurm job id, kind) for every sbatch Snakemake made; kind from the log's path:
+    rule_simulate_batch, group_postprocess, rule_strict_check, ..."""
     found = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)", out)
-    return [(jobid, _kind(Path(log).parent.name)) for jobid, log in found]
+    return [(jobid, _kind(log)) for jobid, log in found]
 
 
-def _kind(logdir: str) -> str:
-    for kind in ("group_simulations", "group_postprocess"):
-        if logdir.startswith(kind + "_"):
-            return kind
-    return logdir
+def _kind(log: str) -> str:
+    for part in Path(log).parts:
+        if part.startswith("group_postprocess"):
+            return "group_postprocess"
+        if part.startswith(("rule_", "group_")):
+            return part
+    return log
 
 
 def run_uuid(out: str) -> str:
@@ -174,7 +168,6 @@ def test_profile_groups_every_postprocessing_rule(tmp_path):
     rules = set(planned_jobs(tmp_path))
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     groups = dict(entry.split("=") for entry in profile["groups"])
-    assert groups.pop("simulate") == "simulations"
     assert set(groups.values()) == {"postprocess"}
     missing = rules - UNGROUPED - set(groups)
     assert not missing, f"add {sorted(missing)} to `groups:` in {PROFILE}/config.yaml"
@@ -186,24 +179,24 @@ def test_profile_groups_every_postprocessing_rule(tmp_path):
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def grid_on_slurm(cluster, tmp_path_factory):
-    """The whole workflow on the 6-simulation grid through the profile, B = 3."""
+    """The whole workflow on the 6-run grid through the profile, in BATCHES batches."""
     work = tmp_path_factory.mktemp("slurm_grouped")
     write_config(work, grid_config())
     planned = planned_jobs(work)
-    assert planned["simulate"] == SIMS
+    assert planned["simulate_batch"] == BATCHES
     proc, wall = timed_snakemake(work, *profile_args(), check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
-    report("wall time, whole workflow through Slurm (6 sims, B=3)", f"{wall:.1f} s")
+    report(f"wall time, whole workflow through Slurm (6 runs, {BATCHES} batches)", f"{wall:.1f} s")
     return work, out, planned
 
 
-def test_every_job_runs_as_a_slurm_job_and_simulations_are_grouped(grid_on_slurm, cluster):
+def test_every_job_runs_as_a_slurm_job_and_simulations_are_batched(grid_on_slurm, cluster):
     work, out, planned = grid_on_slurm
     subs = submissions(out)
     kinds = [kind for _, kind in subs]
-    # the 6 simulations in ceil(6 / B) = 2 Slurm jobs, all post-processing in one, strict_check
-    assert kinds.count("group_simulations") == math.ceil(SIMS / B), subs
+    # the 6 runs in BATCHES Slurm jobs, all post-processing in one, strict_check
+    assert kinds.count("rule_simulate_batch") == BATCHES, subs
     assert kinds.count("group_postprocess") == 1, subs
     assert kinds.count("rule_strict_check") == 1, subs
     assert len(subs) == 4, subs
@@ -212,37 +205,43 @@ def test_every_job_runs_as_a_slurm_job_and_simulations_are_grouped(grid_on_slurm
     assert set(states) == {jobid for jobid, _ in subs}, (states, subs)
     assert set(states.values()) == {"COMPLETED"}, states
     # nothing but the command-less target rule ran outside Slurm; nothing is left to do
-    assert localrules_run(out) == {"all", "plan"}
+    assert localrules_run(out) == {"all"}
     assert planned_jobs(work) == {}
     assert (work / f"{OUT}/.strict_check.ok").exists()
-    ungrouped_jobs = sum(n for rule, n in planned.items() if rule not in ("all", "plan"))
+    ungrouped_jobs = sum(n for rule, n in planned.items() if rule != "all")
     report(
-        "Slurm submissions, whole workflow, grouped (B=3)",
-        f"{len(subs)} ({kinds.count('group_simulations')} simulation groups, 1 postprocess, "
-        f"1 strict_check); one Slurm job per rule job would be {ungrouped_jobs}",
+        f"Slurm submissions, whole workflow ({BATCHES} batches)",
+        f"{len(subs)} ({BATCHES} simulation batches, 1 postprocess, 1 strict_check); "
+        f"one Slurm job per rule job would be {ungrouped_jobs}",
     )
 
 
-def test_simulations_without_grouping(grid_on_slurm, cluster, tmp_path):
-    """The same simulations, one Slurm job each (B = 1): more submissions."""
-    write_config(tmp_path, grid_config())
-    proc, wall = timed_snakemake(
-        tmp_path,
-        *profile_args("--group-components", "simulations=1", *SIMULATIONS_ONLY),
-        check=False,
-    )
+MANY = 300  # "a few hundred small runs"
+MANY_BATCHES = 3
+
+
+def test_a_few_hundred_runs_go_in_one_submission_per_batch(grid_on_slurm, cluster, tmp_path):
+    """300 runs of 200 steps: MANY_BATCHES sbatch calls for the simulations, not 300 (at 10^5
+    runs, the default 32 batches are 32 submissions); the trajectories equal a local run's."""
+    cfg = grid_config(steps=200, k=(1, 2, 3, 4, 5), seeds=range(MANY // 5), batches=MANY_BATCHES)
+    write_config(tmp_path, cfg)
+    assert planned_jobs(tmp_path)["simulate_batch"] == MANY_BATCHES
+    proc, wall = timed_snakemake(tmp_path, *profile_args(*SIMULATIONS_ONLY), check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     subs = submissions(out)
-    assert [kind for _, kind in subs] == ["group_simulations"] * SIMS, subs
+    assert [kind for _, kind in subs] == ["rule_simulate_batch"] * MANY_BATCHES, subs
     states = sacct_jobs(run_uuid(out), cluster)
     assert set(states) == {jobid for jobid, _ in subs}
     assert set(states.values()) == {"COMPLETED"}, states
-    report(
-        "Slurm submissions, simulations only, B=1 vs B=3", f"{len(subs)} vs {math.ceil(SIMS / B)}"
-    )
-    report("wall time, simulations only through Slurm, B=1", f"{wall:.1f} s")
-    assert_same_trajectories(grid_on_slurm[0], tmp_path)
+    assert len(list((tmp_path / "results/runs").rglob("*.nc"))) == MANY
+    report(f"Slurm submissions, {MANY} runs (simulations only)", f"{len(subs)}")
+    report(f"wall time, {MANY} runs through Slurm", f"{wall:.1f} s")
+    local = tmp_path / "local"
+    local.mkdir()
+    write_config(local, cfg)
+    snakemake(local, "--cores", "2", *SIMULATIONS_ONLY)
+    assert assert_same_trajectories(tmp_path, local) == MANY
 
 
 def test_trajectories_equal_a_local_run(grid_on_slurm, tmp_path):
@@ -259,14 +258,34 @@ def test_trajectories_equal_a_local_run(grid_on_slurm, tmp_path):
 # ~10-20 s of GD (0.2-0.4 us per step) after the job starts: the kill (1.2 s in) lands inside
 # the GD loop, long before the run could finish
 KILL_STEPS = 50_000_000
-KILL_CONFIG = grid_config(steps=KILL_STEPS, k=(1, 2), seeds=(0,))
+
+
+def _kill_config():
+    """Two runs in two batches (the smallest number of batches that separates them)."""
+    from dln.plan.runplan import plan_runs
+
+    for n in range(2, 20):
+        cfg = grid_config(steps=KILL_STEPS, k=(1, 2), seeds=(0,), batches=n)
+        if len({run.batch(n) for run in plan_runs(cfg).values()}) == 2:
+            return cfg
+    raise AssertionError("no number of batches separates the two runs")
+
+
+KILL_CONFIG = _kill_config()
 KILLED = run_file(KILL_CONFIG, k=2)
 SURVIVOR = run_file(KILL_CONFIG, k=1)
 
 
+def _batch_of(path: str) -> str:
+    from dln.plan.runplan import plan_runs
+
+    (run,) = [r for r in plan_runs(KILL_CONFIG).values() if r.path == path]
+    return run.batch(KILL_CONFIG["batches"])
+
+
 def _slurm_job_of(path: str) -> str | None:
-    """The queued or running Slurm job whose command targets the simulation of `path`."""
-    run = path.removeprefix("results/runs/").removesuffix(".nc")
+    """The queued or running Slurm job whose command targets the batch of `path`."""
+    batch = _batch_of(path)
     ids = subprocess.run(
         ["squeue", "-h", "-o", "%i"], capture_output=True, text=True, check=True
     ).stdout.split()
@@ -274,7 +293,7 @@ def _slurm_job_of(path: str) -> str | None:
         script = subprocess.run(
             ["scontrol", "write", "batch_script", jobid, "-"], capture_output=True, text=True
         ).stdout
-        if re.search(rf"run={re.escape(run)}\b", script):
+        if re.search(rf"batch={batch}\b", script):
             return jobid
     return None
 
@@ -286,12 +305,10 @@ def test_killed_job_fails_the_run_and_the_rerun_completes_it(cluster, tmp_path):
     recognise: Snakemake would wait for that job forever, see docs/slurm.md, "Stopping".)
     """
     write_config(tmp_path, KILL_CONFIG)
-    args = profile_args("--group-components", "simulations=1", "--retries", "0", *SIMULATIONS_ONLY)
+    args = profile_args("--retries", "0", *SIMULATIONS_ONLY)
     cmd = [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), *args]
     log = tmp_path / "snakemake.out"
-    sim_log = tmp_path / KILLED.replace("results/runs/", "results/logs/runs/").replace(
-        ".nc", ".log"
-    )
+    sim_log = tmp_path / f"{OUT}/logs/batches/{_batch_of(KILLED)}.log"
     t0 = time.monotonic()
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, text=True, env=env())
@@ -315,16 +332,19 @@ def test_killed_job_fails_the_run_and_the_rerun_completes_it(cluster, tmp_path):
     out = log.read_text()
     report("kill test: first run", f"{time.monotonic() - t0:.1f} s (scancel at {t_kill:.1f} s)")
     assert rc != 0, out[-4000:]
-    # Snakemake reports the failed group job with its Slurm log (named after the Slurm job
-    # id, shown by show-failed-logs); Slurm's records agree
-    assert "Error in group simulations" in out, out[-4000:]
-    assert f"slurm_logs/group_simulations_simulate/{jobid}.log" in out, out[-4000:]
-    assert f"STEP {jobid}.0 ON" in out and "CANCELLED AT" in out, out[-4000:]
+    # Snakemake reports the failed batch job with its Slurm log (named after the Slurm job
+    # id); Slurm's records agree
+    assert "Error in rule simulate_batch" in out, out[-4000:]
+    assert "slurm_logs/rule_simulate_batch/" in out and f"{jobid}.log" in out, out[-4000:]
+    # (Snakemake shows the rule's own log; Slurm's says the step was cancelled)
+    slurm_log = next((tmp_path / ".snakemake/slurm_logs/rule_simulate_batch").rglob(f"{jobid}.log"))
+    text = slurm_log.read_text()
+    assert f"STEP {jobid}.0 ON" in text and "CANCELLED AT" in text, text[-4000:]
     states = sacct_jobs(run_uuid(out), cluster)
     assert states.pop(jobid) == "FAILED"
     assert list(states.values()) == ["COMPLETED"], states
-    # killed inside the GD loop (the CLI prints its summary line after writing the file) ...
-    assert "final loss" not in sim_log.read_text()
+    # killed inside the GD loop (the batch logs each run once its file is written) ...
+    assert "computed" not in sim_log.read_text()
     # ... nothing at the final path, and the other simulation completed (keep-going)
     assert not (tmp_path / KILLED).exists()
     read_run(tmp_path / SURVIVOR)

@@ -275,16 +275,23 @@ KILL_CONFIG = tiny_config(steps=KILL_STEPS, k=[1, 2])
 
 
 def _job_pid(out_path: str):
-    """Pid of the `dln run ... --out out_path` process, if it runs."""
+    """Pid of the `dln run ... --out out_path` process, or of the `dln batch` process whose
+    members file lists out_path, if it runs."""
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
             continue
         try:
             argv = (d / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            if not any(a.endswith(b"dln") for a in argv):
+                continue
+            if b"run" in argv and out_path.encode() in argv:
+                return int(d.name)
+            if b"batch" in argv:
+                members = argv[argv.index(b"--members") + 1].decode()
+                if f"\t{out_path}\t" in (d / "cwd" / members).read_text():
+                    return int(d.name)
+        except (OSError, ValueError, IndexError):
             continue
-        if any(a.endswith(b"dln") for a in argv) and b"run" in argv and out_path.encode() in argv:
-            return int(d.name)
     return None
 
 
@@ -502,8 +509,12 @@ def test_disk_full_gives_a_clear_error_and_no_partial_file(tmp_path):
         assert proc.returncode != 0
         assert "Error in rule simulate" in out
         assert not (work / target).exists()
+        # (the plan and the batches' members files are written before any job)
+        plan_files = (".log", ".members", ".csv")
         assert [
-            p for p in (work / "results").rglob("*") if p.is_file() and p.suffix != ".log"
+            p
+            for p in (work / "results").rglob("*")
+            if p.is_file() and p.suffix not in plan_files and p.name != ".plan-digest"
         ] == []
         log = work / target.replace("results/runs/", "results/logs/runs/").replace(".nc", ".log")
         text = log.read_text()
@@ -526,7 +537,8 @@ def test_read_only_results_gives_a_clear_error(tmp_path):
         proc = snakemake(work, "--cores", "1", run_path(cfg, 1), check=False)
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0
-        assert "Read-only file system" in out and "results/runs" in out
+        # (the plan is written first, while the workflow parses: it fails there, in one line)
+        assert "Read-only file system" in out and "cannot write the plan" in out
         assert list((tmp_path / "src").iterdir()) == []
     finally:
         subprocess.run(["umount", str(work / "results")], check=True)
@@ -714,7 +726,11 @@ def test_bad_run_file_stops_aggregation_naming_it(diverged_wf, tmp_path, damage)
         ]
         subprocess.run([sys.executable, "-m", "dln", *args], check=True, capture_output=True)
         expect = "not the planned run"
+    # the run files are not Snakemake's inputs (batches are): the workflow names the changed
+    # file before any job, and with the command it recommends the aggregation runs again
     proc = snakemake(work, "--cores", "1", f"{OUT}/runs.nc", check=False)
+    assert proc.returncode != 0 and victim in proc.stdout + proc.stderr
+    proc = snakemake(work, "--cores", "1", f"{OUT}/runs.nc", "-R", "aggregate", check=False)
     assert proc.returncode != 0
     log = (work / f"{OUT}/logs/aggregate.log").read_text()
     assert f"{victim}: " in log and expect in log and "delete it and rerun" in log

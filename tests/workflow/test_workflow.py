@@ -26,6 +26,7 @@ from conftest import (
     write_config,
 )
 from dln.data.io import open_aggregate, read_run
+from dln.plan.runplan import DEFAULT_BATCHES, plan_runs, select
 
 pytestmark = pytest.mark.workflow
 
@@ -65,12 +66,19 @@ def built(tmp_path_factory):
     return work, cfg
 
 
-def test_dag_has_one_simulation_per_planned_run(workdir):
+def test_dag_has_one_simulation_job_per_batch_of_planned_runs(workdir):
     cfg = small_config()
     jobs = planned_jobs(workdir)
     # grid: k in {1, 2} at lr 5e-4; lr_sweep adds k = 2 at lr 1e-3 (5e-4 is shared); flow: k = 2
-    assert jobs["simulate"] == 4
-    assert jobs["aggregate"] == 1 and jobs["plan"] == 1
+    batches = {run.batch(DEFAULT_BATCHES) for run in plan_runs(cfg).values()}
+    assert jobs["simulate_batch"] == len(batches) <= 4
+    assert jobs["aggregate"] == 1
+    # the plan and the batches' members are written while the workflow parses: on disk before
+    # any job starts (issue 21)
+    plan = pd.read_csv(workdir / f"{OUT}/plan.csv")
+    assert len(plan) == 4 and set(plan["batch"]) == batches
+    members = (workdir / f"{OUT}/batches").glob("*.members")
+    assert {p.stem.split("-")[0] for p in members} == batches
     assert jobs["figure"] == len(drawn_figures(cfg)) == len(FIGURES) - 4  # 4 studies off
     assert planned_runs(workdir) == {
         run_file(cfg, k=1, lr=5e-4),
@@ -173,11 +181,31 @@ def test_adding_a_seed_reruns_only_the_new_runs_and_what_uses_every_seed(built):
     new = small_config()
     new["grid"]["seed"] = [0, 1]
     assert runs == {run_file(new, k=1, seed=1), run_file(new, k=2, seed=1)}
-    assert jobs["simulate"] == 2 and jobs["aggregate"] == 1
-    # neither main-seed figures (their run files are unchanged) nor figures of other studies
-    # (their tables' run files are unchanged) are redrawn
-    assert jobs["figure"] == len(GRID_TABLE_FIGURES) < len(FIGURES) - 4
+    new_runs = [r for r in plan_runs(new).values() if r.config.seed == 1]
+    assert jobs["simulate_batch"] == len({r.batch(DEFAULT_BATCHES) for r in new_runs})
+    assert jobs["aggregate"] == 1
+    # neither figures of other studies (their tables' run files are unchanged) nor main-seed
+    # figures are redrawn, unless a run they draw shares a batch with a new run
+    changed = {r.batch(DEFAULT_BATCHES) for r in new_runs}
+    shared = {
+        n
+        for n, e in REGISTRY.items()
+        if e.get("runs") and n not in GRID_TABLE_FIGURES and changed & figure_batches(cfg, e)
+    }
+    assert jobs["figure"] == len(GRID_TABLE_FIGURES | shared) < len(FIGURES) - 4
     assert "study_table" not in jobs
+
+
+def figure_batches(cfg, entry) -> set[str]:
+    """Batches of the runs a figure's registry selectors pick (main_seed as the figures use it)."""
+    runs = plan_runs(cfg)
+    out = set()
+    for selector in entry.get("runs", []):
+        selector = dict(selector)
+        if selector.get("seed") == "main_seed":
+            selector["seed"] = cfg["figures"]["main_seed"]
+        out |= {r.batch(DEFAULT_BATCHES) for r in select(runs, **selector)}
+    return out
 
 
 def test_adding_a_run_to_one_study_redraws_only_that_studys_figures(built):
@@ -192,8 +220,8 @@ def test_adding_a_run_to_one_study_redraws_only_that_studys_figures(built):
 
 def test_changing_steps_writes_new_runs(built):
     work, cfg = built
-    jobs, _ = edited(work, cfg, lambda c: c["gd"].update(steps=7000))
-    assert jobs["simulate"] == 4
+    jobs, runs = edited(work, cfg, lambda c: c["gd"].update(steps=7000))
+    assert len(runs) == 4 and jobs["simulate_batch"] <= 4
 
 
 def test_editing_one_figure_option_reruns_only_that_figure(built):
@@ -316,3 +344,130 @@ def test_short_tiny_and_degenerate_runs_go_through(tmp_path):
     assert table["diverged"].sum() == 1 and table["stuck_steps"].isna().all()
     summary = (tmp_path / f"{OUT}/summary.md").read_text()
     assert "k = 2" in summary and "-1" not in summary
+
+
+# --- batches: the DAG holds batches of runs, a batch computes only what the store lacks -----
+
+
+def tiny_grid(seeds, k=(1, 2), batches=None) -> dict:
+    """A grid study alone, of 200-step runs (a few ms each)."""
+    cfg = small_config()
+    cfg["gd"].update(steps=200, record_every=50, weights_every=100)
+    cfg["grid"] = {"k": list(k), "seed": list(seeds), "lr": [5.0e-4]}
+    for study in ("lr_sweep", "flow", "precision", "depth", "gaussian", "laws"):
+        cfg[study] = None
+    cfg["limits"].update(max_runs=100_000, allow_large_grid=True)
+    if batches:
+        cfg["batches"] = batches
+    return cfg
+
+
+def test_dag_of_ten_thousand_runs_has_one_job_per_batch(tmp_path):
+    cfg = tiny_grid(range(2000), k=(1, 2, 3, 4, 5), batches=40)
+    assert len(plan_runs(cfg)) == 10_000
+    write_config(tmp_path, cfg)
+    jobs = planned_jobs(tmp_path)
+    assert jobs["simulate_batch"] == 40 and sum(jobs.values()) < 100
+
+
+def run_files(work) -> dict:
+    """run file -> (inode, mtime_ns): a recomputed file is a new file (atomic rename)."""
+    return {
+        p.relative_to(work).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in (work / "results/runs").rglob("*.nc")
+    }
+
+
+def batch_logs(work) -> dict:
+    return {p.name: p.read_text() for p in (work / f"{OUT}/logs/batches").glob("*.log")}
+
+
+def computed_runs(logs: dict, before: dict | None = None) -> list[str]:
+    """Runs the batch jobs computed (one log line each), in the logs that changed since
+    `before` (a batch that did not rerun keeps its old log)."""
+    return [
+        line.split()[1]
+        for name, text in logs.items()
+        if before is None or before.get(name) != text
+        for line in text.splitlines()
+        if line.startswith("computed ")
+    ]
+
+
+def test_adding_a_seed_computes_only_the_new_runs(tmp_path):
+    cfg = tiny_grid(range(6), batches=4)
+    write_config(tmp_path, cfg)
+    snakemake(tmp_path, "--cores", "2", f"{OUT}/runs.csv")
+    before = run_files(tmp_path)
+    logs = batch_logs(tmp_path)
+    assert len(before) == 12 and len(computed_runs(logs)) == 12
+    cfg["grid"]["seed"] = list(range(7))
+    write_config(tmp_path, cfg)
+    new = {r.path for r in plan_runs(cfg).values() if r.config.seed == 6}
+    jobs = planned_jobs(tmp_path)
+    assert jobs["simulate_batch"] == len(
+        {r.batch(4) for r in plan_runs(cfg).values() if r.config.seed == 6}
+    )
+    snakemake(tmp_path, "--cores", "2", f"{OUT}/runs.csv")
+    after = run_files(tmp_path)
+    assert set(after) == set(before) | new
+    assert all(after[p] == before[p] for p in before)  # no stored run was written again
+    computed = computed_runs(batch_logs(tmp_path), logs)
+    assert sorted(f"results/runs/{r}.nc" for r in computed) == sorted(new)
+    assert len(pd.read_csv(tmp_path / f"{OUT}/runs.csv")) == 14
+
+
+KILL_ON_THIRD_RENAME = """
+import os, signal, sys
+from dln.cli.main import main
+real, calls = os.replace, []
+def replace(src, dst):  # the third run file: killed after writing, before its rename
+    calls.append(dst)
+    if len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(src, dst)
+os.replace = replace
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_killed_batch_leaves_complete_run_files_and_its_rerun_computes_only_the_rest(tmp_path):
+    cfg = tiny_grid(range(3), batches=1)
+    write_config(tmp_path, cfg)
+    snakemake(tmp_path, "-n")  # writes the plan and the members file of the one batch
+    (members,) = [p.relative_to(tmp_path) for p in (tmp_path / f"{OUT}/batches").glob("*.members")]
+    batch = ["batch", "--members", str(members), "--out", f"{OUT}/batches/b0.tsv"]
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_ON_THIRD_RENAME, *batch], cwd=tmp_path, capture_output=True
+    )
+    assert proc.returncode == -9
+    done = run_files(tmp_path)
+    assert len(done) == 2 and not (tmp_path / f"{OUT}/batches/b0.tsv").exists()
+    for path in done:
+        assert int(read_run(tmp_path / path)["k"]) in (1, 2)  # complete, readable files
+    proc = subprocess.run([str(BIN / "dln"), *batch], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "6 runs, 4 computed, 2 already stored" in proc.stdout
+    after = run_files(tmp_path)
+    assert len(after) == 6 and all(after[p] == done[p] for p in done)
+    rows = (tmp_path / f"{OUT}/batches/b0.tsv").read_text().splitlines()
+    assert len(rows) == 6 and all(len(r.split("\t")) == 3 for r in rows)
+
+
+def test_a_deleted_run_file_is_named_and_its_batch_rerun_computes_only_that_run(tmp_path):
+    cfg = tiny_grid(range(3), batches=2)
+    write_config(tmp_path, cfg)
+    snakemake(tmp_path, "--cores", "2", f"{OUT}/runs.csv")
+    before = run_files(tmp_path)
+    victim = sorted(before)[0]
+    (tmp_path / victim).unlink()
+    proc = snakemake(tmp_path, "-n", check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and victim in out
+    force = out.split("snakemake --forcerun ")[1].splitlines()[0].split()
+    assert len(force) == 1 and force[0].startswith(f"{OUT}/batches/b")
+    assert planned_runs(tmp_path, "--forcerun", *force) == {victim}
+    snakemake(tmp_path, "--cores", "2", "--forcerun", *force)
+    after = run_files(tmp_path)
+    assert set(after) == set(before)
+    assert all(after[p] == before[p] for p in before if p != victim)

@@ -1,28 +1,15 @@
-# The plan as a table, then all its run files -> one CF NetCDF (dimension `run`) and one CSV row
+# All the plan's run files (the plan, results/<exp>/plan.csv, is written while the workflow
+# parses: common.smk) -> one CF NetCDF (dimension `run`) and one CSV row
 # per run, gathered run by run (the runs analysed themselves) with bounded memory. One study's
 # rows also as a table of their own, for the figures that draw that study only.
 
 
-# A script job, not a `run:` block: run locally, Snakemake executes a `run:` job in a second
-# Snakemake process that parses the whole workflow again (2 s for the paper's 77 runs).
-rule plan:
-    output:
-        f"{OUT}/plan.csv",
-    log:
-        f"{OUT}/logs/plan.log",
-    localrule: True
-    conda:
-        "../envs/dln.yaml"
-    params:
-        digest=PLAN_DIGEST,
-    script:
-        "../scripts/plan.py"
-
-
 rule aggregate:
     input:
-        plan=f"{OUT}/plan.csv",
-        runs=[run.path for run in RUNS.values()],
+        # rewritten whenever the config changes (also by a dry run of another config): the
+        # aggregate reruns when the plan's digest (params.config_hash) or a batch changes
+        plan=ancient(f"{OUT}/plan.csv"),
+        batches=[batch_manifest(name) for name in BATCHES],
     output:
         dataset=f"{OUT}/runs.nc",
         table=report(
@@ -48,10 +35,10 @@ rule aggregate:
 
 
 # Read by the figures that draw one study (workflow/figures.yaml, `tables`): its inputs are the
-# study's run files alone, so adding runs to another study does not redraw them.
+# study's batches alone, so adding runs to another study does not redraw them.
 rule study_table:
     input:
-        runs=study_run_files,
+        batches=study_batches,
     output:
         f"{OUT}/tables/{{study}}.csv",
     log:
@@ -62,6 +49,7 @@ rule study_table:
         mem_mb=200,
         runtime=5,
     params:
+        runs=study_run_files,
         levels=study_levels,
         code=AGGREGATE_CODE,
     script:
@@ -72,8 +60,9 @@ rule study_table:
 # compares run files or re-simulations against it; the default experiment's is committed.
 rule manifest:
     input:
-        plan=f"{OUT}/plan.csv",
-        runs=[run.path for run in RUNS.values()],
+        # (as for the aggregate: the plan by its digest, the run files by their batches)
+        plan=ancient(f"{OUT}/plan.csv"),
+        batches=[batch_manifest(name) for name in BATCHES],
     output:
         f"{OUT}/manifest.csv",
     log:
@@ -85,6 +74,7 @@ rule manifest:
         runtime=10,
     params:
         code=MANIFEST_CODE,
+        plan=PLAN_DIGEST,
     script:
         "../scripts/manifest.py"
 

@@ -1,4 +1,5 @@
 # Config check, the run plan and the figure registry: everything the rules share.
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,14 @@ try:
     )
     check_experiment_name(config["experiment"])
     check_experiment(config, f"results/{config['experiment']}/config.yaml", OVERWRITE)
+    from dln.plan.runplan import (
+        DEFAULT_BATCHES,
+        batch_resources,
+        plan_batches,
+        members_file,
+        sync_plan_files,
+    )
+
     RUNS = plan_runs(config)
 except ConfigError as err:
     msg = str(err)
@@ -61,6 +70,89 @@ from dln import __version__ as dln_version  # noqa: E402
 EXPERIMENT = config["experiment"]
 OUT = f"results/{EXPERIMENT}"  # this experiment's aggregate, figures, summary, report
 PLAN_DIGEST = plan_digest(RUNS)
+# Simulation jobs: one per batch of runs (workflow/rules/simulate.smk); the DAG holds batches,
+# each leaving a manifest, not one job per run file.
+N_BATCHES = config.get("batches", DEFAULT_BATCHES)
+BATCHES = plan_batches(RUNS, N_BATCHES)
+BATCH_DIR = f"{OUT}/batches"
+
+
+def batch_manifest(name):
+    return f"{BATCH_DIR}/{name}.tsv"
+
+
+def batch_members(wildcards):
+    return members_file(OUT, wildcards.batch, BATCHES[wildcards.batch])
+
+
+# The plan (plan.csv) and each batch's members file, written here (only what is new) rather
+# than by a job: a job upstream of the batches that reruns (a new seed) would rerun them all,
+# or, with ancient(), keep Snakemake from checking their own reasons (it masks the jobs
+# downstream of a rerun job). So the plan is on disk before any job, and a batch's input (its
+# members file, named by its runs) is newer than its manifest exactly when its runs are new.
+try:
+    sync_plan_files(RUNS, OUT, N_BATCHES)
+except OSError as err:  # read-only or full results/: one line, before any job
+    raise WorkflowError(
+        f"{OUT}: cannot write the plan ({err.strerror or err}: {err.filename}); is the "
+        f"directory writable and the disk not full?"
+    ) from None
+
+
+def batch_manifests(runs):
+    """Manifests of the batches that hold these runs: what a job reading their files waits for
+    (a rerun batch reruns it, also when the batch reran for another run: batches are coarse).
+    """
+    return sorted({batch_manifest(r.batch(N_BATCHES)) for r in runs})
+
+
+# forcing jobs (the command the check recommends), or a job Snakemake started on a node (the
+# submitting Snakemake checked already): read from sys.argv, parsed before the DAG settings exist
+FORCING = any(
+    a.split("=")[0] in ("-R", "--forcerun", "-F", "--forceall", "--target-jobs")
+    for a in sys.argv
+)
+
+
+def changed_runs(manifest):
+    """Run files a finished batch's manifest lists that are gone or newer than the manifest
+    (deleted or rewritten by hand since); [] if there is no manifest yet."""
+    try:
+        done = os.stat(manifest).st_mtime
+        with open(manifest) as fh:
+            listed = [line.split("\t")[1] for line in fh if line.strip()]
+    except (OSError, IndexError):  # no manifest yet (or not one): the batch runs anyway
+        return []
+    out = []
+    for path in listed:
+        try:
+            if os.stat(path).st_mtime > done:
+                out.append(path)
+        except OSError:
+            out.append(path)
+    return out
+
+
+def check_batches_have_their_runs():
+    """Snakemake sees only the batches' manifests, so a run file deleted or changed by hand
+    after its batch finished would go unnoticed. Say so before any job, with the command
+    that reruns those batches (they recompute just those files; deleting the manifest would
+    not do: Snakemake does not rebuild a missing intermediate file whose consumers are up to
+    date). Skipped when forcing jobs (the recommended command, read from sys.argv: the
+    Snakefile is parsed before Snakemake's DAG settings exist). One stat per run."""
+    stale = {batch_manifest(b): changed_runs(batch_manifest(b)) for b in BATCHES}
+    stale = {m: paths for m, paths in stale.items() if paths}
+    if stale:
+        example = next(iter(stale.values()))[0]
+        raise WorkflowError(
+            f"run files of {len(stale)} finished batches are missing or changed since (e.g. "
+            f"{example}); recompute just those files with: snakemake --forcerun "
+            f"{' '.join(stale)}"
+        )
+
+
+if not FORCING:
+    check_batches_have_their_runs()
 # code a run file depends on (simulation and its analysis): an edit reruns the simulations
 CODE_FINGERPRINT = source_fingerprint()
 # code that later stages import: a change reruns them (Snakemake tracks only the script itself)
@@ -137,6 +229,7 @@ wildcard_constraints:
     run=r"g[df]-[^/]+/[^/]+/[^/]+",
     figure="|".join(FIGURE_NAMES),
     study="|".join(STUDIES),
+    batch=r"b\d+",
 
 
 def figure_runs(name):
@@ -155,7 +248,10 @@ def figure_runs(name):
 def figure_inputs(wildcards):
     """Run files and tables a figure draws: its study tables, or the whole table for `all`."""
     entry = FIGURE_REGISTRY[wildcards.figure]
-    inputs = {"runs": figure_runs(wildcards.figure)}
+    runs = figure_runs(wildcards.figure)  # (the figure reads them: params.runs)
+    inputs = {
+        "batches": batch_manifests(RUNS[r[len("results/runs/") : -3]] for r in runs)
+    }
     tables = entry.get("tables")
     if tables == "all":
         inputs["table"] = TABLE
@@ -166,6 +262,10 @@ def figure_inputs(wildcards):
 
 def study_run_files(wildcards):
     return [run.path for run in select(RUNS, study=wildcards.study)]
+
+
+def study_batches(wildcards):
+    return batch_manifests(select(RUNS, study=wildcards.study))
 
 
 def study_levels(wildcards):

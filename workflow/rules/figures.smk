@@ -23,6 +23,7 @@ rule figure:
         mem_mb=1000,
         runtime=5,
     params:
+        runs=lambda wildcards: figure_runs(wildcards.figure),
         options=figure_params,
         caption=figure_caption,
         code=PLOTTING_CODE,

@@ -8,6 +8,10 @@ from dln.data.io import job_log
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 job_log(sm)
 n = aggregate(
-    sm.input.plan, sm.output.dataset, sm.output.table, sm.params.experiment, sm.params.config_hash
+    sm.input.plan,
+    sm.output.dataset,
+    sm.output.table,
+    sm.params.experiment,
+    sm.params.config_hash,
 )
 print(f"aggregated {n} runs of experiment {sm.params.experiment}", file=sys.stderr)

@@ -7,5 +7,5 @@ from dln.data.io import job_log
 
 sm = snakemake  # noqa: F821 (injected by Snakemake)
 job_log(sm)
-n = study_table(list(sm.input.runs), sm.output[0], sm.wildcards.study, sm.params.levels)
+n = study_table(list(sm.params.runs), sm.output[0], sm.wildcards.study, sm.params.levels)
 print(f"{n} runs of study {sm.wildcards.study}", file=sys.stderr)

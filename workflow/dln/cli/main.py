@@ -1,6 +1,7 @@
 """The `dln` command (also `python -m dln`).
 
   dln run --k 3 --seed 0 --lr 5e-4 --steps 100000 --out run.nc   one run -> one analysed file
+  dln batch --members results/paper/batches/b07.members --out b07.tsv   a batch of runs
   dln table / info / diff                                         query results (dln.cli.query)
   dln store list|prune                                            run files no experiment uses
   dln verify results/paper                                        run files vs their manifest
@@ -188,6 +189,48 @@ def cmd_run(args) -> int:
     return 0
 
 
+def add_batch_parser(sub) -> None:
+    batch = sub.add_parser(
+        "batch",
+        help="compute the runs of one batch the store lacks; write the batch's manifest",
+    )
+    batch.add_argument(
+        "--members", required=True, help="the batch's members file (results/<exp>/batches/)"
+    )
+    batch.add_argument("--out", required=True, help="manifest: run id, run file, sha256 per run")
+    batch.add_argument("--expect-code", metavar="FINGERPRINT", help="as for `dln run`")
+    batch.set_defaults(func=cmd_batch)
+
+
+def cmd_batch(args) -> int:
+    from dln.data.io import write_failure, write_text
+    from dln.data.pipeline import read_members, run_batch
+    from dln.solve.run import source_fingerprint
+
+    code = source_fingerprint()
+    if args.expect_code and args.expect_code != code:
+        print(f"error: --expect-code {args.expect_code} does not match {code}", file=sys.stderr)
+        return 2
+    try:
+        members = read_members(args.members)
+    except (OSError, ValueError, TypeError, ConfigError) as err:
+        print(f"error: {args.members}: not a readable members file ({err})", file=sys.stderr)
+        return 2
+    start = time.perf_counter()  # (SIGTERM: see dln.data.pipeline.run_batch)
+    try:
+        rows, computed = run_batch(members, code, log=sys.stdout)
+        write_text("".join(f"{r}\t{p}\t{h}\n" for r, p, h in rows), args.out)
+    except (OSError, RuntimeError, ValueError) as err:
+        notes = getattr(err, "__notes__", None)
+        print(f"error: {notes[-1] if notes else write_failure(args.out, err)}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.out}: {len(members)} runs, {computed} computed, "
+        f"{len(members) - computed} already stored, {time.perf_counter() - start:.2f} s"
+    )
+    return 0
+
+
 def build_parser(queries: bool = True) -> argparse.ArgumentParser:
     """The `dln` parser; queries=False leaves out the query commands, whose modules import
     more (main does so for `dln run`, the simulation job)."""
@@ -196,6 +239,7 @@ def build_parser(queries: bool = True) -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     add_run_parser(sub)
+    add_batch_parser(sub)
     if queries:
         from dln.cli import exp, query, verify
         from dln.data import store
@@ -209,5 +253,5 @@ def build_parser(queries: bool = True) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(queries=argv[:1] != ["run"]).parse_args(argv)
+    args = build_parser(queries=argv[:1] not in (["run"], ["batch"])).parse_args(argv)
     return args.func(args)

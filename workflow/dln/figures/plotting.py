@@ -137,7 +137,7 @@ def load_runs(sm):
     """The run files this figure draws (its registry selectors), combined along `run`;
     None when the config plans none of them. Each is checked like every stage checks it: its
     content checksum, and the run key its store path ends in."""
-    paths = list(sm.input.get("runs", []))
+    paths = list(sm.params.get("runs", []))  # (inputs: the manifests of their batches)
     return open_runs(paths, weights=False, planned=True) if paths else None
 
 

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from dln.model.problem import ConfigError
-from dln.solve.run import RunConfig, estimate_resources
+from dln.solve.run import RunConfig, estimate_mem_seconds, estimate_resources
 
 # 'grid' is the paper's main experiment; the others feed one figure each.
 STUDIES = ("grid", "lr_sweep", "flow", "precision", "depth", "gaussian", "laws")
@@ -37,7 +37,10 @@ BASE_KEYS = {
 # settings a study fixes: the flow is a float64 reference; Gaussian starts are not balanced
 DEFAULT_MAX_RUN_MEM_MB = 8000  # limits.max_run_mem_mb when a config does not set it
 DEFAULT_MAX_RUN_MINUTES = 600  # limits.max_run_minutes
-MAX_COUNTED_POINTS = 10_000  # grids with more points stop planning once limits.max_runs is passed
+MAX_COUNTED_POINTS = 10_000
+# simulation jobs of a plan (config key `batches`): a run's batch is its key modulo this, so it
+# never depends on the other runs and adding a seed touches only the batches of the new runs
+DEFAULT_BATCHES = 32  # grids with more points stop planning once limits.max_runs is passed
 STUDY_FIXED = {"flow": {"solver": "gf", "dtype": "float64"}, "gaussian": {"init": "gaussian"}}
 
 
@@ -53,6 +56,23 @@ class PlannedRun:
     @property
     def path(self) -> str:
         return f"results/runs/{self.run_id}.nc"
+
+    def batch(self, n_batches: int) -> str:
+        """Name of the simulation job that computes this run: stable, from its key alone."""
+        return batch_name(self.config.key(), n_batches)
+
+
+def batch_name(key: str, n_batches: int) -> str:
+    width = len(str(n_batches - 1))
+    return f"b{int(key, 16) % n_batches:0{width}d}"
+
+
+def plan_batches(runs: dict[str, PlannedRun], n_batches: int) -> dict[str, list[str]]:
+    """Batch name -> its run ids (sorted), only the batches that hold runs."""
+    out: dict[str, list[str]] = {}
+    for rid, run in runs.items():
+        out.setdefault(run.batch(n_batches), []).append(rid)
+    return {name: out[name] for name in sorted(out)}
 
 
 def base_settings(config: dict) -> dict:
@@ -234,12 +254,24 @@ def plan_digest(runs: dict[str, PlannedRun]) -> str:
     return h.hexdigest()[:16]
 
 
-def plan_rows(runs: dict[str, PlannedRun]) -> list[dict]:
-    """The plan as a table: run id, run file, study flags (in_<study>)."""
+def batch_resources(runs: list[PlannedRun]) -> tuple[int, int]:
+    """(memory in MB, wall minutes) of a batch job: its largest run's memory (one run is held
+    at a time) and the sum of its runs' times (they run one after another)."""
+    mem, seconds = 0.0, 0.0
+    for run in runs:
+        c = run.config
+        m, s = estimate_mem_seconds(c.widths, c.steps, c.record_every, c.solver, c.lr, c.spectrum)
+        mem, seconds = max(mem, m), seconds + s
+    return int(math.ceil(mem)), int(math.ceil(seconds / 60))
+
+
+def plan_rows(runs: dict[str, PlannedRun], n_batches: int = DEFAULT_BATCHES) -> list[dict]:
+    """The plan as a table: run id, run file, its batch (simulation job), study flags."""
     return [
         {
             "run": rid,
             "path": run.path,
+            "batch": run.batch(n_batches),
             "steps": run.config.steps,
             "record_every": run.config.record_every,
             "d": run.config.d,
@@ -260,20 +292,24 @@ def select(runs: dict[str, PlannedRun], study: str | None = None, **settings) ->
     return out
 
 
-def write_plan(runs: dict[str, PlannedRun], path) -> None:
+def write_plan(runs: dict[str, PlannedRun], path, n_batches: int = DEFAULT_BATCHES) -> None:
     """The plan table as CSV (atomically): the aggregate reads run files and flags from it."""
+    from dln.data.io import write_text
+
+    write_text(plan_text(runs, n_batches), path)
+
+
+def plan_text(runs: dict[str, PlannedRun], n_batches: int = DEFAULT_BATCHES) -> str:
     import csv
     import io as _io
 
-    from dln.data.io import write_text
-
-    rows = plan_rows(runs)
+    rows = plan_rows(runs, n_batches)
     buf = _io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["run"], lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in row.items()})
-    write_text(buf.getvalue(), path)
+    return buf.getvalue()
 
 
 def grid_members(config: dict, study: str) -> dict[str, int]:
@@ -291,3 +327,56 @@ def grid_members(config: dict, study: str) -> dict[str, int]:
 def varied_axes(axes: dict, ignore=("seed", "k")) -> list[str]:
     """The axes of one grid with more than one value (seeds and k left out by default)."""
     return [a for a in AXES if a in axes and a not in ignore and len(axes[a]) > 1]
+
+
+def members_text(runs: list[PlannedRun]) -> str:
+    """A batch's members file: run id, run file and complete settings (JSON) per line, what
+    its job computes (dln.data.pipeline.read_members)."""
+    return "".join(f"{r.run_id}\t{r.path}\t{r.config.settings_json()}\n" for r in runs)
+
+
+def members_file(out: str, name: str, run_ids: list[str]) -> str:
+    """A batch's members file, named by a hash of its runs: a new membership is a new file,
+    and going back to an earlier config finds the earlier file (with its old mtime)."""
+    digest = hashlib.sha256("\n".join(run_ids).encode()).hexdigest()[:12]
+    return f"{out}/batches/{name}-{digest}.members"
+
+
+def sync_plan_files(runs: dict[str, PlannedRun], out: str, n_batches: int) -> list[str]:
+    """Write the plan (out/plan.csv) if its content changed and each batch's members file
+    (members_file) if it is not there yet; return what was written.
+
+    The workflow calls this while it parses, so the plan is on disk before any job starts and
+    a batch job's input is newer than its manifest exactly when its membership is new: adding a
+    seed writes the members files of the batches that gain a run, no other. A stamp (the plan
+    digest) makes an unchanged plan cost one small read.
+    """
+    import os
+
+    from dln.data.io import write_text
+
+    digest = f"{plan_digest(runs)} {n_batches}\n"
+    stamp = f"{out}/batches/.plan-digest"
+    plan = f"{out}/plan.csv"
+    if _read(stamp) == digest and os.path.exists(plan):
+        return []
+    written = []
+    for name, rids in plan_batches(runs, n_batches).items():
+        path = members_file(out, name, rids)
+        if not os.path.exists(path):
+            write_text(members_text([runs[r] for r in rids]), path)
+            written.append(path)
+    text = plan_text(runs, n_batches)
+    if _read(plan) != text:
+        write_text(text, plan)
+        written.append(plan)
+    write_text(digest, stamp)
+    return written
+
+
+def _read(path) -> str | None:
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError:
+        return None

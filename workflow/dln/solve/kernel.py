@@ -28,6 +28,11 @@ def _load():
         gd = getattr(lib, f"dln_gd_{suffix}")
         gd.restype = i64
         gd.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, real, i64, i64, ptr, ptr, ptr, ptr]
+        gb = getattr(lib, f"dln_gd_batch_{suffix}")
+        gb.restype = None
+        gb.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, i64, i64, i64]
+        gb.argtypes += [ptr, ptr, ptr, ptr, ptr]
+        lib.dln_batch_lanes.restype = i64
         lg = getattr(lib, f"dln_loss_grad_{suffix}")
         lg.restype = ctypes.c_double
         lg.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, ptr]
@@ -118,6 +123,50 @@ def gd_run(theta0: np.ndarray, phi: np.ndarray, widths, lr: float, steps: int, r
         ctypes.byref(diverged),
     )
     return snaps[:n], rec_steps[:n], int(diverged.value)
+
+
+def gd_run_batch(theta0s: np.ndarray, phi: np.ndarray, widths, lrs, steps: int, every: int):
+    """gd_run for B runs of one architecture and target in lockstep (the batched C kernel, in
+    blocks of its lane count): theta0s is (B, n_params), lrs B step sizes. Returns one
+    (snapshots, recorded_steps, diverged_at) per run, each byte for byte gd_run's."""
+    theta0s = np.asarray(theta0s)
+    if _LIB is None:  # no compiled kernel: one run at a time
+        pairs = zip(theta0s, lrs, strict=True)
+        return [gd_run(t, phi, widths, lr, steps, every) for t, lr in pairs]
+    lanes = int(_LIB.dln_batch_lanes())
+    out = []
+    for start in range(0, len(theta0s), lanes):
+        block, lr = theta0s[start : start + lanes], list(lrs[start : start + lanes])
+        n = len(block)  # a last, partial block is padded with copies of its last run
+        block = np.concatenate([block, np.repeat(block[-1:], lanes - n, axis=0)])
+        out += _gd_block(block, phi, Layout(widths), lr + lr[-1:] * (lanes - n), steps, every)[:n]
+    return out
+
+
+def _gd_block(thetas, phi, layout: Layout, lrs, steps: int, every: int):
+    """One call of the batched kernel: as many runs as it has lanes."""
+    for t in thetas:
+        _checked(t, layout)
+    dtype, lanes = thetas.dtype, len(thetas)
+    steps, every = int(steps), int(every)
+    if steps < 0 or every < 1:
+        raise ValueError(f"steps={steps} must be >= 0 and record_every={every} >= 1")
+    theta = np.ascontiguousarray(thetas.T)  # (P, lanes): the runs are the contiguous axis
+    lr = np.array([dtype.type(x) for x in lrs], dtype=dtype)
+    phi = np.ascontiguousarray(phi, dtype=dtype).ravel()
+    n_rec = steps // every + 1 + (1 if steps % every else 0)
+    snaps = np.empty((lanes, n_rec, layout.n_params), dtype=dtype)
+    rec_steps = np.empty(n_rec, dtype=np.int64)
+    n_recs = np.empty(lanes, dtype=np.int64)
+    diverged = np.empty(lanes, dtype=np.int64)
+    work = np.empty((4 * int(layout.voff[-1]) + layout.n_params) * lanes, dtype=dtype)
+    fn = getattr(_LIB, f"dln_gd_batch_{_SUFFIX[dtype]}")
+    args = (_p(lr), steps, every, n_rec, _p(work), _p(snaps), _p(rec_steps))
+    fn(_p(theta), _p(phi), *layout.args(), *args, _p(n_recs), _p(diverged))
+    return [
+        (snaps[i, : n_recs[i]], rec_steps[: n_recs[i]].copy(), int(diverged[i]))
+        for i in range(lanes)
+    ]
 
 
 def make_gradient(widths, phi: np.ndarray, dtype=np.float64):

@@ -20,13 +20,19 @@ def estimate_resources(
 ) -> tuple[int, int]:
     """RunConfig.resources() from the settings alone, so that the plan can refuse a run that
     is too large before RunConfig builds its problem (d_N x d_0 matrices)."""
+    mem_mb, seconds = estimate_mem_seconds(widths, steps, record_every, solver, lr, spectrum)
+    return int(math.ceil(mem_mb)), int(math.ceil(seconds / 60))
+
+
+def estimate_mem_seconds(widths, steps, record_every, solver, lr, spectrum) -> tuple:
+    """(MB, seconds) unrounded: a batch job adds up its runs' seconds."""
     params, records = n_params(widths), n_records(steps, record_every)
     per_record = params + widths[0] * widths[-1] + 8 * min(widths[0], widths[-1])
     mem_mb = 150 + 4 * 8 * records * per_record / 1e6
     seconds = 2 * (1 + 6e-9 * steps * params + 40e-6 * records)
     if solver == "gf":
         seconds += 2 * 30e-6 * _flow_steps(widths, steps, lr, spectrum) * max(params / 150, 1)
-    return int(math.ceil(mem_mb)), int(math.ceil(seconds / 60))
+    return mem_mb, seconds
 
 
 def _flow_steps(widths, steps: int, lr: float, spectrum) -> float:

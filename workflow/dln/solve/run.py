@@ -15,7 +15,7 @@ import numpy as np
 from dln.model.problem import ConfigError, Problem, flatten
 from dln.model.theory import predict_k
 from dln.solve.checks import DTYPES, INITS, SOLVERS
-from dln.solve.resources import estimate_resources, n_params, n_records
+from dln.solve.resources import estimate_mem_seconds, estimate_resources, n_params, n_records
 from dln.solve.settings import RunConfig, numerics_identity
 from dln.solve.start import initial_weights
 
@@ -26,6 +26,7 @@ __all__ = [
     "SOLVERS",
     "RunConfig",
     "Trajectory",
+    "estimate_mem_seconds",
     "estimate_resources",
     "initial_weights",
     "n_params",

@@ -265,7 +265,9 @@ def write_runs_nc(ds: xr.Dataset, path: Path) -> None:
     trajectories in one group per study (its runs only)."""
     per_step = [n for n in ds.variables if "step" in ds[n].dims and n != "step"]
     groups = [f[3:] for f in ds.coords if f.startswith("in_") and ds[f].values.any()]
-    root = ds.drop_vars([*per_step, "step"]).assign_attrs(trajectory_groups=" ".join(groups))
+    root = ds.drop_vars([*per_step, "step"]).assign_attrs(
+        trajectory_groups=" ".join(f"trajectories/{g}" for g in groups)
+    )
     root.to_netcdf(path, engine="netcdf4")
     settings = [n for n in SETTINGS if n in ds.coords]
     for study in groups:
@@ -273,7 +275,7 @@ def write_runs_nc(ds: xr.Dataset, path: Path) -> None:
         part = part.reset_coords(
             [c for c in part.coords if c not in ("run", "step", "mode", "t", *settings)], drop=True
         )
-        part.to_netcdf(path, engine="netcdf4", group=study, mode="a")
+        part.to_netcdf(path, engine="netcdf4", group=f"trajectories/{study}", mode="a")
 
 
 def runs_table(rows: list[dict]) -> pd.DataFrame:

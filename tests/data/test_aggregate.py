@@ -87,8 +87,8 @@ def test_aggregate_gathers_the_runs_own_metrics(one_run, tmp_path, monkeypatch):
     with xr.open_dataset(tmp_path / "runs.nc") as ds:
         assert ds["k"].dims == ("run",) and ds["in_grid"].dtype == bool
         assert ds.attrs["config_hash"] == "h" and "step" not in ds.dims
-        assert ds.attrs["trajectory_groups"] == "grid"
-    with xr.open_dataset(tmp_path / "runs.nc", group="grid") as grid:
+        assert ds.attrs["trajectory_groups"] == "trajectories/grid"
+    with xr.open_dataset(tmp_path / "runs.nc", group="trajectories/grid") as grid:
         assert grid.sizes["step"] == 61 and grid["k"].dims == ("run",)
         np.testing.assert_array_equal(grid["loss"].isel(run=1).values, run["loss"].values)
 
@@ -138,7 +138,7 @@ def test_dln_commands_on_real_files(one_run, tmp_path):
     agg_info = subprocess.run(
         [*dln, "info", str(tmp_path / "runs.nc")], capture_output=True, text=True
     )
-    assert "trajectory groups: grid\n" in agg_info.stdout, agg_info.stdout + agg_info.stderr
+    assert "trajectory groups: trajectories/grid\n" in agg_info.stdout, agg_info.stdout + agg_info.stderr
     table = subprocess.run(
         [*dln, "table", str(tmp_path / "runs.csv"), "--format", "csv"],
         capture_output=True,
@@ -247,15 +247,15 @@ def test_each_study_has_its_own_step_grid(tmp_path):
     with xr.open_dataset(path) as ds:
         assert ds.sizes["run"] == 3
         assert ds.attrs["trajectory_groups"].split() == [
-            "grid",
-            "laws/steps400_every50",
-            "laws/steps300_every10",
+            "trajectories/grid",
+            "trajectories/laws/steps400_every50",
+            "trajectories/laws/steps300_every10",
         ]
         assert set(ds["spectrum"].values) == {"5,4,3,2,1"}  # linear and its values: one label
-    with xr.open_dataset(path, group="grid") as grid:
+    with xr.open_dataset(path, group="trajectories/grid") as grid:
         assert grid.sizes["run"] == 2 and grid["step"].values.tolist() == list(range(0, 401, 50))
         assert not grid["loss"].isnull().any()  # no padding
-    with xr.open_dataset(path, group="laws/steps300_every10") as fine:
+    with xr.open_dataset(path, group="trajectories/laws/steps300_every10") as fine:
         assert fine.sizes == {"run": 1, "step": 31, "mode": 5}
         assert fine["run"].values[0].startswith("b-")
 
@@ -268,7 +268,7 @@ def test_the_main_grid_draws_as_a_line_plot_by_k(one_run, tmp_path):
     cfg, template = one_run
     plan = _copies(tmp_path, template, cfg.key(), 2)
     aggregate(plan, tmp_path / "runs.nc", tmp_path / "runs.csv", "x", "h")
-    with xr.open_dataset(tmp_path / "runs.nc", group="grid") as grid:
+    with xr.open_dataset(tmp_path / "runs.nc", group="trajectories/grid") as grid:
         lines = grid.loss.plot.line(x="step", hue="run")
         assert len(lines) == 2 and lines[0].get_xdata()[0] == 0
         assert np.isfinite(lines[0].get_ydata()).all()
@@ -284,7 +284,7 @@ def test_open_aggregate_joins_a_study_group_with_its_metrics(one_run, tmp_path):
     assert grid["loss"].dims == ("run", "step") and grid.sizes["step"] == 61
     assert grid["final_loss"].dims == ("run",) and grid["in_grid"].values.all()
     assert grid.sel(k=2, seed=0)["loss"].shape == (2, 61)  # both copies, by two settings
-    with pytest.raises(RunFileError, match="no trajectory group 'laws' \\(groups: grid\\)"):
+    with pytest.raises(RunFileError, match="no trajectory group 'laws' \\(groups: trajectories/grid\\)"):
         open_aggregate(tmp_path / "runs.nc", group="laws")
 
 
@@ -306,7 +306,7 @@ def test_a_missing_integer_is_nan_in_xarray_and_na_in_pandas(tmp_path):
     with xr.open_dataset(tmp_path / "runs.nc") as ds:
         assert ds["k"].encoding["missing_value"] == MISSING_INT
         assert ds["k"].values[0] == 1 and np.isnan(ds["k"].values[1])
-    with xr.open_dataset(tmp_path / "runs.nc", group="grid") as grid:
+    with xr.open_dataset(tmp_path / "runs.nc", group="trajectories/grid") as grid:
         assert grid["k"].dtype == np.int64
     table = pd.read_csv(tmp_path / "runs.csv", dtype_backend="numpy_nullable")
     assert str(table["k"].dtype) == "Int64" and table["k"].isna().tolist() == [False, True]

@@ -3,8 +3,8 @@
 runs.nc holds the per-run table in its root group (dimension `run`: settings and study flags
 as coordinates, metrics, per-run arrays on `level`, `mode`, `visit`) and the trajectories in one
 group per study, on that study's own step grid (a study whose runs record different grids has
-one subgroup per grid, `<study>/steps<n>_every<r>`): `xr.open_dataset(path, group="grid")` is
-the main grid, with no padding from other studies' grids. A run in two studies is in both
+one subgroup per grid, `trajectories/<study>/steps<n>_every<r>`):
+`xr.open_dataset(path, group="trajectories/grid")` is the main grid, with no padding from other studies' grids. A run in two studies is in both
 groups. Integers are integers (int64; MISSING_INT plus a `missing_value` attribute where a
 value is missing, which xarray reads as NaN).
 
@@ -91,12 +91,15 @@ class PlanShape:
                     grids[grid] = max(grids.get(grid, 0), d)
 
     def group(self, study: str, grid: tuple[int, int]) -> str:
-        """The NetCDF group of a study's runs on one step grid."""
+        """The NetCDF group of a study's runs on one step grid: below TRAJECTORIES, since a
+        group may not share a name with the root's variables (the depth study and the depth
+        setting)."""
         if len(self.grids[study]) == 1:
-            return study
-        return f"{study}/steps{grid[0]}_every{grid[1]}"
+            return f"{TRAJECTORIES}/{study}"
+        return f"{TRAJECTORIES}/{study}/steps{grid[0]}_every{grid[1]}"
 
 
+TRAJECTORIES = "trajectories"  # the parent group of the studies' trajectory groups
 _DTYPE = {"str": str, "bool": "i1", "int": "i8", "float": "f8"}
 _BUFFER = {"str": object, "bool": "i1", "int": "i8", "float": "f8"}
 _FILL = {"str": None, "bool": 0, "int": MISSING_INT, "float": np.nan}

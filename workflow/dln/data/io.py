@@ -313,7 +313,7 @@ def read_run(path, key: str | None = None):
 
 def open_aggregate(path, group: str | None = None, index: bool = True):
     """An experiment's runs.nc, loaded: the per-run table (root group), or with group= a
-    study's trajectories on its own step grid (e.g. "grid"; the groups are listed in the
+    study's trajectories on its own step grid (e.g. "grid" or "trajectories/grid"; the groups are listed in the
     attribute trajectory_groups) together with its runs' metrics from the table. With
     index=True the `run` dimension becomes a pandas MultiIndex (run_id plus every setting), so
     that `ds.sel(solver="gd", k=3, construction="orthogonal")` selects by several settings."""
@@ -331,6 +331,8 @@ def _with_trajectories(table, path, group: str):
     import xarray as xr
 
     groups = str(table.attrs.get("trajectory_groups", "")).split()
+    if group not in groups and f"trajectories/{group}" in groups:  # a study's name will do
+        group = f"trajectories/{group}"
     if group not in groups:
         raise RunFileError(
             f"{path}: no trajectory group {group!r} (groups: {', '.join(groups) or 'none'})"

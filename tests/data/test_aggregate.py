@@ -310,3 +310,20 @@ def test_a_missing_integer_is_nan_in_xarray_and_na_in_pandas(tmp_path):
         assert grid["k"].dtype == np.int64
     table = pd.read_csv(tmp_path / "runs.csv", dtype_backend="numpy_nullable")
     assert str(table["k"].dtype) == "Int64" and table["k"].isna().tolist() == [False, True]
+
+
+def test_a_study_named_like_a_setting_aggregates(one_run, tmp_path):
+    """The default config's depth study shares its name with the depth setting: its group sits
+    below /trajectories (was: NetCDF "String match to name in use", no runs.nc)."""
+    import xarray as xr
+
+    from dln.data.io import open_aggregate
+
+    cfg, template = one_run
+    plan = _copies(tmp_path, template, cfg.key(), 2)
+    text = plan.read_text().replace("in_grid", "in_depth")
+    plan.write_text(text)
+    aggregate(plan, tmp_path / "runs.nc", tmp_path / "runs.csv", "x", "h")
+    with xr.open_dataset(tmp_path / "runs.nc", group="trajectories/depth") as depth:
+        assert depth.sizes["run"] == 2
+    assert open_aggregate(tmp_path / "runs.nc", group="depth")["depth"].values.tolist() == [6, 6]

@@ -138,7 +138,9 @@ def test_dln_commands_on_real_files(one_run, tmp_path):
     agg_info = subprocess.run(
         [*dln, "info", str(tmp_path / "runs.nc")], capture_output=True, text=True
     )
-    assert "trajectory groups: trajectories/grid\n" in agg_info.stdout, agg_info.stdout + agg_info.stderr
+    assert "trajectory groups: trajectories/grid\n" in agg_info.stdout, (
+        agg_info.stdout + agg_info.stderr
+    )
     table = subprocess.run(
         [*dln, "table", str(tmp_path / "runs.csv"), "--format", "csv"],
         capture_output=True,
@@ -284,7 +286,9 @@ def test_open_aggregate_joins_a_study_group_with_its_metrics(one_run, tmp_path):
     assert grid["loss"].dims == ("run", "step") and grid.sizes["step"] == 61
     assert grid["final_loss"].dims == ("run",) and grid["in_grid"].values.all()
     assert grid.sel(k=2, seed=0)["loss"].shape == (2, 61)  # both copies, by two settings
-    with pytest.raises(RunFileError, match="no trajectory group 'laws' \\(groups: trajectories/grid\\)"):
+    with pytest.raises(
+        RunFileError, match="no trajectory group 'laws' \\(groups: trajectories/grid\\)"
+    ):
         open_aggregate(tmp_path / "runs.nc", group="laws")
 
 

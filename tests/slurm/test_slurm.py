@@ -53,7 +53,15 @@ FAST_CHECKS = ("--slurm-init-seconds-before-status-checks", "5")
 NUMBERS: dict[str, object] = {}
 # stop after the simulations: the aggregate and the figures (some figures read run files
 # directly, so they are not downstream of the aggregate)
-SIMULATIONS_ONLY = ("--omit-from", "aggregate", "manifest", "study_table", "figure")
+# (experiment_config needs no simulation: without it here its post-processing job would run too)
+SIMULATIONS_ONLY = (
+    "--omit-from",
+    "aggregate",
+    "manifest",
+    "study_table",
+    "figure",
+    "experiment_config",
+)
 
 
 def report(key: str, value) -> None:

@@ -203,3 +203,26 @@ def test_readme_numbers_are_those_of_a_fresh_default_build(tmp_path):
     out = "results/paper"
     snakemake(tmp_path, "--cores", "2", f"{out}/runs.csv", f"{out}/claims.csv", timeout=1800)
     assert readme_block(REPO / "README.md") == results_block(tmp_path / out)
+    # the README's pandas example, run as written, prints the main grid's medians: the block's
+    # (rounded there to three significant figures)
+    example = next(code for name, code in _examples() if name == "README.md")
+    script = "import matplotlib\nmatplotlib.use('Agg')\n" + example
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    printed, k = [], None  # pandas prints k once per group: carry it to the group's next line
+    for line in proc.stdout.splitlines():
+        row = re.match(r"^(\d)?\s+(orthogonal|antisymmetric)\s+(\S+)$", line)
+        if row:
+            k = row.group(1) or k
+            printed.append((k, row.group(2), row.group(3)))
+    assert len(printed) == 12, proc.stdout  # k = 0..5, both constructions (<NA>: no escape)
+    block = readme_block(REPO / "README.md")
+    for k, construction, median in printed:
+        row = re.search(rf"^\| {k} \| (.*) \| (.*) \|$", block, re.M)
+        if row is None:  # no escape at this k (k = 0, 1): the block has no row
+            assert median == "<NA>", (k, construction, median)
+            continue
+        cell = row.group(1 if construction == "orthogonal" else 2)
+        assert cell.startswith(f"{float(f'{float(median):.3g}'):,.0f}"), (k, construction, cell)

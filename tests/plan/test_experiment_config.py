@@ -104,3 +104,12 @@ def test_workflow_writes_the_copy_and_refuses_another_config(tmp_path):
     )
     assert show.returncode == 0, show.stderr
     assert show.stdout.splitlines()[:2] == ["experiment,runs,claims", "paper,-,-"]
+
+
+def test_batches_say_how_to_run_not_what_the_experiment_is():
+    """`--config batches=200` (docs/slurm.md: spread a grid over more nodes) on an existing
+    experiment is not another experiment: it regroups the same runs."""
+    a = small_config()
+    b = copy.deepcopy(a)
+    b["batches"] = 200
+    assert config_differences(a, b) == []

@@ -120,7 +120,7 @@ def check_experiment_name(name: str, results="results") -> None:
 # a grid with more points than this is counted before the schema validates each value: the
 # schema's per-value checks cost ~30 us, so a 10^6-seed grid spent 29 s before max_runs refused it
 HUGE_GRID = 10_000
-_NOT_STUDIES = {"experiment", "problem", "start", "gd", "analysis", "figures", "limits"}
+_NOT_STUDIES = {"experiment", "problem", "start", "gd", "analysis", "figures", "limits", "batches"}
 
 
 def _grid_points(grid) -> int:
@@ -360,7 +360,7 @@ def check_config_files(paths) -> None:
 # axes whose single value is itself a list: a flat list of numbers is one value, not an axis
 _LIST_VALUED_AXES = ("widths", "spectrum")
 # keys that say how to run or check, not what the experiment is: they may change freely
-EXPERIMENT_IGNORES = ("limits", "analysis.strict")
+EXPERIMENT_IGNORES = ("limits", "analysis.strict", "batches")
 
 
 def _is_number(value) -> bool:

@@ -87,7 +87,7 @@ def _n(x) -> str:
     return f"{x:,.0f}"
 
 
-def _sig(x: float, digits: int = 3) -> str:
+def significant(x: float, digits: int = 3) -> str:
     """A round-off-seeded length to the digits the data support (e.g. 22,700)."""
     if not np.isfinite(x) or x == 0:
         return _n(x) if np.isfinite(x) else "n/a"
@@ -99,8 +99,8 @@ def _spread(values: pd.Series) -> str:
     """median (range min-max) of stuck lengths, to three significant digits."""
     v = values.dropna()
     if len(v) == 1:
-        return _sig(v.iloc[0])
-    return f"median {_sig(v.median())} (range {_sig(v.min())}-{_sig(v.max())})"
+        return significant(v.iloc[0])
+    return f"median {significant(v.median())} (range {significant(v.min())}-{significant(v.max())})"
 
 
 def _stats(r: pd.Series, what: str, digits: int = 2) -> str:
@@ -206,7 +206,7 @@ def _limit_k1(label: str, g: pd.DataFrame, level: float) -> Claim:
     if verdict == "FAIL" and pred_ok == n and (exit_steps > g["steps"]).any():
         verdict = "INCONCLUSIVE"
         text += (
-            f"; the reduced flow needs ~{_sig(exit_steps.max())} steps to leave the origin, "
+            f"; the reduced flow needs ~{significant(exit_steps.max())} steps to leave the origin, "
             f"the budget is {_n(g['steps'].max())}"
         )
     return Claim("Limits", text, verdict, n_pass=reached, n_total=n, runs=_runs(g))
@@ -230,7 +230,7 @@ def _limit_saddle(label: str, g: pd.DataFrame, k: int, level: float) -> Claim:
     if verdict == "FAIL" and pred_ok == n and len(late) and (need > late["steps"]).all():
         verdict = "INCONCLUSIVE"
         text += (
-            f"; k = {k} needs ~{_sig(need.median())} steps by the escape law, the budget is "
+            f"; k = {k} needs ~{significant(need.median())} steps by the escape law, the budget is "
             f"{_n(late['steps'].max())}"
         )
     return Claim("Limits", text, verdict, n_pass=glob_, n_total=n, runs=_runs(g))
@@ -456,7 +456,7 @@ def _law_line(section: str, family: str, runs: pd.DataFrame, scope: str) -> Clai
         verdict = "INFO"
         text += "; " + NOT_HOLDING.format(eps=float(runs["predicted_eps"].median()))
     if verdict == "INCONCLUSIVE":
-        text += f" (e.g. ~{_sig(need.median())} steps needed, budget {_n(stayed['steps'].max())})"
+        text += f" (e.g. ~{significant(need.median())} steps needed, budget {_n(stayed['steps'].max())})"
     return Claim(
         section,
         text,

@@ -11,15 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from dln.analysis.claims import significant
 from dln.model.problem import spectrum_values
 
 RESULTS_START = "<!-- results:start (make refresh-docs writes this block from results/paper) -->"
 RESULTS_END = "<!-- results:end -->"
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE", "INFO")
-
-
-def _n(x) -> str:
-    return f"{x:,.0f}"
 
 
 def _studies_line(table: pd.DataFrame) -> str:
@@ -38,19 +35,14 @@ def _verdicts_line(claims: pd.DataFrame) -> str:
     return f"**{len(claims)} claim{'s' * (len(claims) != 1)}: {', '.join(parts)}**"
 
 
-def _sig(x) -> str:
-    """A stuck length to three significant figures: round-off seeds it, more digits are noise."""
-    return f"{float(f'{x:.3g}'):,.0f}"
-
-
 def _stuck_cell(g: pd.DataFrame) -> str:
     """'median (min-max); predicted median' of one saddle and construction."""
     measured = g["stuck_steps"]
-    cell = _sig(measured.median())
+    cell = significant(measured.median())
     if len(measured) > 1:
-        cell += f" ({_sig(measured.min())}-{_sig(measured.max())})"
+        cell += f" ({significant(measured.min())}-{significant(measured.max())})"
     if "predicted_stuck_steps" in g and g["predicted_stuck_steps"].notna().any():
-        cell += f"; {_sig(g['predicted_stuck_steps'].median())}"
+        cell += f"; {significant(g['predicted_stuck_steps'].median())}"
     return cell
 
 

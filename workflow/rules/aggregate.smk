@@ -35,10 +35,11 @@ rule aggregate:
 
 
 # Read by the figures that draw one study (workflow/figures.yaml, `tables`): its inputs are the
-# study's batches alone, so adding runs to another study does not redraw them.
+# batches of the study's runs (ancient once settled: common.smk) and its spec, so adding runs
+# to another study does not redraw them.
 rule study_table:
     input:
-        batches=study_batches,
+        unpack(study_table_inputs),
     output:
         f"{OUT}/tables/{{study}}.csv",
     log:

@@ -64,6 +64,7 @@ from dln.plan.registry import (  # noqa: E402
     SUMMARY_CATEGORY,
     figure_report_args,
 )
+from dln.plan.batchstate import batch_state  # noqa: E402
 from dln.solve.run import source_fingerprint  # noqa: E402
 from dln import __version__ as dln_version  # noqa: E402
 
@@ -99,38 +100,31 @@ except OSError as err:  # read-only or full results/: one line, before any job
     ) from None
 
 
-def batch_manifests(runs):
-    """Manifests of the batches that hold these runs: what a job reading their files waits for
-    (a rerun batch reruns it, also when the batch reran for another run: batches are coarse).
-    """
-    return sorted({batch_manifest(r.batch(N_BATCHES)) for r in runs})
-
-
-# forcing jobs (the command the check recommends), or a job Snakemake started on a node (the
-# submitting Snakemake checked already): read from sys.argv, parsed before the DAG settings exist
+# code a run file depends on (simulation and its analysis): an edit reruns the simulations
+CODE_FINGERPRINT = source_fingerprint()
+# forcing jobs (the command the check below recommends), or a job Snakemake started on a node
+# (the submitting Snakemake checked already): read from sys.argv, parsed before the DAG
+# settings exist
 FORCING = any(
     a.split("=")[0] in ("-R", "--forcerun", "-F", "--forceall", "--target-jobs")
     for a in sys.argv
 )
+# What the finished batches left (one read per manifest, one stat per run): the run files
+# changed since, and the settled runs (dln.plan.batchstate).
+BATCH_STATE = batch_state([batch_manifest(b) for b in BATCHES], CODE_FINGERPRINT)
 
 
-def changed_runs(manifest):
-    """Run files a finished batch's manifest lists that are gone or newer than the manifest
-    (deleted or rewritten by hand since); [] if there is no manifest yet."""
-    try:
-        done = os.stat(manifest).st_mtime
-        with open(manifest) as fh:
-            listed = [line.split("\t")[1] for line in fh if line.strip()]
-    except (OSError, IndexError):  # no manifest yet (or not one): the batch runs anyway
-        return []
-    out = []
-    for path in listed:
-        try:
-            if os.stat(path).st_mtime > done:
-                out.append(path)
-        except OSError:
-            out.append(path)
-    return out
+def batch_manifests(runs):
+    """Manifests of the batches that hold these runs, what a job reading their files waits
+    for. A manifest is ancient() when all these runs in its batch are settled (computed by
+    the current code, files unchanged): a batch rerunning for another run then does not rerun
+    the reader. The paths stay the same either way (Snakemake reruns a job whose set of
+    inputs changed); a reader's own changes reach it through its spec (rule spec)."""
+    pending = {r.batch(N_BATCHES) for r in runs if r.run_id not in BATCH_STATE.settled}
+    return [
+        batch_manifest(b) if b in pending else ancient(batch_manifest(b))
+        for b in sorted({r.batch(N_BATCHES) for r in runs})
+    ]
 
 
 def check_batches_have_their_runs():
@@ -138,10 +132,8 @@ def check_batches_have_their_runs():
     after its batch finished would go unnoticed. Say so before any job, with the command
     that reruns those batches (they recompute just those files; deleting the manifest would
     not do: Snakemake does not rebuild a missing intermediate file whose consumers are up to
-    date). Skipped when forcing jobs (the recommended command, read from sys.argv: the
-    Snakefile is parsed before Snakemake's DAG settings exist). One stat per run."""
-    stale = {batch_manifest(b): changed_runs(batch_manifest(b)) for b in BATCHES}
-    stale = {m: paths for m, paths in stale.items() if paths}
+    date). Skipped when forcing jobs (the recommended command)."""
+    stale = BATCH_STATE.changed
     if stale:
         example = next(iter(stale.values()))[0]
         raise WorkflowError(
@@ -153,8 +145,6 @@ def check_batches_have_their_runs():
 
 if not FORCING:
     check_batches_have_their_runs()
-# code a run file depends on (simulation and its analysis): an edit reruns the simulations
-CODE_FINGERPRINT = source_fingerprint()
 # code that later stages import: a change reruns them (Snakemake tracks only the script itself)
 AGGREGATE_CODE = source_fingerprint(
     ("data/aggregate.py", "data/columns.py", "data/io.py", "data/checksum.py")
@@ -250,7 +240,8 @@ def figure_inputs(wildcards):
     entry = FIGURE_REGISTRY[wildcards.figure]
     runs = figure_runs(wildcards.figure)  # (the figure reads them: params.runs)
     inputs = {
-        "batches": batch_manifests(RUNS[r[len("results/runs/") : -3]] for r in runs)
+        "batches": batch_manifests([RUNS[r[len("results/runs/") : -3]] for r in runs]),
+        "spec": job_spec_file("figure", wildcards.figure),
     }
     tables = entry.get("tables")
     if tables == "all":
@@ -264,8 +255,52 @@ def study_run_files(wildcards):
     return [run.path for run in select(RUNS, study=wildcards.study)]
 
 
-def study_batches(wildcards):
-    return batch_manifests(select(RUNS, study=wildcards.study))
+def study_table_inputs(wildcards):
+    return {
+        "batches": batch_manifests(select(RUNS, study=wildcards.study)),
+        "spec": job_spec_file("table", wildcards.study),
+    }
+
+
+def job_spec_file(kind, name):
+    return f"{OUT}/specs/{kind}/{name}.sha256"
+
+
+def job_spec_digest(wildcards):
+    """sha256 of what a figure or study table draws and how (its runs, options, caption, code
+    and script): rule spec writes it, so a change reruns the reader even when Snakemake skips
+    the reader's own checks (it does so for every job downstream of a job that reruns).
+    """
+    import hashlib
+    import json
+
+    from types import SimpleNamespace
+
+    kind, name = wildcards.kind, wildcards.name
+    if kind == "figure":
+        ns = SimpleNamespace(figure=name)
+        spec = {
+            "runs": figure_runs(name),
+            "options": figure_params(ns),
+            "caption": figure_caption(ns),
+            "entry": FIGURE_REGISTRY[name],
+            "code": PLOTTING_CODE,
+            "script": f"workflow/scripts/figures/{name}.py",
+        }
+    else:
+        ns = SimpleNamespace(study=name)
+        spec = {
+            "runs": study_run_files(ns),
+            "levels": study_levels(ns),
+            "code": AGGREGATE_CODE,
+            "script": "workflow/scripts/study_table.py",
+        }
+    spec["script"] = hashlib.sha256(
+        (Path(workflow.basedir) / spec["script"]).read_bytes()
+    ).hexdigest()
+    spec["numerics"] = CODE_FINGERPRINT
+    text = json.dumps(spec, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def study_levels(wildcards):

@@ -29,3 +29,26 @@ rule figure:
         code=PLOTTING_CODE,
     script:
         "../scripts/figures/{wildcards.figure}.py"
+
+
+# A figure's or study table's spec: the digest of what it draws and how (common.smk,
+# job_spec_digest). The job reruns when the digest changes and so reruns its reader, which
+# Snakemake would otherwise not check while a batch upstream of it reruns for other runs.
+# (An echo: on Slurm it runs on the submitting host, not as a submission.)
+localrules:
+    spec,
+
+
+rule spec:
+    output:
+        f"{OUT}/specs/{{kind}}/{{name}}.sha256",
+    log:
+        f"{OUT}/logs/specs/{{kind}}/{{name}}.log",
+    wildcard_constraints:
+        kind="figure|table",
+    conda:
+        "../envs/dln.yaml"
+    params:
+        digest=job_spec_digest,
+    shell:
+        "echo {params.digest} > {output} 2> {log}"

@@ -205,6 +205,7 @@ def add_batch_parser(sub) -> None:
 def cmd_batch(args) -> int:
     from dln.data.io import write_failure, write_text
     from dln.data.pipeline import read_members, run_batch
+    from dln.plan.batchstate import manifest_text
     from dln.solve.run import source_fingerprint
 
     code = source_fingerprint()
@@ -219,7 +220,7 @@ def cmd_batch(args) -> int:
     start = time.perf_counter()  # (SIGTERM: see dln.data.pipeline.run_batch)
     try:
         rows, computed = run_batch(members, code, log=sys.stdout)
-        write_text("".join(f"{r}\t{p}\t{h}\n" for r, p, h in rows), args.out)
+        write_text(manifest_text(rows, code), args.out)
     except (OSError, RuntimeError, ValueError) as err:
         notes = getattr(err, "__notes__", None)
         print(f"error: {notes[-1] if notes else write_failure(args.out, err)}", file=sys.stderr)

@@ -91,7 +91,9 @@ class RunConfig:
         return min(self.widths[0], self.widths[-1])
 
     def as_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        # (not dataclasses.asdict: its deep copies cost 0.2 ms a run, 20 s to plan 10^5 runs;
+        # the values are immutable numbers, strings and tuples)
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["widths"] = list(self.widths)
         d["spectrum"] = self.spectrum if isinstance(self.spectrum, str) else list(self.spectrum)
         return d

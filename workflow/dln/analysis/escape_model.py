@@ -20,11 +20,10 @@ What differs between start families is eps:
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 
 from dln.analysis.escape_constant import LOG_C
+from dln.analysis.trajectory import kernel_loss_grad_address
 from dln.model.ode import BACKEND, COMPILED, Event, integrate, pointer
 from dln.model.problem import Problem, flatten, unflatten
 from dln.model.reduced import reduced_path
@@ -98,9 +97,8 @@ def _modified_flow_c(problem: Problem, theta0, lr: float, level: float):
     n, n_vec = layout.n_params, int(layout.voff[-1])
     work = np.empty(15 * n + 4 * n_vec)
     theta_at = np.empty(n)
-    loss_grad = ctypes.cast(kernel._LIB.dln_loss_grad_f64, ctypes.c_void_p)
     t = COMPILED.dln_modified_flow(
-        loss_grad, pointer(phi), pointer(layout.widths), layout.N, pointer(layout.offs),
+        kernel_loss_grad_address(), pointer(phi), pointer(layout.widths), layout.N, pointer(layout.offs),
         pointer(layout.voff), layout.r, lr, level, T_MAX, RTOL, ATOL, pointer(theta),
         pointer(work), pointer(theta_at),
     )  # fmt: skip

@@ -5,8 +5,11 @@ GD and the gradient flow share this code, so their records are comparable by con
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 
+from dln.model import ode
 from dln.model.problem import Problem, product, unflatten
 from dln.model.theory import (
     alignments,
@@ -15,7 +18,7 @@ from dln.model.theory import (
     end_vectors,
     limit_matrix,
 )
-from dln.solve.kernel import make_gradient
+from dln.solve import kernel
 
 
 def _alignment_quantities(alpha, beta, rho) -> dict[str, tuple]:
@@ -37,12 +40,32 @@ def _alignment_quantities(alpha, beta, rho) -> dict[str, tuple]:
     }
 
 
-def _kernel_loss_and_grad_norm(problem: Problem, snaps: np.ndarray):
-    loss_grad = make_gradient(problem.widths, problem.Phi, np.float64)
+def kernel_loss_grad_address() -> ctypes.c_void_p:
+    """The address of the GD kernel's float64 loss and gradient (dln/solve/_kernel.c), for the
+    compiled loops of dln/model/_ode.c, which call it without a ctypes round trip."""
+    return ctypes.cast(kernel._LIB.dln_loss_grad_f64, ctypes.c_void_p)
+
+
+def loss_and_grad_norm(problem: Problem, snaps: np.ndarray, backend: str = ode.BACKEND):
+    """Per record, the loss and |grad| over all layers: the GD kernel's loss and gradient (fixed-
+    order C loops, no BLAS: the stored loss has the same bits everywhere) and the norm by the
+    pairwise sum. backend "c": all records in one call (dln/model/_ode.c); "python": a loop."""
+    snaps = np.ascontiguousarray(snaps, dtype=np.float64)
     loss, grad_norm = np.empty(len(snaps)), np.empty(len(snaps))
+    if backend == "c" and kernel.BACKEND == "c":
+        layout = kernel.Layout(problem.widths)
+        phi = np.ascontiguousarray(problem.Phi, dtype=np.float64)
+        work = np.empty(4 * int(layout.voff[-1]) + 2 * layout.n_params)
+        ode.COMPILED.dln_records_loss_grad(
+            kernel_loss_grad_address(), ode.pointer(phi), ode.pointer(layout.widths), layout.N,
+            ode.pointer(layout.offs), ode.pointer(layout.voff), layout.r, ode.pointer(snaps),
+            len(snaps), ode.pointer(work), ode.pointer(loss), ode.pointer(grad_norm),
+        )  # fmt: skip
+        return loss, grad_norm
+    loss_grad = kernel.make_gradient(problem.widths, problem.Phi, np.float64)
     for i, theta in enumerate(snaps):
         loss[i], grad = loss_grad(theta)
-        grad_norm[i] = np.linalg.norm(grad)
+        grad_norm[i] = np.sqrt(np.sum(grad * grad))  # not np.linalg.norm: its dot is BLAS's
     return loss, grad_norm
 
 
@@ -52,9 +75,8 @@ def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[st
     weights = unflatten(snaps, problem.widths)
     W = product(weights)
     Phi = problem.Phi
-    # loss and gradient norm from the kernel (fixed-order C loops, no BLAS): the stored loss is a
-    # trajectory variable, the same bits on every machine (the matmul above is BLAS's)
-    loss, grad_norm = _kernel_loss_and_grad_norm(problem, snaps)
+    # the stored loss is a trajectory variable: the kernel's, the same bits on every machine
+    loss, grad_norm = loss_and_grad_norm(problem, snaps)
     levels = critical_levels(problem)
     sv = np.linalg.svd(W, compute_uv=False)
     _, u, v = end_vectors(problem, weights)

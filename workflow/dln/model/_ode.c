@@ -7,7 +7,8 @@
  * norm's mean). The Python stays the reference (tests/model/test_ode_c.py compares them); it
  * takes ~1,400 small NumPy calls per run, this takes ~0.1 ms. Results agree with it to
  * round-off: its matrix-vector products go through BLAS, these are plain loops in a fixed
- * order. Built with -ffp-contract=off (no FMA), so the bytes do not depend on the CPU; libm's
+ * order. The file also holds the records' loss-and-gradient loop of the analysis, which like the
+ * modified flow calls the GD kernel's gradient through its address. Built with -ffp-contract=off (no FMA), so the bytes do not depend on the CPU; libm's
  * exp, pow and sqrt are the only transcendental calls. Loaded with ctypes (dln.model.ode).
  */
 #include <Python.h>
@@ -338,6 +339,25 @@ double dln_modified_flow(loss_grad_fn loss_grad, const double *phi, const int64_
     integrate(&fl, theta, t_end, rtol, atol, &st, ev_t, work + 10 * n);
     if (!isnan(ev_t[0])) memcpy(theta_at, work + 10 * n, n * sizeof(double));
     return ev_t[0];
+}
+
+/* ---- the records' loss and gradient norm (dln.analysis.trajectory) ---- */
+
+/* For each of the n_rec flat weight vectors in snaps (row-major), the kernel's loss and the
+ * gradient's norm sqrt(pairwise sum of g_i^2) (as np.sqrt(np.sum(g * g))): one call instead of
+ * one ctypes call per record. work: 4 voff[N + 1] + 2 n_params entries. */
+void dln_records_loss_grad(loss_grad_fn loss_grad, const double *phi, const int64_t *widths,
+                           int64_t N, const int64_t *offs, const int64_t *voff, int64_t r,
+                           const double *snaps, int64_t n_rec, double *work, double *loss,
+                           double *grad_norm)
+{
+    const int64_t P = offs[N];
+    double *grad = work + 4 * voff[N + 1], *sq = grad + P;
+    for (int64_t i = 0; i < n_rec; ++i) {
+        loss[i] = loss_grad(snaps + i * P, phi, widths, N, offs, voff, r, work, grad);
+        for (int64_t j = 0; j < P; ++j) sq[j] = grad[j] * grad[j];
+        grad_norm[i] = sqrt(pairwise_sum(sq, P));
+    }
 }
 
 /* An importable module so that setuptools builds and installs this file; Python loads it with

@@ -45,6 +45,8 @@ def _load():
     lib.dln_reduced_flow.argtypes = [ptr, i64, i64] + [f64] * 5 + [i64] + [f64] * 3 + [ptr] * 3
     lib.dln_modified_flow.restype = f64
     lib.dln_modified_flow.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64] + [f64] * 5 + [ptr] * 3
+    lib.dln_records_loss_grad.restype = None
+    lib.dln_records_loss_grad.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, i64] + [ptr] * 3
     return lib
 
 

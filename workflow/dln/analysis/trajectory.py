@@ -69,18 +69,40 @@ def loss_and_grad_norm(problem: Problem, snaps: np.ndarray, backend: str = ode.B
     return loss, grad_norm
 
 
+def geometry(problem: Problem, snaps: np.ndarray, backend: str = ode.BACKEND):
+    """Per record W = W_N ... W_1, its end vectors u, v and their alignments alpha, beta, by
+    fixed-order sums (no BLAS; a round-off-sized p_1 = alpha_1 + beta_1 is measured from them).
+    backend "c": one compiled loop (dln/model/_ode.c), the same operations and bits as "python":
+    dln.model.problem.product, theory.end_vectors and theory.alignments on the whole stack."""
+    snaps = np.ascontiguousarray(snaps, dtype=np.float64)
+    if backend != "c":
+        weights = unflatten(snaps, problem.widths)
+        _, u, v = end_vectors(problem, weights)
+        return (product(weights), u, v, *alignments(problem, u, v))
+    layout = kernel.Layout(problem.widths)
+    n, d0, dN, d = len(snaps), problem.widths[0], problem.widths[-1], problem.d
+    W, u, v = np.empty((n, dN, d0)), np.empty((n, dN)), np.empty((n, d0))
+    alpha, beta = np.empty((n, d)), np.empty((n, d))
+    U, V = (np.ascontiguousarray(x, dtype=np.float64) for x in (problem.U, problem.V))
+    work = np.empty(2 * max(problem.widths) * d0)
+    ode.COMPILED.dln_records_geometry(
+        ode.pointer(snaps), n, ode.pointer(layout.widths), layout.N, ode.pointer(layout.offs),
+        layout.r, ode.pointer(U), ode.pointer(V), d, ode.pointer(work), ode.pointer(W),
+        ode.pointer(u), ode.pointer(v), ode.pointer(alpha), ode.pointer(beta),
+    )  # fmt: skip
+    return W, u, v, alpha, beta
+
+
 def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[str, tuple]:
     """name -> (dims, values, attrs) for every recorded step; snaps is (n_records, n_params)."""
-    snaps = np.asarray(snaps, dtype=np.float64)
+    snaps = np.ascontiguousarray(snaps, dtype=np.float64)
     weights = unflatten(snaps, problem.widths)
-    W = product(weights)
     Phi = problem.Phi
     # the stored loss is a trajectory variable: the kernel's, the same bits on every machine
     loss, grad_norm = loss_and_grad_norm(problem, snaps)
     levels = critical_levels(problem)
+    W, u, v, alpha, beta = geometry(problem, snaps)
     sv = np.linalg.svd(W, compute_uv=False)
-    _, u, v = end_vectors(problem, weights)
-    alpha, beta = alignments(problem, u, v)
     rho = np.einsum("ni,ij,nj->n", u, Phi, v)
     known = predicted_k >= 0
     limit = limit_matrix(problem, max(predicted_k, 0))

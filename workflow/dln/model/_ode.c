@@ -7,8 +7,10 @@
  * norm's mean). The Python stays the reference (tests/model/test_ode_c.py compares them); it
  * takes ~1,400 small NumPy calls per run, this takes ~0.1 ms. Results agree with it to
  * round-off: its matrix-vector products go through BLAS, these are plain loops in a fixed
- * order. The file also holds the records' loss-and-gradient loop of the analysis, which like the
- * modified flow calls the GD kernel's gradient through its address. Built with -ffp-contract=off (no FMA), so the bytes do not depend on the CPU; libm's
+ * order. The file also holds two loops of the analysis over a run's records: loss and
+ * gradient norm (calling, like the modified flow, the GD kernel's gradient through its address)
+ * and the product's end vectors and alignments (the NumPy code's operations in its order, the
+ * same bits). Built with -ffp-contract=off (no FMA), so the bytes do not depend on the CPU; libm's
  * exp, pow and sqrt are the only transcendental calls. Loaded with ctypes (dln.model.ode).
  */
 #include <Python.h>
@@ -357,6 +359,62 @@ void dln_records_loss_grad(loss_grad_fn loss_grad, const double *phi, const int6
         loss[i] = loss_grad(snaps + i * P, phi, widths, N, offs, voff, r, work, grad);
         for (int64_t j = 0; j < P; ++j) sq[j] = grad[j] * grad[j];
         grad_norm[i] = sqrt(pairwise_sum(sq, P));
+    }
+}
+
+/* ---- the records' product, end vectors and alignments (dln.analysis.trajectory) ---- */
+
+/* a @ b as dln.model.problem.matmul computes it: out[i, c] = a[i, 0] b[0, c] + a[i, 1] b[1, c]
+ * + ..., added in order from the first product (a: rows x inner, b: inner x cols) */
+static void fixed_matmul(const double *a, const double *b, int64_t rows, int64_t inner,
+                         int64_t cols, double *out)
+{
+    for (int64_t i = 0; i < rows; ++i)
+        for (int64_t c = 0; c < cols; ++c) {
+            double acc = a[i * inner] * b[c];
+            for (int64_t k = 1; k < inner; ++k) acc = acc + a[i * inner + k] * b[k * cols + c];
+            out[i * cols + c] = acc;
+        }
+}
+
+/* x / |x| in place (|x| by fixed_matmul's order, problem.vector_norm; x unchanged if |x| = 0) */
+static void normalise(double *x, int64_t n)
+{
+    double sq = x[0] * x[0];
+    for (int64_t k = 1; k < n; ++k) sq = sq + x[k] * x[k];
+    const double norm = sqrt(sq);
+    for (int64_t k = 0; k < n; ++k) x[k] = x[k] / (norm > 0 ? norm : 1.0);
+}
+
+/* Per record (flat weights in snaps): W = W_N ... W_1 (problem.product), v, u of
+ * theory.end_vectors and alpha_i = u^T U[:, i], beta_i = v^T V[:, i] (theory.alignments), with
+ * the NumPy code's operations in its order, so the same bits. U: d_N x d, V: d_0 x d.
+ * work: 2 max_j(d_j) d_0 entries. */
+void dln_records_geometry(const double *snaps, int64_t n_rec, const int64_t *widths, int64_t N,
+                          const int64_t *offs, int64_t r, const double *U, const double *V,
+                          int64_t d, double *work, double *W_out, double *u_out, double *v_out,
+                          double *alpha, double *beta)
+{
+    const int64_t d0 = widths[0], dN = widths[N], P = offs[N];
+    int64_t wmax = 0;
+    for (int64_t j = 0; j <= N; ++j) wmax = widths[j] > wmax ? widths[j] : wmax;
+    for (int64_t i = 0; i < n_rec; ++i) {
+        const double *theta = snaps + i * P;
+        double *cur = work, *nxt = work + wmax * d0, *u = u_out + i * dN, *v = v_out + i * d0;
+        memcpy(cur, theta, widths[1] * d0 * sizeof(double));
+        if (r == 1) memcpy(v, cur, d0 * sizeof(double));
+        for (int64_t j = 2; j <= N; ++j) {
+            fixed_matmul(theta + offs[j - 1], cur, widths[j], widths[j - 1], d0, nxt);
+            double *t = cur;
+            cur = nxt, nxt = t;
+            if (j == r) memcpy(v, cur, d0 * sizeof(double)); /* W_r ... W_1: one row */
+        }
+        memcpy(W_out + i * dN * d0, cur, dN * d0 * sizeof(double));
+        normalise(v, d0);
+        fixed_matmul(cur, v, dN, d0, 1, u);
+        normalise(u, dN);
+        fixed_matmul(u, U, 1, dN, d, alpha + i * d);
+        fixed_matmul(v, V, 1, d0, d, beta + i * d);
     }
 }
 

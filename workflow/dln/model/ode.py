@@ -47,6 +47,8 @@ def _load():
     lib.dln_modified_flow.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64] + [f64] * 5 + [ptr] * 3
     lib.dln_records_loss_grad.restype = None
     lib.dln_records_loss_grad.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, i64] + [ptr] * 3
+    lib.dln_records_geometry.restype = None
+    lib.dln_records_geometry.argtypes = [ptr, i64, ptr, i64, ptr, i64, ptr, ptr, i64] + [ptr] * 6
     return lib
 
 

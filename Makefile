@@ -21,12 +21,12 @@ LOCAL := SLURM_CONF=/dev/null
 
 env: $(VENV)/.installed
 
-# Rebuilt when the pins, the lock or the C kernel change. Debian's system Python may lack the
-# venv module (package python3-venv); virtualenv from pip is the fallback. The whole environment
-# comes from the lock (every package pinned with its hashes, from PyPI), then dln itself without
-# dependencies; each run file records the lock's digest.
+# Rebuilt when the pins, the lock or the C code (GD kernel, the laws' flows) change. Debian's
+# system Python may lack the venv module (package python3-venv); virtualenv from pip is the
+# fallback. The whole environment comes from the lock (every package pinned with its hashes, from
+# PyPI), then dln itself without dependencies; each run file records the lock's digest.
 LOCK := requirements-lock.txt
-$(VENV)/.installed: pyproject.toml $(LOCK) workflow/dln/solve/_kernel.c
+$(VENV)/.installed: pyproject.toml $(LOCK) workflow/dln/solve/_kernel.c workflow/dln/model/_ode.c
 	$(PYTHON) -m venv $(VENV) || { $(PYTHON) -m pip install --user --quiet virtualenv && $(PYTHON) -m virtualenv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)

@@ -87,3 +87,22 @@ def test_antisymmetric_stuck_time_is_not_lr_invariant_and_the_law_says_by_how_mu
     measured, predicted = (t[1e-3][i] / t[2.5e-4][i] for i in (0, 1))
     assert measured < 0.9  # not an invariance: x1.17 longer in t at lr = 2.5e-4
     assert measured == pytest.approx(predicted, rel=0.03)
+
+
+@pytest.mark.parametrize("widths", [(8, 3, 5, 10, 1, 4, 5), (6, 4, 1, 3, 5)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_compiled_modified_loss_flow_gives_the_python_references_bits(widths, dtype):
+    """dln/model/_ode.c integrates the modified-loss flow with the GD kernel's own gradient and
+    every sum in the reference's order (|g| by the pairwise sum), so eps has the same bits:
+    it needs them, since one ulp more in the difference step moves eps by ~1e-7 of itself."""
+    for k, sigma0 in ((2, 0.01), (3, 1e-3), (4, 0.01), (5, 1e-3)):
+        settings = dict(widths=widths, k=k, seed=k, sigma0=sigma0, dtype=dtype)
+        cfg = RunConfig(construction="antisymmetric", **settings)
+        problem = cfg.problem()
+        w0 = [np.asarray(w, dtype=np.float64) for w in initial_weights(cfg, problem)]
+        ref, c = (
+            discretisation_seed(problem, w0, k, cfg.lr, cfg.level_tol, backend=backend)
+            for backend in ("python", "c")
+        )
+        assert np.isfinite(ref) and ref > 0
+        assert c == ref, (k, sigma0, c, ref)

@@ -23,11 +23,12 @@ from __future__ import annotations
 import numpy as np
 
 from dln.analysis.escape_constant import LOG_C
-from dln.model.ode import Event, integrate
+from dln.analysis.trajectory import kernel_loss_grad_address
+from dln.model.ode import BACKEND, COMPILED, Event, integrate, pointer
 from dln.model.problem import Problem, flatten, unflatten
 from dln.model.reduced import reduced_path
 from dln.model.theory import alignments, critical_levels, end_vectors, escape_steps
-from dln.solve.kernel import make_gradient  # the exact gradient of the layer below
+from dln.solve import kernel  # the exact gradient of the layer below
 
 RTOL, ATOL = 1e-10, 1e-13
 T_MAX = 1e4  # t = lr x steps: beyond any budget; the modified flow stops at the plateau
@@ -50,28 +51,58 @@ def growth_steps(problem: Problem, k: int, eps: float, lr: float, level_tol: flo
     return float(escape_steps(problem, k, eps / pe, lr)) if eps < pe else 0.0
 
 
-def discretisation_seed(problem: Problem, weights, k: int, lr: float, level_tol: float) -> float:
+def discretisation_seed(
+    problem: Problem, weights, k: int, lr: float, level_tol: float, backend: str = BACKEND
+) -> float:
     """|p_1| when the loss first falls to L_k + level_tol along the gradient flow of the
     modified loss L + (lr/4)|grad L|^2 from `weights`: d theta/dt = -grad L - (lr/2) H grad L,
-    with the Hessian-vector product by a central difference of the exact gradient (C kernel)."""
-    loss_grad = make_gradient(problem.widths, problem.Phi, np.float64)
+    with the Hessian-vector product by a central difference of the exact gradient (C kernel).
+    backend "c": dln/model/_ode.c; "python": dln.model.ode (the reference)."""
+    level = critical_levels(problem)[k] + level_tol
+    theta0 = flatten([np.asarray(w, dtype=np.float64) for w in weights])
+    if backend == "c" and kernel.BACKEND == "c":
+        theta = _modified_flow_c(problem, theta0, lr, level)
+    else:
+        theta = _modified_flow_python(problem, theta0, lr, level)
+    if theta is None:
+        return float("nan")
+    _, u, v = end_vectors(problem, unflatten(theta, problem.widths))
+    alpha, beta = alignments(problem, u, v)
+    return float(abs(alpha[0] + beta[0]))
+
+
+def _modified_flow_python(problem: Problem, theta0, lr: float, level: float):
+    """theta where the modified flow's loss first falls to `level` (None: not by T_MAX)."""
+    loss_grad = kernel.make_gradient(problem.widths, problem.Phi, np.float64)
 
     def rhs(_t, theta):
         g = loss_grad(theta)[1]
-        h = 1e-6 / max(float(np.linalg.norm(g)), 1e-300)
+        # |g| by NumPy's pairwise sum, not np.linalg.norm's BLAS dot: eps moves by ~1e-7 of
+        # itself when h moves by one ulp, so h must have the same bits everywhere (and in C)
+        h = 1e-6 / max(float(np.sqrt(np.sum(g * g))), 1e-300)
         hg = (loss_grad(theta + h * g)[1] - loss_grad(theta - h * g)[1]) / (2 * h)
         return -g - 0.5 * lr * hg
 
-    level = critical_levels(problem)[k] + level_tol
-
     plateau = Event(lambda _t, theta: loss_grad(theta)[0] - level, direction=-1.0, terminal=True)
-    theta0 = flatten([np.asarray(w, dtype=np.float64) for w in weights])
     integrate(rhs, theta0, T_MAX, [plateau], rtol=RTOL, atol=ATOL)
-    if plateau.y is None:
-        return float("nan")
-    _, u, v = end_vectors(problem, unflatten(plateau.y, problem.widths))
-    alpha, beta = alignments(problem, u, v)
-    return float(abs(alpha[0] + beta[0]))
+    return plateau.y
+
+
+def _modified_flow_c(problem: Problem, theta0, lr: float, level: float):
+    """_modified_flow_python's result from the compiled integrator, whose right-hand side
+    calls the GD kernel's own loss and gradient (dln_loss_grad_f64) through its address."""
+    layout = kernel.Layout(problem.widths)
+    phi = np.ascontiguousarray(problem.Phi, dtype=np.float64)
+    theta = np.array(theta0, dtype=np.float64)
+    n, n_vec = layout.n_params, int(layout.voff[-1])
+    work = np.empty(15 * n + 4 * n_vec)
+    theta_at = np.empty(n)
+    t = COMPILED.dln_modified_flow(
+        kernel_loss_grad_address(), pointer(phi), pointer(layout.widths), layout.N, pointer(layout.offs),
+        pointer(layout.voff), layout.r, lr, level, T_MAX, RTOL, ATOL, pointer(theta),
+        pointer(work), pointer(theta_at),
+    )  # fmt: skip
+    return None if np.isnan(t) else theta_at
 
 
 def predict_escape(

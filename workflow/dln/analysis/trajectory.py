@@ -5,8 +5,11 @@ GD and the gradient flow share this code, so their records are comparable by con
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 
+from dln.model import ode
 from dln.model.problem import Problem, product, unflatten
 from dln.model.theory import (
     alignments,
@@ -15,7 +18,7 @@ from dln.model.theory import (
     end_vectors,
     limit_matrix,
 )
-from dln.solve.kernel import make_gradient
+from dln.solve import kernel
 
 
 def _alignment_quantities(alpha, beta, rho) -> dict[str, tuple]:
@@ -37,28 +40,69 @@ def _alignment_quantities(alpha, beta, rho) -> dict[str, tuple]:
     }
 
 
-def _kernel_loss_and_grad_norm(problem: Problem, snaps: np.ndarray):
-    loss_grad = make_gradient(problem.widths, problem.Phi, np.float64)
+def kernel_loss_grad_address() -> ctypes.c_void_p:
+    """The address of the GD kernel's float64 loss and gradient (dln/solve/_kernel.c), for the
+    compiled loops of dln/model/_ode.c, which call it without a ctypes round trip."""
+    return ctypes.cast(kernel._LIB.dln_loss_grad_f64, ctypes.c_void_p)
+
+
+def loss_and_grad_norm(problem: Problem, snaps: np.ndarray, backend: str = ode.BACKEND):
+    """Per record, the loss and |grad| over all layers: the GD kernel's loss and gradient (fixed-
+    order C loops, no BLAS: the stored loss has the same bits everywhere) and the norm by the
+    pairwise sum. backend "c": all records in one call (dln/model/_ode.c); "python": a loop."""
+    snaps = np.ascontiguousarray(snaps, dtype=np.float64)
     loss, grad_norm = np.empty(len(snaps)), np.empty(len(snaps))
+    if backend == "c" and kernel.BACKEND == "c":
+        layout = kernel.Layout(problem.widths)
+        phi = np.ascontiguousarray(problem.Phi, dtype=np.float64)
+        work = np.empty(4 * int(layout.voff[-1]) + 2 * layout.n_params)
+        ode.COMPILED.dln_records_loss_grad(
+            kernel_loss_grad_address(), ode.pointer(phi), ode.pointer(layout.widths), layout.N,
+            ode.pointer(layout.offs), ode.pointer(layout.voff), layout.r, ode.pointer(snaps),
+            len(snaps), ode.pointer(work), ode.pointer(loss), ode.pointer(grad_norm),
+        )  # fmt: skip
+        return loss, grad_norm
+    loss_grad = kernel.make_gradient(problem.widths, problem.Phi, np.float64)
     for i, theta in enumerate(snaps):
         loss[i], grad = loss_grad(theta)
-        grad_norm[i] = np.linalg.norm(grad)
+        grad_norm[i] = np.sqrt(np.sum(grad * grad))  # not np.linalg.norm: its dot is BLAS's
     return loss, grad_norm
+
+
+def geometry(problem: Problem, snaps: np.ndarray, backend: str = ode.BACKEND):
+    """Per record W = W_N ... W_1, its end vectors u, v and their alignments alpha, beta, by
+    fixed-order sums (no BLAS; a round-off-sized p_1 = alpha_1 + beta_1 is measured from them).
+    backend "c": one compiled loop (dln/model/_ode.c), the same operations and bits as "python":
+    dln.model.problem.product, theory.end_vectors and theory.alignments on the whole stack."""
+    snaps = np.ascontiguousarray(snaps, dtype=np.float64)
+    if backend != "c":
+        weights = unflatten(snaps, problem.widths)
+        _, u, v = end_vectors(problem, weights)
+        return (product(weights), u, v, *alignments(problem, u, v))
+    layout = kernel.Layout(problem.widths)
+    n, d0, dN, d = len(snaps), problem.widths[0], problem.widths[-1], problem.d
+    W, u, v = np.empty((n, dN, d0)), np.empty((n, dN)), np.empty((n, d0))
+    alpha, beta = np.empty((n, d)), np.empty((n, d))
+    U, V = (np.ascontiguousarray(x, dtype=np.float64) for x in (problem.U, problem.V))
+    work = np.empty(2 * max(problem.widths) * d0)
+    ode.COMPILED.dln_records_geometry(
+        ode.pointer(snaps), n, ode.pointer(layout.widths), layout.N, ode.pointer(layout.offs),
+        layout.r, ode.pointer(U), ode.pointer(V), d, ode.pointer(work), ode.pointer(W),
+        ode.pointer(u), ode.pointer(v), ode.pointer(alpha), ode.pointer(beta),
+    )  # fmt: skip
+    return W, u, v, alpha, beta
 
 
 def quantities(problem: Problem, snaps: np.ndarray, predicted_k: int) -> dict[str, tuple]:
     """name -> (dims, values, attrs) for every recorded step; snaps is (n_records, n_params)."""
-    snaps = np.asarray(snaps, dtype=np.float64)
+    snaps = np.ascontiguousarray(snaps, dtype=np.float64)
     weights = unflatten(snaps, problem.widths)
-    W = product(weights)
     Phi = problem.Phi
-    # loss and gradient norm from the kernel (fixed-order C loops, no BLAS): the stored loss is a
-    # trajectory variable, the same bits on every machine (the matmul above is BLAS's)
-    loss, grad_norm = _kernel_loss_and_grad_norm(problem, snaps)
+    # the stored loss is a trajectory variable: the kernel's, the same bits on every machine
+    loss, grad_norm = loss_and_grad_norm(problem, snaps)
     levels = critical_levels(problem)
+    W, u, v, alpha, beta = geometry(problem, snaps)
     sv = np.linalg.svd(W, compute_uv=False)
-    _, u, v = end_vectors(problem, weights)
-    alpha, beta = alignments(problem, u, v)
     rho = np.einsum("ni,ij,nj->n", u, Phi, v)
     known = predicted_k >= 0
     limit = limit_matrix(problem, max(predicted_k, 0))

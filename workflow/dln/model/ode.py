@@ -4,10 +4,18 @@ The laws' predictions are integrated inside every simulation job, whose path sta
 SciPy (importing scipy.integrate costs ~0.7 s, thirty times a GD run of the paper's network).
 Events are located by re-taking the last step with a shorter length (regula falsi), so an event
 time is as accurate as the steps themselves.
+
+This Python integrator is the reference. The two flows the analysis integrates for every run
+(dln.model.reduced, dln.analysis.escape_model) also run it transcribed into C
+(dln/model/_ode.c, loaded here as COMPILED), ~100x faster, agreeing to round-off
+(tests/model/test_ode_c.py); without a C compiler at install time they fall back to this one.
 """
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +32,43 @@ _A = (
 _B5 = np.array([35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0])
 _B4 = np.array([5179 / 57600, 0, 7571 / 16695, 393 / 640, -92097 / 339200, 187 / 2100, 1 / 40])
 MAX_STEPS = 200_000
+
+
+def _load():
+    """The compiled flows (dln/model/_ode.c), or None when installed without a C compiler."""
+    spec = importlib.util.find_spec("dln.model._ode")
+    if spec is None or spec.origin is None:
+        return None
+    lib = ctypes.CDLL(spec.origin)
+    ptr, i64, f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+    lib.dln_reduced_flow.restype = None
+    lib.dln_reduced_flow.argtypes = [ptr, i64, i64] + [f64] * 5 + [i64] + [f64] * 3 + [ptr] * 3
+    lib.dln_modified_flow.restype = f64
+    lib.dln_modified_flow.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64] + [f64] * 5 + [ptr] * 3
+    lib.dln_records_loss_grad.restype = None
+    lib.dln_records_loss_grad.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, i64] + [ptr] * 3
+    lib.dln_records_geometry.restype = None
+    lib.dln_records_geometry.argtypes = [ptr, i64, ptr, i64, ptr, i64, ptr, ptr, i64] + [ptr] * 6
+    return lib
+
+
+COMPILED = _load()
+# "c" normally; "python" (this module's integrator: same maths, ~100x slower per run) when the
+# extension could not be built at install time
+BACKEND = "c" if COMPILED is not None else "python"
+if COMPILED is None:
+    warnings.warn(
+        "dln: compiled flows dln.model._ode not found (installed without a C compiler?); "
+        "integrating the laws' flows in Python, ~25 ms more per analysed run "
+        "(docs/performance.md). Reinstall with `pip install -e .` on a machine with gcc/cc.",
+        RuntimeWarning,
+        stacklevel=1,
+    )
+
+
+def pointer(a: np.ndarray):
+    """The address of a C-contiguous array, for the compiled flows."""
+    return ctypes.c_void_p(a.ctypes.data)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dln.model.ode import Event, integrate
+from dln.model.ode import BACKEND, COMPILED, Event, integrate, pointer
 from dln.model.problem import Problem
 from dln.model.theory import critical_levels, end_vectors
 
@@ -72,24 +72,51 @@ def _events(problem: Problem, rho0: float, k: int, level_tol: float) -> list[Eve
     return out
 
 
-def reduced_path(problem: Problem, weights, k: int, level_tol: float) -> ReducedPath:
+def reduced_path(
+    problem: Problem, weights, k: int, level_tol: float, backend: str = BACKEND
+) -> ReducedPath:
     """Integrate the reduced flow from the balanced start `weights` (read in float64), adaptive
-    Dormand-Prince at tight tolerances (dln.model.ode), until its last event of interest (or a
-    settling time). k is the start's predicted k; k = 0 (and an unbalanced start: the caller
-    passes k < 0) has no such events."""
+    Dormand-Prince at tight tolerances, until its last event of interest (or a settling time):
+    backend "c" (dln/model/_ode.c) or "python" (dln.model.ode, the reference). k is the start's
+    predicted k; k = 0 (and an unbalanced start: the caller passes k < 0) has no such events."""
     sigma0, u0, v0 = end_vectors(problem, [np.asarray(w, dtype=np.float64) for w in weights])
     nan = float("nan")
     if not (sigma0 > 0 and k >= 1):
         return ReducedPath(nan, nan, nan)
     rho0 = float(u0 @ problem.Phi @ v0)
     y0 = np.concatenate([[np.log(sigma0)], u0, v0, [0.0]])
-    events = _events(problem, rho0, k, level_tol)
     t_end = _settling_time(problem, sigma0, rho0)
+    flow = _flow_c if backend == "c" else _flow_python
+    exit_time, plateau_time, log_gain = flow(problem, y0, rho0, k, level_tol, t_end)
+    if not 0 < sigma0 < rho0 / 2:
+        exit_time = nan
+    return ReducedPath(exit_time, plateau_time, log_gain)
+
+
+def _flow_python(problem: Problem, y0, rho0: float, k: int, level_tol: float, t_end: float):
+    """(exit time, plateau time, A there) by dln.model.ode's integrator; NaN where not reached."""
+    events = _events(problem, rho0, k, level_tol)
     integrate(_rhs(problem), y0, t_end, events, rtol=RTOL, atol=ATOL)
-    exit_time = events[0].t if 0 < sigma0 < rho0 / 2 else nan
     if k < 2 or np.isnan(events[1].t):
-        return ReducedPath(exit_time, nan, nan)
-    return ReducedPath(exit_time, events[1].t, float(events[1].y[-1]))
+        return events[0].t, float("nan"), float("nan")
+    return events[0].t, events[1].t, float(events[1].y[-1])
+
+
+def _flow_c(problem: Problem, y0, rho0: float, k: int, level_tol: float, t_end: float):
+    """_flow_python's results from the compiled integrator (the same events and tolerances)."""
+    phi = np.ascontiguousarray(problem.Phi, dtype=np.float64)
+    n_out, n_in = phi.shape
+    y = np.ascontiguousarray(y0, dtype=np.float64).copy()
+    work = np.empty(12 * len(y) + n_out + n_in)
+    out = np.empty(3)
+    target = np.log(rho0 / 2) if rho0 > 0 else np.inf
+    level = critical_levels(problem)[k] + level_tol if k >= 2 else float("nan")
+    half_s2 = 0.5 * float(np.sum(problem.s**2))
+    COMPILED.dln_reduced_flow(
+        pointer(phi), n_out, n_in, problem.depth, float(problem.s[0]), half_s2, target, level,
+        int(k >= 2), t_end, RTOL, ATOL, pointer(y), pointer(work), pointer(out),
+    )  # fmt: skip
+    return float(out[0]), float(out[1]), float(out[2])
 
 
 def _settling_time(problem: Problem, sigma0: float, rho0: float) -> float:

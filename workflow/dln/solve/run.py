@@ -51,6 +51,7 @@ NUMERICS_SOURCES = (
     "analysis/stages.py",
     "model/ode.py",
     "model/reduced.py",
+    "model/_ode.c",
     "analysis/escape_model.py",
     "analysis/escape_constant.py",
     "solve/run.py",

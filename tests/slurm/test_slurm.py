@@ -230,7 +230,7 @@ MANY_BATCHES = 3
 
 def test_a_few_hundred_runs_go_in_one_submission_per_batch(grid_on_slurm, cluster, tmp_path):
     """300 runs of 200 steps: MANY_BATCHES sbatch calls for the simulations, not 300 (at 10^5
-    runs, the default 32 batches are 32 submissions); the trajectories equal a local run's."""
+    runs, the default 8 batches are 8 submissions); the trajectories equal a local run's."""
     cfg = grid_config(steps=200, k=(1, 2, 3, 4, 5), seeds=range(MANY // 5), batches=MANY_BATCHES)
     write_config(tmp_path, cfg)
     assert planned_jobs(tmp_path)["simulate_batch"] == MANY_BATCHES

@@ -38,8 +38,10 @@ DEFAULT_MAX_RUN_MEM_MB = 8000  # limits.max_run_mem_mb when a config does not se
 DEFAULT_MAX_RUN_MINUTES = 600  # limits.max_run_minutes
 MAX_COUNTED_POINTS = 10_000  # grids with more points stop planning once limits.max_runs is passed
 # simulation jobs of a plan (config key `batches`): a run's batch is its key modulo this, so it
-# never depends on the other runs and adding a seed touches only the batches of the new runs
-DEFAULT_BATCHES = 32
+# never depends on the other runs and adding a seed touches only the batches of the new runs.
+# Each batch is a process (~0.4 s to start): 8 keep a laptop's cores busy without the start-ups
+# weighing on the paper's 99 runs; a cluster raises it (config `batches`, docs/slurm.md)
+DEFAULT_BATCHES = 8
 # settings a study fixes: the flow is a float64 reference; Gaussian starts are not balanced
 STUDY_FIXED = {"flow": {"solver": "gf", "dtype": "float64"}, "gaussian": {"init": "gaussian"}}
 

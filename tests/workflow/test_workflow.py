@@ -251,7 +251,7 @@ def test_changing_steps_writes_new_runs(built):
 def test_editing_one_figure_option_reruns_only_that_figure(built):
     work, cfg = built
     jobs, _ = edited(work, cfg, lambda c: c["figures"]["fig4_stuck_vs_lr"].update(seed_jitter=0.1))
-    assert jobs == {"figure": 1, "index_page": 1, "experiment_config": 1, "all": 1}
+    assert jobs == {"spec": 1, "figure": 1, "index_page": 1, "experiment_config": 1, "all": 1}
 
 
 def test_a_new_axis_plans_runs_and_appears_in_the_aggregate(tmp_path):

@@ -128,63 +128,65 @@
 DEFINE_KERNEL(double, f64)
 DEFINE_KERNEL(float, f32)
 
-/* The batched kernel: LB runs of one architecture and one target Phi in lockstep, each value
- * of run l at [index * LB + l], so that every loop below ends in a loop over the runs: contiguous,
- * independent lanes (one SIMD lane per run), no sum across lanes. Each run sees the operations
- * of dln_gd_* above in the same order, so its bytes equal the single-run kernel's (compiled
- * with -ffp-contract=off: no FMA in either). The caller passes runs in blocks of LB. */
-#define LB 8 /* runs per call: a fixed count, so a lane loop is a few SIMD registers */
-#define LANES for (int64_t l = 0; l < LB; ++l)
-#define B LB
-#define DEFINE_BATCH_KERNEL(T, SUFFIX)                                                        \
-    static void matvec_rows_##SUFFIX(const T *W, const T *x, T *y, int64_t rows, int64_t cols)\
+/* The batched kernel: NL runs of one architecture and one target Phi in lockstep, each value
+ * of run l at [index * NL + l], so that every loop below ends in a loop over the runs:
+ * contiguous, independent lanes (one SIMD lane per run), no sum across lanes. Each run sees the
+ * operations of dln_gd_* above in the same order, so its bytes equal the single-run kernel's
+ * (compiled with -ffp-contract=off: no FMA in either). NL is a compile-time constant (8, 16 or
+ * 32 runs per call): a lane loop is then a fixed number of SIMD registers, and more lanes give
+ * more independent add chains. Every helper is inlined into its entry point, so it is compiled
+ * for that entry point's instruction set (a plain static helper would stay baseline SSE2).
+ *
+ * Two work vectors of n = voff[N+1] slots per lane instead of four: h (layers 0..r) and
+ * c (layers r..N) meet only at the width-1 layer r, where both are 1; m (layers 0..r-1) and
+ * e (layers r+1..N) never meet. */
+#define LANES for (int l = 0; l < NL; ++l)
+#define INLINE static inline __attribute__((always_inline))
+#define DEFINE_BATCH_KERNEL(T, SUFFIX, LB, ISA, ATTR)                                         \
+    ATTR INLINE void matvec_rows_##SUFFIX##_##LB##_##ISA(                                      \
+        const T *restrict W, const T *restrict x, T *restrict y, int64_t rows, int64_t cols)  \
     { /* y_a = sum_b W[a, b] x_b, b ascending (c_j = W_j c_{j-1}, m_j = W_j m_{j-1}) */      \
+        enum { NL = LB };                                                                     \
         for (int64_t a = 0; a < rows; ++a) {                                                  \
-            T acc[LB];                                                                        \
+            T acc[NL];                                                                        \
             LANES acc[l] = 0;                                                                 \
             for (int64_t b = 0; b < cols; ++b) {                                              \
-                const T *w = W + (a * cols + b) * B, *xb = x + b * B;                         \
-                LANES acc[l] += w[l] * xb[l];                                                 \
+                const T *restrict wv = W + (a * cols + b) * NL, *restrict xv = x + b * NL;    \
+                LANES acc[l] += wv[l] * xv[l];                                                \
             }                                                                                 \
-            LANES y[a * B + l] = acc[l];                                                      \
+            LANES y[a * NL + l] = acc[l];                                                     \
         }                                                                                     \
     }                                                                                         \
-    static void matvec_cols_##SUFFIX(const T *W, const T *x, T *y, int64_t rows, int64_t cols,\
-                                     int x_left)                                              \
+    ATTR INLINE void matvec_cols_##SUFFIX##_##LB##_##ISA(                                      \
+        const T *restrict W, const T *restrict x, T *restrict y, int64_t rows, int64_t cols,  \
+        int x_left)                                                                           \
     { /* y_b = sum_a x_a W[a, b], a ascending; x_left: x_a * W (h), else W * x_a (e) */       \
+        enum { NL = LB };                                                                     \
         for (int64_t b = 0; b < cols; ++b) {                                                  \
-            T acc[LB];                                                                        \
+            T acc[NL];                                                                        \
             LANES acc[l] = 0;                                                                 \
             for (int64_t a = 0; a < rows; ++a) {                                              \
-                const T *w = W + (a * cols + b) * B, *xa = x + a * B;                         \
-                if (x_left) LANES acc[l] += xa[l] * w[l];                                     \
-                else LANES acc[l] += w[l] * xa[l];                                            \
+                const T *restrict wv = W + (a * cols + b) * NL, *restrict xv = x + a * NL;    \
+                if (x_left) LANES acc[l] += xv[l] * wv[l];                                    \
+                else LANES acc[l] += wv[l] * xv[l];                                           \
             }                                                                                 \
-            LANES y[b * B + l] = acc[l];                                                      \
+            LANES y[b * NL + l] = acc[l];                                                     \
         }                                                                                     \
     }                                                                                         \
-    static void batch_grad_##SUFFIX(const T *theta, const T *phi, const int64_t *w, int64_t N,\
-                                    const int64_t *offs, const int64_t *voff, int64_t r,      \
-                                    T *h, T *c, T *e, T *m, T *grad, T *loss)                 \
-    {                                                                                         \
-        const int64_t d0 = w[0], dN = w[N];                                                   \
-        LANES h[voff[r] * B + l] = 1;                                                         \
-        for (int64_t j = r; j >= 1; --j)                                                      \
-            matvec_cols_##SUFFIX(theta + offs[j - 1] * B, h + voff[j] * B,                    \
-                                 h + voff[j - 1] * B, w[j], w[j - 1], 1);             \
-        LANES c[voff[r] * B + l] = 1;                                                         \
-        for (int64_t j = r + 1; j <= N; ++j)                                                  \
-            matvec_rows_##SUFFIX(theta + offs[j - 1] * B, c + voff[j - 1] * B,                \
-                                 c + voff[j] * B, w[j], w[j - 1]);                    \
+    ATTR INLINE void residual_##SUFFIX##_##LB##_##ISA(                                         \
+        const T *restrict phi, int64_t d0, int64_t dN, const T *restrict h,                   \
+        const T *restrict cN, T *restrict m0, T *restrict eN, T *restrict loss)               \
+    { /* G = c_N h_0 - Phi: loss = sum G^2 (halved by the caller), e_N = G h_0^T, m_0 = G^T c_N */ \
+        enum { NL = LB };                                                                     \
         LANES loss[l] = 0;                                                                    \
-        for (int64_t b = 0; b < d0; ++b) LANES m[b * B + l] = 0;                              \
+        for (int64_t b = 0; b < d0; ++b) LANES m0[b * NL + l] = 0;                            \
         for (int64_t a = 0; a < dN; ++a) {                                                    \
-            const T *ca = c + (voff[N] + a) * B;                                              \
-            T acc[LB];                                                                        \
+            const T *restrict ca = cN + a * NL;                                               \
+            T acc[NL];                                                                        \
             LANES acc[l] = 0;                                                                 \
             for (int64_t b = 0; b < d0; ++b) {                                                \
-                const T p = phi[a * d0 + b], *hb = h + b * B;                                 \
-                T *mb = m + b * B;                                                            \
+                const T p = phi[a * d0 + b], *restrict hb = h + b * NL;                       \
+                T *restrict mb = m0 + b * NL;                                                 \
                 LANES {                                                                       \
                     const T g = ca[l] * hb[l] - p;                                            \
                     loss[l] += g * g;                                                         \
@@ -192,80 +194,133 @@ DEFINE_KERNEL(float, f32)
                     mb[l] += g * ca[l];                                                       \
                 }                                                                             \
             }                                                                                 \
-            LANES e[(voff[N] + a) * B + l] = acc[l];                                          \
+            LANES eN[a * NL + l] = acc[l];                                                    \
         }                                                                                     \
-        for (int64_t j = N; j >= r + 2; --j)                                                  \
-            matvec_cols_##SUFFIX(theta + offs[j - 1] * B, e + voff[j] * B,                    \
-                                 e + voff[j - 1] * B, w[j], w[j - 1], 0);             \
-        for (int64_t j = 1; j <= r - 1; ++j)                                                  \
-            matvec_rows_##SUFFIX(theta + offs[j - 1] * B, m + voff[j - 1] * B,                \
-                                 m + voff[j] * B, w[j], w[j - 1]);                    \
+    }                                                                                         \
+    ATTR INLINE void vectors_##SUFFIX##_##LB##_##ISA(                                          \
+        const T *restrict theta, const T *restrict phi, const int64_t *w, int64_t N,          \
+        const int64_t *offs, const int64_t *voff, int64_t r, T *restrict hc, T *restrict em,  \
+        T *restrict loss)                                                                     \
+    { /* h, c, e, m of the header, and the unhalved loss; hc holds h and c, em holds e, m */  \
+        enum { NL = LB };                                                                     \
+        LANES hc[voff[r] * NL + l] = 1;                                                       \
+        for (int64_t j = r; j >= 1; --j) /* h_{j-1} = h_j W_j */                              \
+            matvec_cols_##SUFFIX##_##LB##_##ISA(theta + offs[j - 1] * NL, hc + voff[j] * NL,  \
+                                                 hc + voff[j - 1] * NL, w[j], w[j - 1], 1);  \
+        for (int64_t j = r + 1; j <= N; ++j) /* c_j = W_j c_{j-1} */                          \
+            matvec_rows_##SUFFIX##_##LB##_##ISA(theta + offs[j - 1] * NL,                     \
+                                                 hc + voff[j - 1] * NL, hc + voff[j] * NL,    \
+                                                 w[j], w[j - 1]);                             \
+        residual_##SUFFIX##_##LB##_##ISA(phi, w[0], w[N], hc, hc + voff[N] * NL, em,          \
+                                         em + voff[N] * NL, loss);                            \
+        for (int64_t j = N; j >= r + 2; --j) /* e_{j-1} = W_j^T e_j */                        \
+            matvec_cols_##SUFFIX##_##LB##_##ISA(theta + offs[j - 1] * NL, em + voff[j] * NL,  \
+                                                 em + voff[j - 1] * NL, w[j], w[j - 1], 0);  \
+        for (int64_t j = 1; j <= r - 1; ++j) /* m_j = W_j m_{j-1} */                          \
+            matvec_rows_##SUFFIX##_##LB##_##ISA(theta + offs[j - 1] * NL,                     \
+                                                 em + voff[j - 1] * NL, em + voff[j] * NL,    \
+                                                 w[j], w[j - 1]);                             \
+    }                                                                                         \
+    ATTR INLINE void step_##SUFFIX##_##LB##_##ISA(                                             \
+        T *restrict theta, const int64_t *w, int64_t N, const int64_t *offs,                  \
+        const int64_t *voff, int64_t r, const T *restrict hc, const T *restrict em,           \
+        const T *restrict lr)                                                                 \
+    { /* theta -= lr * grad, grad_j = left_j right_j^T formed on the fly: the same two       \
+       * roundings per entry as storing grad first (single-run kernel), one pass fewer */     \
+        enum { NL = LB };                                                                     \
         for (int64_t j = 1; j <= N; ++j) {                                                    \
             const int64_t dj = w[j], dm = w[j - 1];                                           \
-            const T *left = (j > r) ? e + voff[j] * B : h + voff[j] * B;                      \
-            const T *right = (j > r) ? c + voff[j - 1] * B : m + voff[j - 1] * B;             \
-            T *g = grad + offs[j - 1] * B;                                                    \
+            const T *restrict left = (j > r) ? em + voff[j] * NL : hc + voff[j] * NL;         \
+            const T *restrict right = (j > r) ? hc + voff[j - 1] * NL : em + voff[j - 1] * NL; \
+            T *restrict th = theta + offs[j - 1] * NL;                                        \
             for (int64_t a = 0; a < dj; ++a)                                                  \
-                for (int64_t b = 0; b < dm; ++b)                                              \
-                    LANES g[(a * dm + b) * B + l] = left[a * B + l] * right[b * B + l];       \
+                for (int64_t b = 0; b < dm; ++b) {                                            \
+                    T *restrict t = th + (a * dm + b) * NL;                                   \
+                    const T *restrict la = left + a * NL, *restrict rb = right + b * NL;      \
+                    LANES {                                                                   \
+                        const T g = la[l] * rb[l];                                            \
+                        t[l] -= lr[l] * g;                                                    \
+                    }                                                                         \
+                }                                                                             \
         }                                                                                     \
-        LANES loss[l] = (T)0.5 * loss[l];                                                     \
     }                                                                                         \
-                                                                                              \
-    /* dln_gd_* for LB runs: theta (P x LB, updated), lr (LB), snaps (LB x n_rec x P),        \
-     * rec_steps (n_rec, shared), n_recs and diverged_at (LB). A run whose loss is not finite stops       \
-     * recording there and its weights stop moving (its lr is set to 0), as dln_gd_* stops.    \
-     * work: (4 * voff[N+1] + P) * LB entries. */                                          \
-    MULTIVERSION void dln_gd_batch_##SUFFIX(                                                  \
-        T *theta, const T *phi, const int64_t *w, int64_t N, const int64_t *offs,             \
-        const int64_t *voff, int64_t r, T *lr, int64_t steps, int64_t every,                  \
-        int64_t n_rec, T *work, T *snaps, int64_t *rec_steps, int64_t *n_recs,                \
-        int64_t *diverged_at)                                                                 \
+    ATTR INLINE void record_##SUFFIX##_##LB##_##ISA(                                           \
+        const T *restrict theta, int64_t P, int64_t n_rec, int64_t rec, T *restrict snaps,    \
+        const int64_t *diverged_at, int64_t *n_recs)                                          \
+    { /* snapshot rec of every run still going (theta is P x NL, snaps NL x n_rec x P) */     \
+        enum { NL = LB };                                                                     \
+        LANES if (diverged_at[l] < 0) {                                                       \
+            T *restrict dst = snaps + (l * n_rec + rec) * P;                                  \
+            for (int64_t i = 0; i < P; ++i) dst[i] = theta[i * NL + l];                       \
+            n_recs[l] = rec + 1;                                                              \
+        }                                                                                     \
+    }                                                                                         \
+    /* dln_gd_* for NL = LB runs: theta (P x NL, updated), lr (NL; a run that diverges gets   \
+     * 0 there), snaps (NL x n_rec x P), rec_steps (n_rec, shared), n_recs and diverged_at    \
+     * (NL). A run whose loss is not finite stops recording there and its weights stop        \
+     * moving, as dln_gd_* stops. work: 2 * voff[N+1] * NL entries. */                        \
+    ATTR void dln_gd_batch_##SUFFIX##_##LB##_##ISA(                                            \
+        T *restrict theta, const T *restrict phi, const int64_t *w, int64_t N,                \
+        const int64_t *offs, const int64_t *voff, int64_t r, T *restrict lr, int64_t steps,   \
+        int64_t every, int64_t n_rec, T *restrict work, T *restrict snaps, int64_t *rec_steps, \
+        int64_t *n_recs, int64_t *diverged_at)                                                \
     {                                                                                         \
+        enum { NL = LB };                                                                     \
         const int64_t P = offs[N], n = voff[N + 1];                                           \
-        T *h = work, *c = work + n * B, *e = work + 2 * n * B, *m = work + 3 * n * B;         \
-        T *grad = work + 4 * n * B, loss[LB];                                                 \
-        int64_t rec = 0;                                                                      \
+        T *restrict hc = work, *restrict em = work + n * NL, loss[NL];                        \
+        int64_t rec = 0, next = 0; /* next: the next step to record */                        \
         LANES { n_recs[l] = 0; diverged_at[l] = -1; }                                         \
         for (int64_t t = 0; t <= steps; ++t) {                                                \
-            batch_grad_##SUFFIX(theta, phi, w, N, offs, voff, r, h, c, e, m, grad, loss);     \
-            LANES if (diverged_at[l] < 0 && !isfinite(loss[l])) {                             \
+            vectors_##SUFFIX##_##LB##_##ISA(theta, phi, w, N, offs, voff, r, hc, em, loss);   \
+            int bad = 0; /* x - x is 0 exactly when x is finite */                            \
+            LANES bad |= !(loss[l] - loss[l] == 0);                                           \
+            if (bad) LANES if (diverged_at[l] < 0 && !isfinite(loss[l])) {                    \
                 diverged_at[l] = t;                                                           \
                 lr[l] = 0;                                                                    \
             }                                                                                 \
-            if (t % every == 0 || t == steps) {                                               \
-                LANES if (diverged_at[l] < 0) {                                               \
-                    T *dst = snaps + (l * n_rec + rec) * P;                                   \
-                    for (int64_t i = 0; i < P; ++i) dst[i] = theta[i * B + l];                \
-                    n_recs[l] = rec + 1;                                                      \
-                }                                                                             \
+            if (t == next || t == steps) {                                                    \
+                record_##SUFFIX##_##LB##_##ISA(theta, P, n_rec, rec, snaps, diverged_at,      \
+                                               n_recs);                                       \
                 rec_steps[rec++] = t;                                                         \
+                next += every;                                                                \
             }                                                                                 \
             if (t == steps) break;                                                            \
-            for (int64_t i = 0; i < P; ++i) {                                                 \
-                T *th = theta + i * B;                                                        \
-                const T *gr = grad + i * B;                                                   \
-                LANES th[l] -= lr[l] * gr[l];                                                 \
-            }                                                                                 \
+            step_##SUFFIX##_##LB##_##ISA(theta, w, N, offs, voff, r, hc, em, lr);             \
         }                                                                                     \
     }
 
-/* one build per instruction set, chosen at load time (GCC on x86-64); the lanes stay
- * independent and -ffp-contract=off keeps FMA out, so every version gives the same bytes */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MULTIVERSION
+#define DEFINE_BATCH_WIDTHS(T, SUFFIX, ISA, ATTR)                                             \
+    DEFINE_BATCH_KERNEL(T, SUFFIX, 8, ISA, ATTR)                                              \
+    DEFINE_BATCH_KERNEL(T, SUFFIX, 16, ISA, ATTR)                                             \
+    DEFINE_BATCH_KERNEL(T, SUFFIX, 32, ISA, ATTR)
+#define DEFINE_BATCH_ISA(ISA, ATTR)                                                           \
+    DEFINE_BATCH_WIDTHS(double, f64, ISA, ATTR)                                               \
+    DEFINE_BATCH_WIDTHS(float, f32, ISA, ATTR)
+
+/* One build per instruction set; dln_batch_isas() says which this CPU can run and Python picks
+ * the widest. The lanes stay independent and -ffp-contract=off keeps FMA out, so every build
+ * gives the same bytes (tests/solve/test_batch.py runs each one). */
+DEFINE_BATCH_ISA(base, )
+#if defined(__x86_64__) && defined(__GNUC__)
+DEFINE_BATCH_ISA(avx2, __attribute__((target("avx2"))))
+DEFINE_BATCH_ISA(avx512, __attribute__((target("avx512f"))))
+#define HAVE_X86_BUILDS 1
 #endif
 
-DEFINE_BATCH_KERNEL(double, f64)
-DEFINE_BATCH_KERNEL(float, f32)
-#undef B
-
-/* the lane count, for the caller */
-int64_t dln_batch_lanes(void) { return LB; }
+/* bit 0: base (always), bit 1: avx2, bit 2: avx512 -- the builds present that this CPU runs */
+int64_t dln_batch_isas(void)
+{
+    int64_t isas = 1;
+#ifdef HAVE_X86_BUILDS
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) isas |= 2;
+    if (__builtin_cpu_supports("avx512f")) isas |= 4;
+#endif
+    return isas;
+}
 
 /* An importable module so that setuptools builds and installs this file; Python code loads it
  * with ctypes (dln.kernel) and never calls into the module itself. */
-static struct PyModuleDef kernel_module = {PyModuleDef_HEAD_INIT, "_kernel", NULL, -1, NULL};
+static struct PyModuleDef kernel_module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_kernel", .m_size = -1};
 PyMODINIT_FUNC PyInit__kernel(void) { return PyModule_Create(&kernel_module); }

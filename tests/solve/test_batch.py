@@ -73,11 +73,11 @@ def test_default_build_equals_single_runs_byte_for_byte(dtype):
 
 
 def test_blocks_cover_the_runs_with_the_widest_builds():
-    assert kernel.BATCH_LANES == (32, 16, 8)
-    assert kernel._blocks(75, None) == [(0, 32, 32), (32, 32, 32), (64, 11, 16)]
-    assert kernel._blocks(5, None) == [(0, 5, 8)]
+    assert kernel.BATCH_LANES == (16, 8)
+    assert kernel._blocks(64, None) == [(0, 16, 16), (16, 16, 16), (32, 16, 16), (48, 16, 16)]
+    assert kernel._blocks(43, None) == [(0, 16, 16), (16, 16, 16), (32, 11, 16)]
+    assert kernel._blocks(37, None) == [(0, 16, 16), (16, 16, 16), (32, 5, 8)]
     assert kernel._blocks(20, 8) == [(0, 8, 8), (8, 8, 8), (16, 4, 8)]
-    assert kernel._blocks(64, None) == [(0, 32, 32), (32, 32, 32)]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

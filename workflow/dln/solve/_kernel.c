@@ -132,9 +132,10 @@ DEFINE_KERNEL(float, f32)
  * of run l at [index * NL + l], so that every loop below ends in a loop over the runs:
  * contiguous, independent lanes (one SIMD lane per run), no sum across lanes. Each run sees the
  * operations of dln_gd_* above in the same order, so its bytes equal the single-run kernel's
- * (compiled with -ffp-contract=off: no FMA in either). NL is a compile-time constant (8, 16 or
- * 32 runs per call): a lane loop is then a fixed number of SIMD registers, and more lanes give
- * more independent add chains. Every helper is inlined into its entry point, so it is compiled
+ * (compiled with -ffp-contract=off: no FMA in either). NL is a compile-time constant (8 or 16
+ * runs per call): a lane loop is then a fixed number of SIMD registers, and more lanes give
+ * more independent add chains. Not more than 16: 32 runs of the paper's network (weights and
+ * work vectors 49 KB in float64) outgrow a 48 KB L1 cache and were slower (docs/performance.md). Every helper is inlined into its entry point, so it is compiled
  * for that entry point's instruction set (a plain static helper would stay baseline SSE2).
  *
  * Two work vectors of n = voff[N+1] slots per lane instead of four: h (layers 0..r) and
@@ -291,8 +292,7 @@ DEFINE_KERNEL(float, f32)
 
 #define DEFINE_BATCH_WIDTHS(T, SUFFIX, ISA, ATTR)                                             \
     DEFINE_BATCH_KERNEL(T, SUFFIX, 8, ISA, ATTR)                                              \
-    DEFINE_BATCH_KERNEL(T, SUFFIX, 16, ISA, ATTR)                                             \
-    DEFINE_BATCH_KERNEL(T, SUFFIX, 32, ISA, ATTR)
+    DEFINE_BATCH_KERNEL(T, SUFFIX, 16, ISA, ATTR)
 #define DEFINE_BATCH_ISA(ISA, ATTR)                                                           \
     DEFINE_BATCH_WIDTHS(double, f64, ISA, ATTR)                                               \
     DEFINE_BATCH_WIDTHS(float, f32, ISA, ATTR)

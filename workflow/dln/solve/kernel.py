@@ -17,7 +17,7 @@ import numpy as np
 from dln.model.problem import bottleneck_layer
 
 # the batched kernel's builds: runs per call (compile-time lane counts), instruction sets
-BATCH_LANES = (32, 16, 8)
+BATCH_LANES = (16, 8)
 _ISAS = ("base", "avx2", "avx512")
 
 
@@ -183,15 +183,17 @@ def _gd_block(thetas, phi, layout: Layout, lrs, steps: int, every: int, isa: str
     steps, every = int(steps), int(every)
     if steps < 0 or every < 1:
         raise ValueError(f"steps={steps} must be >= 0 and record_every={every} >= 1")
-    theta = np.ascontiguousarray(thetas.T)  # (P, lanes): the runs are the contiguous axis
-    lr = np.array([dtype.type(x) for x in lrs], dtype=dtype)
+    theta = _aligned((layout.n_params, lanes), dtype)  # the runs are the contiguous axis
+    theta[...] = thetas.T
+    lr = _aligned((lanes,), dtype)
+    lr[...] = [dtype.type(x) for x in lrs]
     phi = np.ascontiguousarray(phi, dtype=dtype).ravel()
     n_rec = steps // every + 1 + (1 if steps % every else 0)
     snaps = np.empty((lanes, n_rec, layout.n_params), dtype=dtype)
     rec_steps = np.empty(n_rec, dtype=np.int64)
     n_recs = np.empty(lanes, dtype=np.int64)
     diverged = np.empty(lanes, dtype=np.int64)
-    work = np.empty(2 * int(layout.voff[-1]) * lanes, dtype=dtype)
+    work = _aligned((2 * int(layout.voff[-1]) * lanes,), dtype)
     fn = getattr(_LIB, f"dln_gd_batch_{_SUFFIX[dtype]}_{lanes}_{isa}")
     args = (_p(lr), steps, every, n_rec, _p(work), _p(snaps), _p(rec_steps))
     fn(_p(theta), _p(phi), *layout.args(), *args, _p(n_recs), _p(diverged))
@@ -199,6 +201,15 @@ def _gd_block(thetas, phi, layout: Layout, lrs, steps: int, every: int, isa: str
         (snaps[i, : n_recs[i]], rec_steps[: n_recs[i]].copy(), int(diverged[i]))
         for i in range(lanes)
     ]
+
+
+def _aligned(shape, dtype, align: int = 64) -> np.ndarray:
+    """An empty C-ordered array starting on a cache line: a lane group's vector loads then never
+    straddle two lines (NumPy aligns to 16 bytes only)."""
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + align, dtype=np.uint8)
+    skip = -raw.ctypes.data % align
+    return raw[skip : skip + size].view(dtype).reshape(shape)
 
 
 def make_gradient(widths, phi: np.ndarray, dtype=np.float64):

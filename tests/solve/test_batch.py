@@ -72,6 +72,13 @@ def test_default_build_equals_single_runs_byte_for_byte(dtype):
     assert_batch_equals_single_runs(dtype)
 
 
+@pytest.mark.parametrize("build", [{"lanes": 12}, {"isa": "neon"}])
+def test_a_build_that_does_not_exist_is_refused(build):
+    problem, theta0s, lrs, _ = single_runs("float64")
+    with pytest.raises(ValueError, match="no batched build"):
+        kernel.gd_run_batch(theta0s, problem.Phi, problem.widths, lrs, 10, 5, **build)
+
+
 def test_blocks_cover_the_runs_with_the_widest_builds():
     assert kernel.BATCH_LANES == (16, 8)
     assert kernel._blocks(64, None) == [(0, 16, 16), (16, 16, 16), (32, 16, 16), (48, 16, 16)]

@@ -6,17 +6,21 @@ What it measures, all in one process unless said otherwise:
   1. correctness gate: `dln.solve.kernel.gd_run` and the plain NumPy loop `dln.solve.kernel.gd_numpy` agree to
      1e-10 (max abs) in the final weights after 2,000 steps -- exits with status 1 if not;
   2. microseconds per GD step of the compiled kernel (float64 and float32; `--steps` steps with the
-     default recording every 50 steps, best and median of `--repeat` runs; the C kernel is compiled at install time);
+     default recording every 50 steps, best and median wall time and best CPU time of `--repeat`
+     runs; the C kernel is compiled at install time);
   3. microseconds per step of the NumPy loop, timed on `--numpy-steps` steps (much
      slower: docs/performance.md);
   4. wall time of a fresh `python -m dln run --k 1 --steps 100000 --out <tmp>.nc` process
      (median of 3 after one warm-up run, so that the file cache is warm): this is what one
      workflow job costs, including imports, the trajectory quantities and the NetCDF write;
-  2b. the batched kernel (`gd_run_batch`: B runs of the paper's architecture in lockstep, mixed
-     k and seeds), microseconds per step per run, after checking that each run's bytes equal
-     the single-run kernel's (exits with status 1 if not);
+  2b. the batched kernel (`gd_run_batch`: B = 8, 64, 256 runs of the paper's architecture in
+     lockstep, mixed k and seeds, on the default build; B = 64 on each instruction set's build),
+     microseconds per step per run, after checking that every build's runs (19 of them: a full
+     block and a padded one) equal the single-run kernel's byte for byte (exits with status 1
+     if not);
   5. if `jax` is importable: a jit-compiled `jax.lax.scan` of the same update in float64
-     (jax_enable_x64), checked against the kernel and timed the same way; otherwise it says so.
+     (jax_enable_x64), and a `jax.vmap` of it over B = 64 runs (microseconds per step per run),
+     each checked against the kernel and timed the same way; otherwise it says so.
 
 Note: the environment may set OPENBLAS_CORETYPE (it selects OpenBLAS's CPU kernels). It affects only
 the NumPy/BLAS side (`gd_numpy`, not the C kernel, which calls no BLAS). For a NumPy comparison

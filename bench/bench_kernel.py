@@ -269,7 +269,7 @@ def main(argv=None) -> int:
     try:
         import jax  # noqa: F401
     except ImportError:
-        jax_note = "JAX is not installed: skipped the jax.lax.scan comparison"
+        jax_note = "JAX is not installed: skipped the JAX comparisons (lax.scan, vmap)"
     if jax_note is None:
         check, version = jax_runner(w0, phi, lr, AGREE_STEPS)
         jdiff = float(np.max(np.abs(flatten(check()) - snaps[-1])))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -29,24 +30,61 @@ def mixed_configs(dtype: str, steps=1500, every=100):
                    weights_every=every * 5, dtype=dtype)]  # fmt: skip
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_batched_kernel_equals_single_runs_byte_for_byte(dtype):
+@functools.cache
+def single_runs(dtype: str):
+    """The mixed runs' starts and lrs, and each run alone through the single-run kernel."""
     cfgs = mixed_configs(dtype)
-    assert len(cfgs) % 8 != 0  # a partial last block too
     problem = cfgs[0].problem()
     theta0s = np.stack(
         [flatten([w.astype(dtype) for w in initial_weights(c, problem)]) for c in cfgs]
     )
-    batched = kernel.gd_run_batch(
-        theta0s, problem.Phi, problem.widths, [c.lr for c in cfgs], 1500, 100
-    )
-    diverged = 0
-    for cfg, theta0, (snaps, steps, div) in zip(cfgs, theta0s, batched, strict=True):
-        one = kernel.gd_run(theta0, problem.Phi, problem.widths, cfg.lr, 1500, 100)
+    lrs = [c.lr for c in cfgs]
+    ones = [
+        kernel.gd_run(t, problem.Phi, problem.widths, lr, 1500, 100)
+        for t, lr in zip(theta0s, lrs, strict=True)
+    ]
+    return problem, theta0s, lrs, ones
+
+
+def assert_batch_equals_single_runs(dtype, **build):
+    problem, theta0s, lrs, ones = single_runs(dtype)
+    batched = kernel.gd_run_batch(theta0s, problem.Phi, problem.widths, lrs, 1500, 100, **build)
+    assert len(batched) == len(ones)
+    for (snaps, steps, div), one in zip(batched, ones, strict=True):
         assert snaps.dtype == one[0].dtype and snaps.tobytes() == one[0].tobytes()
         assert np.array_equal(steps, one[1]) and div == one[2]
-        diverged += div >= 0
-    assert diverged == 1  # the lr = 0.3 run stops where it does alone; the others go on
+    assert sum(one[2] >= 0 for one in ones) == 1  # the lr = 0.3 run stops where it does alone
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("lanes", kernel.BATCH_LANES)
+@pytest.mark.parametrize("isa", ["base", "avx2", "avx512"])
+def test_every_batched_build_equals_single_runs_byte_for_byte(dtype, lanes, isa):
+    """Each build (instruction set x lanes per call): 14 runs are no multiple of its lanes."""
+    if isa not in kernel.batch_isas():
+        pytest.skip(f"this CPU or compiler has no {isa} build")
+    assert len(mixed_configs(dtype)) % lanes != 0  # a partial, padded block too
+    assert_batch_equals_single_runs(dtype, lanes=lanes, isa=isa)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_default_build_equals_single_runs_byte_for_byte(dtype):
+    assert_batch_equals_single_runs(dtype)
+
+
+@pytest.mark.parametrize("build", [{"lanes": 12}, {"isa": "neon"}])
+def test_a_build_that_does_not_exist_is_refused(build):
+    problem, theta0s, lrs, _ = single_runs("float64")
+    with pytest.raises(ValueError, match="no batched build"):
+        kernel.gd_run_batch(theta0s, problem.Phi, problem.widths, lrs, 10, 5, **build)
+
+
+def test_blocks_cover_the_runs_with_the_widest_builds():
+    assert kernel.BATCH_LANES == (16, 8)
+    assert kernel._blocks(64, None) == [(0, 16, 16), (16, 16, 16), (32, 16, 16), (48, 16, 16)]
+    assert kernel._blocks(43, None) == [(0, 16, 16), (16, 16, 16), (32, 11, 16)]
+    assert kernel._blocks(37, None) == [(0, 16, 16), (16, 16, 16), (32, 5, 8)]
+    assert kernel._blocks(20, 8) == [(0, 8, 8), (8, 8, 8), (16, 4, 8)]
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import itertools
 
 import numpy as np
 
 from dln.model.problem import bottleneck_layer
+
+# the batched kernel's builds: runs per call (compile-time lane counts), instruction sets
+BATCH_LANES = (16, 8)
+_ISAS = ("base", "avx2", "avx512")
 
 
 def _load():
@@ -28,14 +33,16 @@ def _load():
         gd = getattr(lib, f"dln_gd_{suffix}")
         gd.restype = i64
         gd.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, real, i64, i64, ptr, ptr, ptr, ptr]
-        gb = getattr(lib, f"dln_gd_batch_{suffix}")
-        gb.restype = None
-        gb.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, i64, i64, i64]
-        gb.argtypes += [ptr, ptr, ptr, ptr, ptr]
-        lib.dln_batch_lanes.restype = i64
+        for lanes, isa in itertools.product(BATCH_LANES, _ISAS):
+            gb = getattr(lib, f"dln_gd_batch_{suffix}_{lanes}_{isa}", None)
+            if gb is not None:  # the x86 builds exist only where the compiler made them
+                gb.restype = None
+                gb.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, i64, i64, i64]
+                gb.argtypes += [ptr, ptr, ptr, ptr, ptr]
         lg = getattr(lib, f"dln_loss_grad_{suffix}")
         lg.restype = ctypes.c_double
         lg.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, ptr]
+    lib.dln_batch_isas.restype = i64
     return lib
 
 
@@ -125,48 +132,84 @@ def gd_run(theta0: np.ndarray, phi: np.ndarray, widths, lr: float, steps: int, r
     return snaps[:n], rec_steps[:n], int(diverged.value)
 
 
-def gd_run_batch(theta0s: np.ndarray, phi: np.ndarray, widths, lrs, steps: int, every: int):
-    """gd_run for B runs of one architecture and target in lockstep (the batched C kernel, in
-    blocks of its lane count): theta0s is (B, n_params), lrs B step sizes. Returns one
-    (snapshots, recorded_steps, diverged_at) per run, each byte for byte gd_run's."""
+def batch_isas() -> list[str]:
+    """The instruction sets of the batched kernel's builds that this CPU can run, widest last."""
+    if _LIB is None:
+        return []
+    bits = int(_LIB.dln_batch_isas())
+    return [isa for i, isa in enumerate(_ISAS) if bits >> i & 1]
+
+
+def _blocks(n: int, lanes: int | None) -> list[tuple[int, int, int]]:
+    """(first run, runs, lanes) of each kernel call for n runs: calls of the widest build, then
+    one of the narrowest build that holds the rest (padded), or all of `lanes` if given."""
+    widest = lanes or max(BATCH_LANES)
+    out = [(s, widest, widest) for s in range(0, n - n % widest, widest)]
+    rest = n % widest
+    if rest:
+        out.append((n - rest, rest, lanes or min(w for w in BATCH_LANES if w >= rest)))
+    return out
+
+
+def gd_run_batch(
+    theta0s: np.ndarray, phi: np.ndarray, widths, lrs, steps: int, every: int, *,
+    lanes: int | None = None, isa: str | None = None,
+):  # fmt: skip
+    """gd_run for B runs of one architecture and target in lockstep (the batched C kernel):
+    theta0s is (B, n_params), lrs B step sizes. Returns one (snapshots, recorded_steps,
+    diverged_at) per run, each byte for byte gd_run's. lanes (one of BATCH_LANES) and isa (one
+    of batch_isas()) choose a build, for tests; by default the widest this CPU runs."""
     theta0s = np.asarray(theta0s)
     if _LIB is None:  # no compiled kernel: one run at a time
         pairs = zip(theta0s, lrs, strict=True)
         return [gd_run(t, phi, widths, lr, steps, every) for t, lr in pairs]
-    lanes = int(_LIB.dln_batch_lanes())
-    out = []
-    for start in range(0, len(theta0s), lanes):
-        block, lr = theta0s[start : start + lanes], list(lrs[start : start + lanes])
-        n = len(block)  # a last, partial block is padded with copies of its last run
-        block = np.concatenate([block, np.repeat(block[-1:], lanes - n, axis=0)])
-        out += _gd_block(block, phi, Layout(widths), lr + lr[-1:] * (lanes - n), steps, every)[:n]
+    isa = isa or batch_isas()[-1]
+    if isa not in batch_isas() or lanes not in (None, *BATCH_LANES):
+        raise ValueError(f"no batched build with lanes={lanes}, isa={isa} on this CPU")
+    layout, lrs, out = Layout(widths), list(lrs), []
+    for start, n, width in _blocks(len(theta0s), lanes):
+        block, lr = theta0s[start : start + n], lrs[start : start + n]
+        # a partial block is padded with copies of its last run
+        block = np.concatenate([block, np.repeat(block[-1:], width - n, axis=0)])
+        out += _gd_block(block, phi, layout, lr + lr[-1:] * (width - n), steps, every, isa)[:n]
     return out
 
 
-def _gd_block(thetas, phi, layout: Layout, lrs, steps: int, every: int):
-    """One call of the batched kernel: as many runs as it has lanes."""
+def _gd_block(thetas, phi, layout: Layout, lrs, steps: int, every: int, isa: str):
+    """One call of the batched kernel: as many runs as its build has lanes."""
     for t in thetas:
         _checked(t, layout)
     dtype, lanes = thetas.dtype, len(thetas)
     steps, every = int(steps), int(every)
     if steps < 0 or every < 1:
         raise ValueError(f"steps={steps} must be >= 0 and record_every={every} >= 1")
-    theta = np.ascontiguousarray(thetas.T)  # (P, lanes): the runs are the contiguous axis
-    lr = np.array([dtype.type(x) for x in lrs], dtype=dtype)
+    theta = _aligned((layout.n_params, lanes), dtype)  # the runs are the contiguous axis
+    theta[...] = thetas.T
+    lr = _aligned((lanes,), dtype)
+    lr[...] = [dtype.type(x) for x in lrs]
     phi = np.ascontiguousarray(phi, dtype=dtype).ravel()
     n_rec = steps // every + 1 + (1 if steps % every else 0)
     snaps = np.empty((lanes, n_rec, layout.n_params), dtype=dtype)
     rec_steps = np.empty(n_rec, dtype=np.int64)
     n_recs = np.empty(lanes, dtype=np.int64)
     diverged = np.empty(lanes, dtype=np.int64)
-    work = np.empty((4 * int(layout.voff[-1]) + layout.n_params) * lanes, dtype=dtype)
-    fn = getattr(_LIB, f"dln_gd_batch_{_SUFFIX[dtype]}")
+    work = _aligned((2 * int(layout.voff[-1]) * lanes,), dtype)
+    fn = getattr(_LIB, f"dln_gd_batch_{_SUFFIX[dtype]}_{lanes}_{isa}")
     args = (_p(lr), steps, every, n_rec, _p(work), _p(snaps), _p(rec_steps))
     fn(_p(theta), _p(phi), *layout.args(), *args, _p(n_recs), _p(diverged))
     return [
         (snaps[i, : n_recs[i]], rec_steps[: n_recs[i]].copy(), int(diverged[i]))
         for i in range(lanes)
     ]
+
+
+def _aligned(shape, dtype, align: int = 64) -> np.ndarray:
+    """An empty C-ordered array starting on a cache line: a lane group's vector loads then never
+    straddle two lines (NumPy aligns to 16 bytes only)."""
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + align, dtype=np.uint8)
+    skip = -raw.ctypes.data % align
+    return raw[skip : skip + size].view(dtype).reshape(shape)
 
 
 def make_gradient(widths, phi: np.ndarray, dtype=np.float64):

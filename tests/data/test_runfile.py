@@ -115,3 +115,14 @@ def test_the_writer_returns_the_files_sha256_and_writes_the_previous_writers_fil
                 k: v for k, v in b[name].encoding.items() if k != "source"
             }, name
     assert _layout(new) == _layout(old)
+
+
+def test_a_process_records_the_code_it_loaded_in_every_run_file(tmp_path, monkeypatch):
+    """Provenance is found once per process (a batch writes many runs): an edit of the checkout
+    while a batch runs does not relabel its later runs with code that did not compute them."""
+    run = analyse_run(simulate(RunConfig(k=1, steps=200, record_every=20, weights_every=100)))
+    runfile.write_run_file(run, tmp_path / "first.nc")
+    monkeypatch.setattr(runfile, "source_fingerprint", lambda: "edited-checkout")
+    runfile.write_run_file(run, tmp_path / "second.nc")
+    with xr.open_dataset(tmp_path / "first.nc") as a, xr.open_dataset(tmp_path / "second.nc") as b:
+        assert a.attrs["code_fingerprint"] == b.attrs["code_fingerprint"] != "edited-checkout"

@@ -8,6 +8,7 @@ layer weights along `snapshot`. Reading lives in dln.data.io (xarray is only nee
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import math
 import platform
@@ -97,6 +98,7 @@ def _git_commit() -> str:
     return "unknown"
 
 
+@functools.cache
 def _lock_digest() -> str:
     """sha256 (16 hex digits) of the checkout's requirements-lock.txt, the environment `make env`
     installs; 'unknown' outside a checkout."""
@@ -112,8 +114,6 @@ def _lock_digest() -> str:
 def provenance() -> dict:
     import sys
 
-    from dln.solve.kernel import BACKEND
-
     # versions of the modules this process imported (importlib.metadata costs ~25 ms)
     versions = {
         name: getattr(sys.modules[name], "__version__", "unknown")
@@ -121,14 +121,27 @@ def provenance() -> dict:
         if name in sys.modules
     }
     return {
+        **_process_provenance(),
+        "package_versions": json.dumps(versions, sort_keys=True),
+        "environment_lock_sha256": _lock_digest(),
+    }
+
+
+@functools.cache
+def _process_provenance() -> dict:
+    """What holds for every run this process writes, found once per process (a batch job
+    writes many runs; hashing the sources again cost ~1 ms per run, as _lock_digest's): the
+    code that computed them is the code this process loaded, even if the checkout changes
+    while it runs."""
+    from dln.solve.kernel import BACKEND
+
+    return {
         "dln_version": __version__,
         "kernel_backend": BACKEND,
         "code_fingerprint": source_fingerprint(),
         "git_commit": _git_commit(),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
-        "package_versions": json.dumps(versions, sort_keys=True),
-        "environment_lock_sha256": _lock_digest(),
     }
 
 

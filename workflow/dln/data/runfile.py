@@ -166,7 +166,7 @@ class _Variables:
 
     def scalar(self, name: str, kind: str, value, var_attrs: dict) -> None:
         if kind == "str":
-            dtype, value = str, np.array(value, dtype=object)
+            dtype = str
         elif kind == "bool":
             dtype, value = "i1", int(bool(value))
             var_attrs = {**var_attrs, "dtype": "bool"}  # xarray decodes int8 + dtype=bool
@@ -180,19 +180,23 @@ class _Variables:
                 )
         else:
             dtype, value = "f8", float(value)
-        var = self.nc.createVariable(name, dtype, ())
-        var.setncatts(var_attrs)
-        self.pending.append((var, value))
+        self._define(name, dtype, (), value, var_attrs, {})
 
     def array(self, name: str, dims, values, var_attrs: dict, compress=True) -> None:
         values = np.asarray(values)
-        var = self.nc.createVariable(name, values.dtype, dims, **(COMPRESSION if compress else {}))
+        self._define(name, values.dtype, dims, values, var_attrs, COMPRESSION if compress else {})
+
+    def _define(self, name, dtype, dims, value, var_attrs, options) -> None:
+        var = self.nc.createVariable(name, dtype, dims, **options)
         var.setncatts(var_attrs)
-        self.pending.append((var, values))
+        # the values are plain arrays, written as they are: netCDF4's masking and scaling
+        # (for masked arrays, scale_factor) have nothing to do, and checking costs ~15 us each
+        var.set_auto_maskandscale(False)
+        self.pending.append((var, value))
 
     def write_all(self) -> None:
         for var, value in self.pending:
-            var[...] = value
+            var[()] = value
 
 
 def write_run_file(run: AnalysedRun, path, sync: bool = True) -> str:

@@ -92,11 +92,6 @@ def stored_run_ok(path, code: str) -> bool:
     return stored_digest(path, code) is not None
 
 
-def file_sha256(path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def run_batch(members, code: str, log=None) -> tuple[list[tuple[str, str, str]], int]:
     """Compute the members the store lacks, the GD runs of one architecture in lockstep
     (dln.solve.batch), and write each run file atomically as soon as its chunk is done: a

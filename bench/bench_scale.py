@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python bench/bench_scale.py [--runs 10000] [--local-runs 600]
                                             [--paper-runs 200] [--cores 2]
+                                            [--only dry,local,paper,aggregate,parts]
 
 Measured side by side in one run, in fresh temporary directories:
   1. planning: `snakemake -n` on a grid of --runs runs (k 0..5 x seeds, 2,000 steps each), and
@@ -13,12 +14,18 @@ Measured side by side in one run, in fresh temporary directories:
      the single-run kernel (one run after another) and with the batched kernel (one core);
   4. aggregation alone of --runs run files and of a tenth as many (copies of one real run
      file, planned under distinct ids), each in a fresh process: wall time and peak RSS, so
-     the ratio shows whether memory grows with the number of runs.
+     the ratio shows whether memory grows with the number of runs;
+  5. where a run's time goes inside a batch (parts): --local-runs 2,000-step runs of that grid
+     computed in this process as a batch job does, each part timed per run (median): GD (the
+     batched kernel, per run), analysis, writing the run file, the store check of a stored
+     run, and its manifest digest.
+--only runs just the listed steps (e.g. `--only local,parts`; default: all).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -162,42 +169,108 @@ def paper_runs(tmp: Path, n: int, cores: str) -> tuple[int, float, float, float]
     return len(cfgs), wall, single, batched
 
 
+STEPS = ("dry", "local", "paper", "aggregate", "parts")
+
+
+def batch_parts(n: int) -> dict:
+    """Median ms per run of each part of a batch job's work, on n 2,000-step runs of the grid,
+    in this process, called as dln.data.pipeline.run_batch calls them: GD (batched, per run),
+    analysis, write, the batch's final sync (per run), then on the stored files the store
+    check and the manifest digest. (Before the batch-end sync, write included an fsync per
+    file and the check and digest were two passes; the script measures either version.)"""
+    import inspect
+    import statistics
+
+    from dln.analysis.result import analyse_run
+    from dln.data import pipeline
+    from dln.data.runfile import write_run_file
+    from dln.plan.runplan import plan_runs
+    from dln.solve.batch import simulate_many
+    from dln.solve.run import source_fingerprint
+
+    cfgs = [run.config for run in plan_runs(grid_config(n)).values()][:n]
+    code, times = source_fingerprint(), {p: [] for p in ("analysis", "write", "check", "digest")}
+    batch_sync = "sync" in inspect.signature(write_run_file).parameters
+    write = functools.partial(write_run_file, sync=False) if batch_sync else write_run_file
+    start = time.perf_counter()
+    trajectories = simulate_many(cfgs)
+    gd = (time.perf_counter() - start) / len(cfgs)
+
+    def timed(part, func, *args):
+        start = time.perf_counter()
+        out = func(*args)
+        times[part].append(time.perf_counter() - start)
+        return out
+
+    with tempfile.TemporaryDirectory(prefix="dln-parts-") as tmp:
+        paths = [Path(tmp) / f"r{i}.nc" for i in range(len(cfgs))]
+        for traj, path in zip(trajectories, paths, strict=True):
+            timed("write", write, timed("analysis", analyse_run, traj), path)
+        start = time.perf_counter()
+        if batch_sync:
+            pipeline.sync_to_disk(paths)
+        sync = (time.perf_counter() - start) / len(cfgs)
+        for path in paths:
+            if batch_sync:  # one pass: checksum, fingerprint and the manifest's digest
+                assert timed("check", pipeline.stored_digest, path, code)
+            else:
+                assert timed("check", pipeline.stored_run_ok, path, code)
+                timed("digest", pipeline.file_sha256, path)
+        size = paths[0].stat().st_size
+    out = {part: 1000 * statistics.median(t) if t else 0.0 for part, t in times.items()}
+    return {"runs": len(cfgs), "gd": 1000 * gd, "sync": 1000 * sync, **out, "bytes": size}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--local-runs", type=int, default=600)
     parser.add_argument("--paper-runs", type=int, default=200)
     parser.add_argument("--cores", default="2")
+    parser.add_argument("--only", default=",".join(STEPS), help="comma-separated steps to run")
     args = parser.parse_args()
+    args.only = set(args.only.split(","))
+    if args.only - set(STEPS):
+        parser.error(f"--only: unknown steps {sorted(args.only - set(STEPS))} (steps: {STEPS})")
+    print(f"scale benchmark, --cores {args.cores}; load before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory(prefix="dln-scale-") as tmp:
         tmp = Path(tmp)
-        dry, dry_mb, dry_small, dry_small_mb = dry_runs(tmp, args.runs)
-        small = tmp / "small"
-        small.mkdir()
-        (small / "config.yaml").write_text(yaml.safe_dump(grid_config(args.local_runs)))
-        n_local = 6 * max(1, args.local_runs // 6)
-        local = snakemake(small, "--cores", args.cores, "results/paper/runs.nc")
-        n_paper, paper, single, batched = paper_runs(tmp, args.paper_runs, args.cores)
-        template = next((small / "results/runs").rglob("*.nc"))
-        t_small, mem_small = aggregate_copies(tmp, template, args.runs // 10, int(args.cores))
-        t_big, mem_big = aggregate_copies(tmp, template, args.runs, int(args.cores))
-    report(args, locals())
+        if "dry" in args.only:
+            report_dry(args, *dry_runs(tmp, args.runs))
+        if {"local", "aggregate"} & args.only:
+            small = tmp / "small"
+            small.mkdir()
+            (small / "config.yaml").write_text(yaml.safe_dump(grid_config(args.local_runs)))
+            n_local = 6 * max(1, args.local_runs // 6)
+            local = snakemake(small, "--cores", args.cores, "results/paper/runs.nc")
+            print(
+                f"local workflow to the aggregate, {n_local:,} runs of 2,000 steps: "
+                f"{local:.1f} s = {1000 * local / n_local:.1f} ms per run"
+            )
+        if "paper" in args.only:
+            report_paper(*paper_runs(tmp, args.paper_runs, args.cores))
+        if "aggregate" in args.only:
+            template = next((small / "results/runs").rglob("*.nc"))
+            report_aggregate(
+                args,
+                aggregate_copies(tmp, template, args.runs // 10, int(args.cores)),
+                aggregate_copies(tmp, template, args.runs, int(args.cores)),
+            )
+    if "parts" in args.only:
+        report_parts(batch_parts(args.local_runs))
+    print(f"load after: {os.getloadavg()}")
 
 
-def report(args, r: dict) -> None:
+def report_dry(args, dry, dry_mb, dry_small, dry_small_mb) -> None:
     n_small = max(6, args.runs // 100)
-    print(f"scale benchmark, --cores {args.cores} (load: see `uptime`)")
-    print(f"dry run (snakemake -n) of {args.runs:,} runs: {r['dry']:.1f} s, {r['dry_mb']:.0f} MB")
+    print(f"dry run (snakemake -n) of {args.runs:,} runs: {dry:.1f} s, {dry_mb:.0f} MB")
     print(
-        f"dry run of {n_small:,} runs: {r['dry_small']:.1f} s, {r['dry_small_mb']:.0f} MB "
-        f"(ratio: time x{r['dry'] / r['dry_small']:.1f}, memory "
-        f"x{r['dry_mb'] / r['dry_small_mb']:.2f})"
+        f"dry run of {n_small:,} runs: {dry_small:.1f} s, {dry_small_mb:.0f} MB "
+        f"(ratio: time x{dry / dry_small:.1f}, memory x{dry_mb / dry_small_mb:.2f})"
     )
-    print(
-        f"local workflow to the aggregate, {r['n_local']:,} runs of 2,000 steps: "
-        f"{r['local']:.1f} s = {1000 * r['local'] / r['n_local']:.1f} ms per run"
-    )
-    n, wall, single, batched = r["n_paper"], r["paper"], r["single"], r["batched"]
+
+
+def report_paper(n, wall, single, batched) -> None:
     print(
         f"paper runs (1e5 steps), {n:,}: workflow {wall:.1f} s; arithmetic here, one core: "
         f"single-run kernel {single:.1f} s, batched kernel {batched:.1f} s"
@@ -206,14 +279,22 @@ def report(args, r: dict) -> None:
         f"  ratios: workflow / single-run arithmetic x{wall / single:.2f}, workflow / batched "
         f"arithmetic x{wall / batched:.2f}, single / batched x{single / batched:.2f}"
     )
-    for n, t, mem in ((args.runs // 10, r["t_small"], r["mem_small"]),
-                      (args.runs, r["t_big"], r["mem_big"])):  # fmt: skip
+
+
+def report_aggregate(args, small, big) -> None:
+    for n, (t, mem) in ((args.runs // 10, small), (args.runs, big)):
         print(
             f"aggregation of {n:,} run files ({args.cores} readers): {t:.1f} s, peak RSS {mem:.0f} MB"
         )
+    print(f"ratios 10x runs: time x{big[0] / small[0]:.1f}, peak memory x{big[1] / small[1]:.2f}")
+
+
+def report_parts(p: dict) -> None:
     print(
-        f"ratios 10x runs: time x{r['t_big'] / r['t_small']:.1f}, "
-        f"peak memory x{r['mem_big'] / r['mem_small']:.2f}"
+        f"a batch's parts, {p['runs']} runs of 2,000 steps, ms per run (median): GD "
+        f"{p['gd']:.2f} (batched kernel), analysis {p['analysis']:.2f}, write {p['write']:.2f}, "
+        f"batch-end sync {p['sync']:.2f} (mean), store check {p['check']:.2f}, manifest digest "
+        f"{p['digest']:.2f} (0: part of the check); run file {p['bytes']:,} bytes"
     )
 
 

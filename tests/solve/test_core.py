@@ -357,30 +357,31 @@ def test_failed_write_leaves_nothing(small_run, tmp_path, monkeypatch):
     existing file at that path untouched."""
     import dln.data.runfile as runfile
 
-    real = runfile._put_array
+    real = runfile._Variables.write_all
 
-    def half_write(nc, name, *args, **kwargs):
-        if name == "W1":
-            raise RuntimeError("disk full (simulated)")
-        return real(nc, name, *args, **kwargs)
+    def half_write(self):  # the values up to W1 are written, then the disk is full
+        for var, value in self.pending:
+            if var.name == "W1":
+                raise RuntimeError("disk full (simulated)")
+            var[()] = value
 
-    monkeypatch.setattr(runfile, "_put_array", half_write)
+    monkeypatch.setattr(runfile._Variables, "write_all", half_write)
     target = tmp_path / "run.nc"
     with pytest.raises(RuntimeError, match="simulated"):
         write_run_file(analyse_run(small_run), target)
     assert list(tmp_path.iterdir()) == []
 
-    monkeypatch.setattr(runfile, "_put_array", real)
+    monkeypatch.setattr(runfile._Variables, "write_all", real)
     write_run_file(analyse_run(small_run), target)
     before = target.read_bytes()
-    monkeypatch.setattr(runfile, "_put_array", half_write)
+    monkeypatch.setattr(runfile._Variables, "write_all", half_write)
     with pytest.raises(RuntimeError):
         write_run_file(analyse_run(small_run), target)
     assert [p.name for p in tmp_path.iterdir()] == ["run.nc"]
     assert target.read_bytes() == before
 
     # a failure at the final rename is cleaned up too
-    monkeypatch.setattr(runfile, "_put_array", real)
+    monkeypatch.setattr(runfile._Variables, "write_all", real)
 
     def bad_replace(src, dst):
         raise OSError("rename failed (simulated)")

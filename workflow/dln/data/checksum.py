@@ -20,7 +20,11 @@ TRAILER_SIZE = len(MAGIC) + 64 + 1  # magic, hex digest, newline
 
 
 def trailer(content: bytes) -> bytes:
-    return MAGIC + hashlib.sha256(content).hexdigest().encode() + b"\n"
+    return _trailer(hashlib.sha256(content))
+
+
+def _trailer(content_hash) -> bytes:
+    return MAGIC + content_hash.hexdigest().encode() + b"\n"
 
 
 def check(data: bytes) -> str | None:
@@ -36,11 +40,17 @@ def check(data: bytes) -> str | None:
     return None
 
 
-def seal(path) -> None:
-    """Append the checksum trailer to the closed file at `path` (the writer's last step)."""
+def seal(path, sync: bool = True) -> str:
+    """Append the checksum trailer to the closed file at `path` (the writer's last step) and
+    fsync it unless sync=False; returns the sha256 of the whole sealed file (what a batch's
+    manifest records), from the same pass over the bytes."""
     with open(path, "rb") as fh:
-        content = fh.read()
+        content_hash = hashlib.sha256(fh.read())
+    tail = _trailer(content_hash)
     with open(path, "ab") as fh:
-        fh.write(trailer(content))
+        fh.write(tail)
         fh.flush()
-        os.fsync(fh.fileno())
+        if sync:
+            os.fsync(fh.fileno())
+    content_hash.update(tail)  # the content's hash state, continued over the trailer
+    return content_hash.hexdigest()

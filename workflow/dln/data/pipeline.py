@@ -4,6 +4,9 @@ dln.data.runfile.write_run_file), so each is testable alone and a batch job can 
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,43 +54,98 @@ def read_members(path) -> list[tuple[str, str, RunConfig]]:
     return members
 
 
-def stored_run_ok(path, code: str) -> bool:
-    """A complete run file of this code is already in the store (writes are atomic, so a file
-    there is complete; one written by other numerics' code is redone)."""
+def stored_digest(path, code: str) -> str | None:
+    """The sha256 of the run file at `path` if the store may reuse it, else None: it must be
+    complete and unedited (its bytes match their content checksum, dln.data.checksum) and
+    written by this code (its code_fingerprint attribute). The checksum matters: a batch syncs
+    its files to disk only before its manifest (run_batch), so after a power loss a run file
+    of a batch that never finished may be renamed into place but hold lost bytes."""
+    from dln.data.checksum import check
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:  # missing or unreadable: compute it
+        return None
+    if check(data) is not None or _code_fingerprint(data) != code:
+        return None
+    return hashlib.sha256(data).hexdigest()
+
+
+def _code_fingerprint(data: bytes) -> str | None:
+    """The code_fingerprint attribute of a run file's bytes (already checked, so HDF5 parses
+    exactly the bytes that were verified); h5py is imported only when a stored file exists."""
+    import io
+
     import h5py
 
     try:
-        with h5py.File(path, "r") as src:
+        with h5py.File(io.BytesIO(data), "r") as src:
             found = src.attrs.get("code_fingerprint")
-    except OSError:  # missing or unreadable: compute it
-        return False
-    return (found.decode() if isinstance(found, bytes) else found) == code
+    except OSError:
+        return None
+    return found.decode() if isinstance(found, bytes) else found
 
 
-def file_sha256(path) -> str:
-    import hashlib
-
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+def stored_run_ok(path, code: str) -> bool:
+    """A complete run file of this code is already in the store (see stored_digest)."""
+    return stored_digest(path, code) is not None
 
 
 def run_batch(members, code: str, log=None) -> tuple[list[tuple[str, str, str]], int]:
     """Compute the members the store lacks, the GD runs of one architecture in lockstep
     (dln.solve.batch), and write each run file atomically as soon as its chunk is done: a
     killed batch leaves complete run files or none. Returns the manifest rows (run id, run
-    file, sha256 of the file) and the number of runs computed."""
+    file, sha256 of the file) and the number of runs computed; every member's file is on disk
+    (fsynced) when it returns."""
     from dln.solve.batch import chunks, simulate_many
 
-    todo = [(rid, path, cfg) for rid, path, cfg in members if not stored_run_ok(path, code)]
+    digests = {rid: stored_digest(path, code) for rid, path, _ in members}
+    todo = [(rid, path, cfg) for rid, path, cfg in members if digests[rid] is None]
     for chunk in chunks([cfg for _, _, cfg in todo]):
         trajectories = simulate_many([todo[i][2] for i in chunk])
         for i, traj in zip(chunk, trajectories, strict=True):
             run = analyse_run(traj)
             with _sigterm_exits():
-                write_run_file(run, todo[i][1])
+                digests[todo[i][0]] = write_run_file(run, todo[i][1], sync=False)
             if log is not None:
                 print(f"computed {todo[i][0]}", file=log, flush=True)
-    return [(rid, path, file_sha256(path)) for rid, path, _ in members], len(todo)
+    sync_to_disk([path for _, path, _ in members])
+    return [(rid, path, digests[rid]) for rid, path, _ in members], len(todo)
+
+
+def sync_to_disk(paths) -> None:
+    """fsync the files, then their directories (the renames that named them), before the
+    caller records them in a manifest, the output Snakemake trusts. One sync per file at the
+    end of a batch, not one per file as it is written: a kill never leaves a half-written file
+    (atomic renames), and a power loss can only leave files whose checksum fails, which
+    nothing reads and the store does not reuse (stored_digest). A stored file that another,
+    killed batch wrote is synced here too (cheap when its bytes are already on disk)."""
+    for path in paths:
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+    for directory in _directories(paths):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        except OSError as err:
+            if err.errno != errno.EINVAL:  # EINVAL: this filesystem cannot sync a directory
+                raise
+        finally:
+            os.close(fd)
+
+
+def _directories(paths) -> list[str]:
+    """The files' directories and, inside the working directory, their ancestors (which
+    atomic_output may have created)."""
+    cwd, out = os.getcwd(), set()
+    for path in paths:
+        directory = os.path.dirname(os.path.abspath(path))
+        out.add(directory)
+        while directory.startswith(cwd + os.sep):
+            directory = os.path.dirname(directory)
+            out.add(directory)
+    return sorted(out)
 
 
 @contextmanager

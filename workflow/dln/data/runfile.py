@@ -8,9 +8,9 @@ layer weights along `snapshot`. Reading lives in dln.data.io (xarray is only nee
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import math
-import os
 import platform
 import shlex
 from pathlib import Path
@@ -98,6 +98,7 @@ def _git_commit() -> str:
     return "unknown"
 
 
+@functools.cache
 def _lock_digest() -> str:
     """sha256 (16 hex digits) of the checkout's requirements-lock.txt, the environment `make env`
     installs; 'unknown' outside a checkout."""
@@ -113,8 +114,6 @@ def _lock_digest() -> str:
 def provenance() -> dict:
     import sys
 
-    from dln.solve.kernel import BACKEND
-
     # versions of the modules this process imported (importlib.metadata costs ~25 ms)
     versions = {
         name: getattr(sys.modules[name], "__version__", "unknown")
@@ -122,14 +121,27 @@ def provenance() -> dict:
         if name in sys.modules
     }
     return {
+        **_process_provenance(),
+        "package_versions": json.dumps(versions, sort_keys=True),
+        "environment_lock_sha256": _lock_digest(),
+    }
+
+
+@functools.cache
+def _process_provenance() -> dict:
+    """What holds for every run this process writes, found once per process (a batch job
+    writes many runs; hashing the sources again cost ~1 ms per run, as _lock_digest's): the
+    code that computed them is the code this process loaded, even if the checkout changes
+    while it runs."""
+    from dln.solve.kernel import BACKEND
+
+    return {
         "dln_version": __version__,
         "kernel_backend": BACKEND,
         "code_fingerprint": source_fingerprint(),
         "git_commit": _git_commit(),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
-        "package_versions": json.dumps(versions, sort_keys=True),
-        "environment_lock_sha256": _lock_digest(),
     }
 
 
@@ -143,54 +155,74 @@ def cf_attrs(title: str, history: str) -> dict:
     }
 
 
-def _put_scalar(nc, name: str, kind: str, value, var_attrs: dict):
-    if kind == "str":
-        var = nc.createVariable(name, str, ())
-        var[...] = np.array(value, dtype=object)
-    elif kind == "bool":
-        var = nc.createVariable(name, "i1", ())
-        var.assignValue(int(bool(value)))
-        var_attrs = {**var_attrs, "dtype": "bool"}  # xarray decodes int8 + dtype=bool to bool
-    elif kind == "int":  # missing (a Gaussian start's k): MISSING_INT, which xarray reads as NaN
-        value = as_int(value)
-        var = nc.createVariable(name, "i8", ())
-        var.assignValue(MISSING_INT if value is None else value)
-        if value is None:
-            var_attrs = {**var_attrs, "missing_value": np.int64(MISSING_INT)}
-    else:
-        var = nc.createVariable(name, "f8", ())
-        var.assignValue(float(value))
-    var.setncatts(var_attrs)
+class _Variables:
+    """Defines the file's variables, in order, and writes their values only after all are
+    defined (write_all): netCDF-C leaves define mode at a variable's first write and re-enters
+    it at the next definition, writing the file's metadata each time, so interleaving the two
+    costs about twice as much. The file is the same: same variables, order and attributes."""
+
+    def __init__(self, nc):
+        self.nc, self.pending = nc, []
+
+    def scalar(self, name: str, kind: str, value, var_attrs: dict) -> None:
+        if kind == "str":
+            dtype = str
+        elif kind == "bool":
+            dtype, value = "i1", int(bool(value))
+            var_attrs = {**var_attrs, "dtype": "bool"}  # xarray decodes int8 + dtype=bool
+        elif kind == "int":  # missing (a Gaussian start's k): MISSING_INT, read as NaN
+            value = as_int(value)
+            dtype = "i8"
+            if value is None:
+                value, var_attrs = (
+                    MISSING_INT,
+                    {**var_attrs, "missing_value": np.int64(MISSING_INT)},
+                )
+        else:
+            dtype, value = "f8", float(value)
+        self._define(name, dtype, (), value, var_attrs, {})
+
+    def array(self, name: str, dims, values, var_attrs: dict, compress=True) -> None:
+        values = np.asarray(values)
+        self._define(name, values.dtype, dims, values, var_attrs, COMPRESSION if compress else {})
+
+    def _define(self, name, dtype, dims, value, var_attrs, options) -> None:
+        var = self.nc.createVariable(name, dtype, dims, **options)
+        var.setncatts(var_attrs)
+        # the values are plain arrays, written as they are: netCDF4's masking and scaling
+        # (for masked arrays, scale_factor) have nothing to do, and checking costs ~15 us each
+        var.set_auto_maskandscale(False)
+        self.pending.append((var, value))
+
+    def write_all(self) -> None:
+        for var, value in self.pending:
+            var[()] = value
 
 
-def _put_array(nc, name: str, dims, values, var_attrs: dict, compress=True):
-    values = np.asarray(values)
-    var = nc.createVariable(name, values.dtype, dims, **(COMPRESSION if compress else {}))
-    var[...] = values
-    var.setncatts(var_attrs)
-
-
-def write_run_file(run: AnalysedRun, path) -> None:
-    """Write an analysed run (trajectory, metrics, provenance) to `path`, atomically. It writes
-    what it is handed; the analysis is dln.analysis.result.analyse_run."""
+def write_run_file(run: AnalysedRun, path, sync: bool = True) -> str:
+    """Write an analysed run (trajectory, metrics, provenance) to `path`, atomically; returns
+    the sha256 of the file as written. It writes what it is handed; the analysis is
+    dln.analysis.result.analyse_run. sync=False skips the fsync: the caller then syncs the file
+    before it records it anywhere (dln.data.pipeline.run_batch syncs a batch's files at once)."""
     import netCDF4
 
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with atomic_output(path) as tmp:
         nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:
-            keep = _write_dimensions(nc, run)
-            _write_results(nc, run)
-            _write_weights_and_problem(nc, run, keep)
+            out = _Variables(nc)
+            keep = _write_dimensions(out, run)
+            _write_results(out, run)
+            _write_weights_and_problem(out, run, keep)
             _write_attributes(nc, run, path, now)
+            out.write_all()
         finally:
             nc.close()
-        seal(tmp)  # the content checksum every reader checks (dln.data.io.open_run_file)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        # the content checksum every reader checks (dln.data.io.open_run_file)
+        return seal(tmp, sync=sync)
 
 
-def _write_dimensions(nc, run: AnalysedRun) -> np.ndarray:
+def _write_dimensions(out: _Variables, run: AnalysedRun) -> np.ndarray:
     """Dimensions and coordinate variables; returns which records keep their weights."""
     traj, problem = run.traj, run.traj.problem
     cfg = traj.cfg
@@ -202,36 +234,32 @@ def _write_dimensions(nc, run: AnalysedRun) -> np.ndarray:
         ("mode", problem.d),
         ("visit", MAX_VISITS),
     ):
-        nc.createDimension(dim, size)
+        out.nc.createDimension(dim, size)
     for j, w in enumerate(problem.widths):
-        nc.createDimension(f"n{j}", w)
-    _put_array(nc, "step", ("step",), traj.steps, {"long_name": "GD iteration"}, False)
-    _put_array(
-        nc,
+        out.nc.createDimension(f"n{j}", w)
+    out.array("step", ("step",), traj.steps, {"long_name": "GD iteration"}, False)
+    out.array(
         "t",
         ("step",),
         cfg.lr * traj.steps.astype(np.float64),
         {"long_name": "time t = lr x step", "units": "1"},
         False,
     )
-    _put_array(
-        nc,
+    out.array(
         "snapshot",
         ("snapshot",),
         traj.steps[keep],
         {"long_name": "GD iteration of the weight snapshot"},
         False,
     )
-    _put_array(
-        nc,
+    out.array(
         "level",
         ("level",),
         np.arange(problem.d + 1),
         {"long_name": "critical point index k (0 = origin)"},
         False,
     )
-    _put_array(
-        nc,
+    out.array(
         "mode",
         ("mode",),
         np.arange(1, problem.d + 1),
@@ -241,27 +269,26 @@ def _write_dimensions(nc, run: AnalysedRun) -> np.ndarray:
     return keep
 
 
-def _write_results(nc, run: AnalysedRun) -> None:
+def _write_results(out: _Variables, run: AnalysedRun) -> None:
     """Settings and metrics as scalars, the per-run arrays, the recorded quantities."""
     settings = setting_values(run.traj.cfg)
     for name, (kind, _, _) in SETTINGS.items():
-        _put_scalar(nc, name, kind, settings[name], attrs(name))
+        out.scalar(name, kind, settings[name], attrs(name))
     for name, (kind, _, _) in METRICS.items():
-        _put_scalar(nc, name, kind, run.metrics[name], attrs(name))
+        out.scalar(name, kind, run.metrics[name], attrs(name))
     for name, values in run.arrays.items():
         dims = ("level",) if name == "steps_at_level" else ("visit",)
-        _put_array(nc, name, dims, values, attrs(name), False)
+        out.array(name, dims, values, attrs(name), False)
     for name, (dims, values, var_attrs) in run.data.items():
-        _put_array(nc, name, dims, values, var_attrs)
+        out.array(name, dims, values, var_attrs)
 
 
-def _write_weights_and_problem(nc, run: AnalysedRun, keep: np.ndarray) -> None:
+def _write_weights_and_problem(out: _Variables, run: AnalysedRun, keep: np.ndarray) -> None:
     """The layer weights at the kept records, and the target's Phi, U, V, s and levels."""
     problem = run.traj.problem
     widths, N = problem.widths, problem.depth
     for j, Wj in enumerate(unflatten(run.traj.snaps[keep], widths), start=1):
-        _put_array(
-            nc,
+        out.array(
             f"W{j}",
             ("snapshot", f"n{j}", f"n{j - 1}"),
             Wj,
@@ -283,7 +310,7 @@ def _write_weights_and_problem(nc, run: AnalysedRun, keep: np.ndarray) -> None:
             False,
         ),
     ):
-        _put_array(nc, name, dims, values, {"long_name": long_name, "units": "1"}, compress)
+        out.array(name, dims, values, {"long_name": long_name, "units": "1"}, compress)
 
 
 def _write_attributes(nc, run: AnalysedRun, path, now: str) -> None:

@@ -1,14 +1,15 @@
 """Benchmark of the aggregation at scale (not a test; timings never go into tests).
 
 Run:  .venv/bin/python bench/bench_aggregate.py [--runs 10000 100000] [--workers 1 2]
-                                                [--code DIR ...] [--open]
+                                                [--distinct 256] [--code DIR ...] [--open]
 
-The store: six real analysed run files (k = 0..5, 2,000 steps, record_every 50, as
-bench_scale's grid), each hard-linked under many distinct planned ids
-`bench/k<k>/r<i>-<key>`, where <key> is the file's own run key. So the aggregate's checks
-all run and pass honestly (every file's content checksum over its bytes, its dln_kind, its
-run key against the planned id), but the files are 6 inodes: their bytes stay in the page
-cache, so this measures the aggregation, not a cold disk. The plan lists every run in the
+The store: --distinct real analysed run files (k = 0..5 x seeds, 2,000 steps, record_every
+50, as bench_scale's grid; 256 by default, so that one chunk of runs.nc's trajectories, 256
+runs, holds distinct runs and compresses as real ones would), each hard-linked under many
+distinct planned ids `bench/r<i // 1000>/r<i>-<key>`, where <key> is the file's own run key. So the
+aggregate's checks all run and pass honestly (every file's content checksum over its bytes,
+its dln_kind, its run key against the planned id), but the files are --distinct inodes:
+their bytes stay in the page cache, so this measures the aggregation, not a cold disk. The plan lists every run in the
 main grid (in_grid) and every tenth also in a second study (in_lr_sweep), so two trajectory
 groups are written and a tenth of the runs twice.
 
@@ -61,29 +62,29 @@ print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 """
 
 
-def templates(store: Path) -> list[tuple[str, Path]]:
-    """Six real run files (k = 0..5): (run key, path)."""
+def templates(store: Path, distinct: int) -> list[tuple[str, Path]]:
+    """`distinct` real run files (k = 0..5, seeds 0, 1, ...): (run key, path)."""
     from dln.analysis.result import analyse_run
     from dln.data.runfile import write_run_file
     from dln.solve.run import RunConfig, simulate
 
     out = []
-    for k in range(6):
-        cfg = RunConfig(k=k, steps=2000, record_every=50, weights_every=1000)
-        path = store / f"template-k{k}-{cfg.key()}.nc"
+    for i in range(distinct):
+        cfg = RunConfig(k=i % 6, seed=i // 6, steps=2000, record_every=50, weights_every=1000)
+        path = store / f"template-{cfg.key()}.nc"
         write_run_file(analyse_run(simulate(cfg)), path)
         out.append((cfg.key(), path))
     return out
 
 
-def build_store(work: Path, n: int) -> list[str]:
-    """n planned runs, hard links of six real run files; their plan rows (no header)."""
+def build_store(work: Path, n: int, distinct: int) -> list[str]:
+    """n planned runs, hard links of `distinct` real run files; their plan rows (no header)."""
     runs = work / "results/runs"
-    sources = templates(work)
+    sources = templates(work, distinct)
     rows = []
     for i in range(n):
-        key, source = sources[i % 6]
-        rid = f"bench/k{i % 6}/r{i}-{key}"
+        key, source = sources[i % distinct]
+        rid = f"bench/r{i // 1000}/r{i}-{key}"
         path = runs / f"{rid}.nc"
         path.parent.mkdir(parents=True, exist_ok=True)
         os.link(source, path)
@@ -132,13 +133,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--distinct", type=int, default=256, help="real run files simulated")
     parser.add_argument("--code", nargs="+", default=[None], help="workflow dirs to compare")
     parser.add_argument("--open", action="store_true", help="time opening the largest runs.nc")
     parser.add_argument("--dir", default=None, help="where to build the store (default: tmp)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dln-agg-", dir=args.dir) as tmp:
         work = Path(tmp)
-        rows = build_store(work, max(args.runs))
+        rows = build_store(work, max(args.runs), args.distinct)
         header = "run,path,steps,record_every,d,in_grid,in_lr_sweep\n"
         for n in args.runs:
             (work / f"plan{n}.csv").write_text(header + "\n".join(rows[:n]) + "\n")

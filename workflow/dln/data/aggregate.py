@@ -140,10 +140,15 @@ class _Rows:
         if self.filled == self.block:
             self.flush()
 
+    def block_rows(self, tails: dict) -> int:
+        """Rows per block for variables of these shapes after `run`: as many as fit
+        block_bytes, at most 256."""
+        per_run = 8 * sum(max(1, int(np.prod(t))) for t in tails.values())
+        return int(max(1, min(256, self.block_bytes // per_run)))
+
     def _new_block(self) -> None:
         tails = {n: self.nc[n].shape[1:] for n in self.kinds}
-        per_run = 8 * sum(max(1, int(np.prod(t))) for t in tails.values())
-        self.block = int(max(1, min(256, self.block_bytes // per_run)))
+        self.block = self.block_rows(tails)
         self.buf = {
             n: np.full((self.block, *tails[n]), _FILL[k], dtype=_BUFFER[k])
             for n, k in self.kinds.items()
@@ -241,24 +246,28 @@ class _Trajectories(_Rows):
         _index_var(nc, "mode", np.arange(1, d + 1), "singular index i", "1")
         self.var("run", "str", (), {"long_name": "run id: the run file below results/runs/"})
         _settings_vars(self)
-        chunk = dict(zlib=True, complevel=4, shuffle=True, chunksizes=(1, len(steps)))
-        self.var(
-            "t", "float", ("step",), {"long_name": "time t = lr x step", "units": "1"}, **chunk
-        )
         self.created = False
 
     def _create(self, path, run_id: str) -> None:
         """The per-step variables, with the attributes of the group's first run (read here:
-        the readers send values only)."""
-        n = len(self.steps)
-        kw = dict(zlib=True, complevel=4, shuffle=True)
+        the readers send values only). A chunk is one block of rows, so each block is written
+        as whole chunks: one chunk per run made 3e6 chunks for 1e5 runs, too small to
+        compress (the file was larger than the raw values) and slow to write and read."""
+        n, d = len(self.steps), self.d
         with _open_run(path, run_id) as src, _reading(path):
             var_attrs = {name: _attrs_of(src[name]) for name in (*TRAJECTORY_VARS, *MODE_VARS)}
-        for name in TRAJECTORY_VARS:
-            self.var(name, "float", ("step",), var_attrs[name], chunksizes=(1, n), **kw)
+        tails = {name: self.nc[name].shape[1:] for name in self.kinds}
+        tails |= {name: (n,) for name in ("t", *TRAJECTORY_VARS)}
+        tails |= {name: (n, d) for name in MODE_VARS}
+        rows = self.block_rows(tails)
+        kw = dict(zlib=True, complevel=4, shuffle=True)
+        t_attrs = {"long_name": "time t = lr x step", "units": "1"}
+        for name, a in (("t", t_attrs), *((v, var_attrs[v]) for v in TRAJECTORY_VARS)):
+            self.var(name, "float", ("step",), a, chunksizes=(rows, n), **kw)
         for name in MODE_VARS:
-            dims, chunks = ("step", "mode"), (1, n, self.d)
-            self.var(name, "float", dims, var_attrs[name], chunksizes=chunks, **kw)
+            self.var(
+                name, "float", ("step", "mode"), var_attrs[name], chunksizes=(rows, n, d), **kw
+            )
         self.created = True
 
     def add(self, row: dict, records: dict, path) -> None:

@@ -13,9 +13,10 @@ their bytes stay in the page cache, so this measures the aggregation, not a cold
 main grid (in_grid) and every tenth also in a second study (in_lr_sweep), so two trajectory
 groups are written and a tenth of the runs twice.
 
-Each (code, runs, workers) is aggregated in a fresh process: wall seconds, the peak RSS of
-the writer (the process that calls aggregate) and of its largest reader process, and the
-size of runs.nc. --code DIR puts DIR first on PYTHONPATH (e.g. a `git archive` of an
+Each (code, runs, workers) is aggregated in a fresh process: wall seconds, CPU seconds of
+the writer (the process that calls aggregate) and of its readers together (on a busy machine
+the CPU seconds say more than the wall time), the peak RSS of the writer and of its largest
+reader, and the size of runs.nc. --code DIR puts DIR first on PYTHONPATH (e.g. a `git archive` of an
 earlier commit's workflow/ directory) to compare code versions side by side in one run;
 code without a `workers` parameter is run as it is (its one process). --open also times
 opening the largest runs.nc: xr.open_dataset of the table and of the grid group (loaded),
@@ -41,9 +42,9 @@ kw = {"workers": workers} if "workers" in inspect.signature(aggregate).parameter
 t = time.perf_counter()
 n = aggregate(sys.argv[2], "runs.nc", "runs.csv", "bench", "x", **kw)
 wall = time.perf_counter() - t
-own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-readers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(n, wall, own, readers, bool(kw))
+own, readers = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+cpu = own.ru_utime + own.ru_stime, readers.ru_utime + readers.ru_stime
+print(n, wall, own.ru_maxrss, readers.ru_maxrss, bool(kw), *cpu)
 """
 
 OPEN_CHILD = """
@@ -106,7 +107,7 @@ def child(code: str | None, script: str, *args: str, cwd: Path) -> list[str]:
 
 def aggregate_once(work: Path, code, n: int, workers: int) -> str:
     plan = work / f"plan{n}.csv"
-    n_out, wall, own, readers, parallel = child(
+    n_out, wall, own, readers, parallel, cpu_own, cpu_readers = child(
         code, AGGREGATE_CHILD, str(workers), plan.name, cwd=work
     )
     assert int(n_out) == n
@@ -115,9 +116,10 @@ def aggregate_once(work: Path, code, n: int, workers: int) -> str:
         how, readers_mb = f"{workers} readers", f"largest reader {int(readers) / 1024:4.0f} MB"
     else:  # (its child, if any, is no reader: importing h5py runs one)
         how, readers_mb = "one process", "no readers"
+    cpu = f"CPU writer {float(cpu_own):5.1f} s + readers {float(cpu_readers):5.1f} s"
     return (
-        f"{n:>7,} runs, {how:>11}: {float(wall):6.1f} s, writer {int(own) / 1024:4.0f} MB, "
-        f"{readers_mb}, runs.nc {size:5.0f} MB"
+        f"{n:>7,} runs, {how:>11}: {float(wall):6.1f} s ({cpu}), "
+        f"writer {int(own) / 1024:4.0f} MB, {readers_mb}, runs.nc {size:5.0f} MB"
     )
 
 
@@ -127,6 +129,25 @@ def open_times(work: Path, code) -> list[str]:
         wall, rss = child(code, OPEN_CHILD, how, cwd=work)
         lines.append(f"  open {how:>15}: {float(wall):5.1f} s, peak RSS {int(rss) / 1024:5.0f} MB")
     return lines
+
+
+def has_workers(code) -> bool:
+    script = "import inspect; from dln.data.aggregate import aggregate as a\n"
+    script += "print('workers' in inspect.signature(a).parameters)"
+    return child(code, script, cwd=REPO)[0] == "True"
+
+
+def measure(work: Path, args) -> None:
+    """Sizes in turn, each code version beside the others (the load drifts); the open times
+    right after a version's largest aggregate."""
+    workers = {code: args.workers if has_workers(code) else [1] for code in args.code}
+    for n in sorted(args.runs):
+        for code in args.code:
+            print(f"code {code or 'this checkout'}, load {os.getloadavg()[0]:.1f}:", flush=True)
+            for w in workers[code]:
+                print(aggregate_once(work, code, n, w), flush=True)
+            if args.open and n == max(args.runs):
+                print("\n".join(open_times(work, code)), flush=True)
 
 
 def main() -> None:
@@ -145,13 +166,7 @@ def main() -> None:
         for n in args.runs:
             (work / f"plan{n}.csv").write_text(header + "\n".join(rows[:n]) + "\n")
         print(f"aggregation benchmark (load before: {os.getloadavg()[0]:.1f})", flush=True)
-        for code in args.code:
-            print(f"code: {code or 'this checkout'}", flush=True)
-            for n in sorted(args.runs):
-                for workers in args.workers:
-                    print(aggregate_once(work, code, n, workers), flush=True)
-            if args.open:
-                print("\n".join(open_times(work, code)), flush=True)
+        measure(work, args)
         print(f"load after: {os.getloadavg()[0]:.1f}")
 
 

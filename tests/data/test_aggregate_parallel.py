@@ -128,3 +128,39 @@ def test_a_reader_ahead_of_the_writer_waits(store, tmp_path, monkeypatch):
         payload = readers.take(0)
         assert payload["row"]["k"] == 0 and payload["records"]["loss"].shape == (7,)
         readers.procs[0].kill()
+
+
+def _copies(work, store, template: str, n: int) -> None:
+    """work/plan.csv: n runs that are hard links of one run file of `store` (its plan row
+    `template`), under distinct ids that end in its run key."""
+    rid, path, rest = template.split(",", 2)
+    lines = ["run,path,steps,record_every,d,in_grid,in_laws"]
+    for i in range(n):
+        copy = f"results/runs/copies/r{i}-{rid.rsplit('-', 1)[-1]}.nc"
+        (work / copy).parent.mkdir(parents=True, exist_ok=True)
+        os.link(store / path, work / copy)
+        lines.append(f"{copy[len('results/runs/') : -len('.nc')]},{copy},{rest}")
+    (work / "plan.csv").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_the_writer_memory_does_not_grow_with_the_runs_its_readers_send(
+    store, tmp_path, monkeypatch
+):
+    """Python memory of the writer (the readers are other processes) for 30 and 300 runs
+    read by 2 readers: it takes one payload at a time, so the peak stays flat."""
+    import tracemalloc
+
+    template = (store / "plan.csv").read_text().splitlines()[4]  # in both studies
+    peaks = {}
+    for n in (30, 300):
+        work = tmp_path / f"n{n}"
+        _copies(work, store, template, n)
+        monkeypatch.chdir(work)
+        tracemalloc.start()
+        try:
+            assert aggregate("plan.csv", "runs.nc", "runs.csv", "x", "h", workers=2) == n
+            peaks[n] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert (peaks[300] - peaks[30]) / 270 < 2500, peaks

@@ -164,3 +164,17 @@ def test_the_writer_memory_does_not_grow_with_the_runs_its_readers_send(
         finally:
             tracemalloc.stop()
     assert (peaks[300] - peaks[30]) / 270 < 2500, peaks
+
+
+def test_trajectories_are_chunked_by_blocks_of_runs(store, monkeypatch):
+    """A chunk of a trajectory variable holds a block of runs (was one run per chunk: 3e6
+    chunks of 41 values for 1e5 runs, too small to compress)."""
+    import netCDF4
+
+    monkeypatch.chdir(store)
+    _, path, _ = _aggregate(store, "chunks", 1)
+    with netCDF4.Dataset(path) as nc:
+        grid = nc["trajectories/grid"]
+        for name in ("t", "loss", "grad_norm", "alpha", "q"):
+            rows, *tail = grid[name].chunking()
+            assert rows == 256 and tuple(tail) == grid[name].shape[1:], name

@@ -178,3 +178,17 @@ def test_trajectories_are_chunked_by_blocks_of_runs(store, monkeypatch):
         for name in ("t", "loss", "grad_norm", "alpha", "q"):
             rows, *tail = grid[name].chunking()
             assert rows == 256 and tuple(tail) == grid[name].shape[1:], name
+
+
+def test_a_reader_that_fails_is_reported_with_its_error(store, tmp_path, monkeypatch, capfd):
+    """A reader that dies of an error that is no RunFileError (a plan without `path`) stops
+    the aggregation, saying which reader ended and how; its traceback is on stderr (in a
+    Snakemake job, the job's log); nothing is left at the outputs."""
+    lines = (store / "plan.csv").read_text().splitlines()
+    cut = [",".join(c for i, c in enumerate(line.split(",")) if i != 1) for line in lines]
+    (tmp_path / "plan.csv").write_text("\n".join(cut) + "\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match=r"reader process 0 ended early \(exit code 1\)"):
+        aggregate("plan.csv", "runs.nc", "runs.csv", "x", "h", workers=2)
+    assert "KeyError: 'path'" in capfd.readouterr().err
+    assert not os.path.exists("runs.nc") and not os.path.exists("runs.csv")

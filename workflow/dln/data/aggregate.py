@@ -30,6 +30,7 @@ import os
 import pickle
 import subprocess
 import sys
+import warnings
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 
@@ -479,7 +480,9 @@ class _Readers:
         self.procs = []
         for w in range(workers):
             args = [sys.executable, "-c", _READER, os.fspath(plan_path), str(w), str(workers)]
-            self.procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, env=env))
+            self.procs.append(
+                subprocess.Popen(args, stdout=subprocess.PIPE, stderr=_stderr(), env=env)
+            )
             with suppress(AttributeError, OSError):  # a bigger pipe where the OS allows one
                 fcntl.fcntl(self.procs[-1].stdout, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
 
@@ -491,7 +494,7 @@ class _Readers:
             code = self.procs[w].wait()
             raise RuntimeError(
                 f"aggregate: reader process {w} ended early (exit code {code}); "
-                f"its error is in the log above"
+                f"its error is above, on stderr (a Snakemake job's log)"
             ) from None
         if kind == "error":
             raise RunFileError(value)
@@ -509,6 +512,17 @@ class _Readers:
             proc.stdout.close()
 
 
+def _stderr():
+    """This process's sys.stderr for a reader, where it is a file (a Snakemake job sends it to
+    the job's log, dln.data.io.job_log); else None: the reader inherits stderr as it is."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # (io.UnsupportedOperation is an OSError)
+        return None
+    sys.stderr.flush()
+    return sys.stderr
+
+
 def read_runs() -> None:
     """A reader process of _Readers: argv is the plan, this reader's number w, the number of
     readers. Its stdout carries the payloads; anything else a library prints there goes to
@@ -516,6 +530,8 @@ def read_runs() -> None:
     plan_path, w, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    if os.environ.get("DLN_FIGURE_GATE", "") == "1":  # as dln.data.io.job_log: warnings fail
+        warnings.simplefilter("error")
     flags = None
     with out:
         for i, entry in enumerate(read_plan(plan_path)):

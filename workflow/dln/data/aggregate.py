@@ -478,13 +478,17 @@ class _Readers:
         path = os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))
         env = {**os.environ, "PYTHONPATH": path}
         self.procs = []
-        for w in range(workers):
-            args = [sys.executable, "-c", _READER, os.fspath(plan_path), str(w), str(workers)]
-            self.procs.append(
-                subprocess.Popen(args, stdout=subprocess.PIPE, stderr=_stderr(), env=env)
-            )
-            with suppress(AttributeError, OSError):  # a bigger pipe where the OS allows one
-                fcntl.fcntl(self.procs[-1].stdout, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        try:
+            for w in range(workers):
+                args = [sys.executable, "-c", _READER, os.fspath(plan_path), str(w), str(workers)]
+                self.procs.append(
+                    subprocess.Popen(args, stdout=subprocess.PIPE, stderr=_stderr(), env=env)
+                )
+                with suppress(AttributeError, OSError):  # a bigger pipe where the OS allows one
+                    fcntl.fcntl(self.procs[-1].stdout, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        except BaseException as err:  # (no reader left running if one cannot start)
+            self.__exit__(type(err), err, None)
+            raise
 
     def take(self, w: int) -> dict:
         """The next payload of reader w; its RunFileError (naming the file) is raised here."""

@@ -166,9 +166,10 @@ def test_the_writer_memory_does_not_grow_with_the_runs_its_readers_send(
     assert (peaks[300] - peaks[30]) / 270 < 2500, peaks
 
 
-def test_trajectories_are_chunked_by_blocks_of_runs(store, monkeypatch):
-    """A chunk of a trajectory variable holds a block of runs (was one run per chunk: 3e6
-    chunks of 41 values for 1e5 runs, too small to compress)."""
+def test_trajectories_and_per_run_arrays_are_chunked_by_blocks_of_runs(store, monkeypatch):
+    """A chunk of a trajectory variable, and of a per-run array of the table, holds a block
+    of runs (was one run per chunk: for 1e5 runs 3e6 chunks of 41 values, too small to
+    compress, and 6e5 chunks in the table, which took 900 MB to load)."""
     import netCDF4
 
     monkeypatch.chdir(store)
@@ -178,6 +179,9 @@ def test_trajectories_are_chunked_by_blocks_of_runs(store, monkeypatch):
         for name in ("t", "loss", "grad_norm", "alpha", "q"):
             rows, *tail = grid[name].chunking()
             assert rows == 256 and tuple(tail) == grid[name].shape[1:], name
+        for name in ("steps_at_level", "visit_level", "visit_exit_step", "s", "critical_level"):
+            rows, *tail = nc[name].chunking()
+            assert rows == 256 and tuple(tail) == nc[name].shape[1:], name
 
 
 def test_a_reader_that_fails_is_reported_with_its_error(store, tmp_path, monkeypatch, capfd):

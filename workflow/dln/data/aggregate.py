@@ -218,10 +218,20 @@ class _Table(_Rows):
         for name, (kind, _, _) in METRICS.items():
             self.var(name, kind, (), attrs(name))
         for name, (dims, _, _) in ARRAYS.items():
-            self.var(name, "int", dims, attrs(name))
-        self.var("s", "float", ("mode",), {"long_name": "singular values s_i of Phi", "units": "1"})
+            self.var(name, "int", dims, attrs(name), chunksizes=self._chunks(nc, dims))
+        s_attrs = {"long_name": "singular values s_i of Phi", "units": "1"}
+        self.var("s", "float", ("mode",), s_attrs, chunksizes=self._chunks(nc, ("mode",)))
         level = {"long_name": "loss L_k at critical point k (k = 0: origin)", "units": "1"}
-        self.var("critical_level", "float", ("level",), level)
+        self.var(
+            "critical_level", "float", ("level",), level, chunksizes=self._chunks(nc, ("level",))
+        )
+
+    @staticmethod
+    def _chunks(nc, dims) -> tuple:
+        """Per-run arrays in chunks of 256 runs (a block): netCDF's default for a 2-D variable
+        along an unlimited dimension is one run per chunk, 6e5 chunks of a few values for 1e5
+        runs, which made loading the table slow and large."""
+        return (256, *(len(nc.dimensions[d]) for d in dims))
 
     def add(self, row: dict, arrays: dict) -> None:
         j, buf = self.next_row(), self.buf

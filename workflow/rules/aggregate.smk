@@ -2,6 +2,8 @@
 # parses: common.smk) -> one CF NetCDF (dimension `run`) and one CSV row
 # per run, gathered run by run (the runs analysed themselves) with bounded memory. One study's
 # rows also as a table of their own, for the figures that draw that study only.
+# threads = reader processes (dln.data.aggregate: the writer is one more, mostly waiting);
+# Snakemake gives at most --cores, and --set-threads aggregate=N overrides it.
 
 
 rule aggregate:
@@ -21,7 +23,7 @@ rule aggregate:
         f"{OUT}/logs/aggregate.log",
     conda:
         "../envs/dln.yaml"
-    threads: 1
+    threads: 4
     resources:
         mem_mb=500,
         runtime=10,

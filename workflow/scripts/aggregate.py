@@ -13,5 +13,6 @@ n = aggregate(
     sm.output.table,
     sm.params.experiment,
     sm.params.config_hash,
+    workers=sm.threads,
 )
 print(f"aggregated {n} runs of experiment {sm.params.experiment}", file=sys.stderr)

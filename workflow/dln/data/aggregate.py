@@ -9,21 +9,30 @@ groups. Integers are integers (int64; MISSING_INT plus a `missing_value` attribu
 value is missing, which xarray reads as NaN).
 
 Streaming: each run file is read, copied into its rows of the output and closed, so memory
-holds one run plus one block of rows per group, whatever the number of runs. Every run analysed
-itself (its metrics are variables of its file), so nothing is recomputed here. No xarray: run
-files are read with h5py (a netCDF-4 file is an HDF5 file; h5py opens one in ~1.5 ms where
-netCDF4, which reads every variable's metadata on open, takes ~6 ms) and the output is written
-with netCDF4.
+holds a few runs plus one block of rows per group, whatever the number of runs. With
+workers > 1, reader processes read the run files (round robin) and this process takes their
+payloads in plan order and writes everything, so the output does not depend on the number of
+readers. Every run analysed itself (its metrics are variables of its file), so nothing is
+recomputed here. No xarray: run files are read with h5py (a netCDF-4 file is an HDF5 file;
+h5py opens a cached one in ~0.1 ms where netCDF4, which reads every variable's metadata on open, takes
+~6 ms; its low-level API reads a variable in half the time of the high-level one) and the
+output is written with netCDF4.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as _dt
+import fcntl
 import json
 import math
 import os
-from contextlib import contextmanager
+import pickle
+import subprocess
+import sys
+import warnings
+from contextlib import closing, contextmanager, suppress
+from pathlib import Path
 
 import numpy as np
 
@@ -135,10 +144,15 @@ class _Rows:
         if self.filled == self.block:
             self.flush()
 
+    def block_rows(self, tails: dict) -> int:
+        """Rows per block for variables of these shapes after `run`: as many as fit
+        block_bytes, at most 256."""
+        per_run = 8 * sum(max(1, int(np.prod(t))) for t in tails.values())
+        return int(max(1, min(256, self.block_bytes // per_run)))
+
     def _new_block(self) -> None:
         tails = {n: self.nc[n].shape[1:] for n in self.kinds}
-        per_run = 8 * sum(max(1, int(np.prod(t))) for t in tails.values())
-        self.block = int(max(1, min(256, self.block_bytes // per_run)))
+        self.block = self.block_rows(tails)
         self.buf = {
             n: np.full((self.block, *tails[n]), _FILL[k], dtype=_BUFFER[k])
             for n, k in self.kinds.items()
@@ -204,22 +218,32 @@ class _Table(_Rows):
         for name, (kind, _, _) in METRICS.items():
             self.var(name, kind, (), attrs(name))
         for name, (dims, _, _) in ARRAYS.items():
-            self.var(name, "int", dims, attrs(name))
-        self.var("s", "float", ("mode",), {"long_name": "singular values s_i of Phi", "units": "1"})
+            self.var(name, "int", dims, attrs(name), chunksizes=self._chunks(nc, dims))
+        s_attrs = {"long_name": "singular values s_i of Phi", "units": "1"}
+        self.var("s", "float", ("mode",), s_attrs, chunksizes=self._chunks(nc, ("mode",)))
         level = {"long_name": "loss L_k at critical point k (k = 0: origin)", "units": "1"}
-        self.var("critical_level", "float", ("level",), level)
+        self.var(
+            "critical_level", "float", ("level",), level, chunksizes=self._chunks(nc, ("level",))
+        )
 
-    def add(self, row: dict, src) -> None:
+    @staticmethod
+    def _chunks(nc, dims) -> tuple:
+        """Per-run arrays in chunks of 256 runs (a block): netCDF's default for a 2-D variable
+        along an unlimited dimension is one run per chunk, 6e5 chunks of a few values for 1e5
+        runs, which made loading the table slow and large."""
+        return (256, *(len(nc.dimensions[d]) for d in dims))
+
+    def add(self, row: dict, arrays: dict) -> None:
         j, buf = self.next_row(), self.buf
         buf["run"][j] = row["run"]
         for name in (*SETTINGS, *METRICS, *self.flags):
             _put(buf, j, name, self.kinds[name], row[name])
-        d = src["mode"].shape[0]
-        buf["s"][j, :d] = src["s"][()]
-        buf["critical_level"][j, : d + 1] = src["critical_level"][()]
+        d = arrays["s"].shape[0]
+        buf["s"][j, :d] = arrays["s"]
+        buf["critical_level"][j, : d + 1] = arrays["critical_level"]
         buf["steps_at_level"][j, : d + 1] = [row[f"steps_at_L{lev}"] for lev in range(d + 1)]
-        for name in ("visit_level", "visit_entry_step", "visit_exit_step"):
-            values = src[name][()]
+        for name in _VISITS:
+            values = arrays[name]
             known = ~np.isnan(values)
             buf[name][j, known] = values[known].astype(np.int64)
         self.done_row()
@@ -236,26 +260,33 @@ class _Trajectories(_Rows):
         _index_var(nc, "mode", np.arange(1, d + 1), "singular index i", "1")
         self.var("run", "str", (), {"long_name": "run id: the run file below results/runs/"})
         _settings_vars(self)
-        chunk = dict(zlib=True, complevel=4, shuffle=True, chunksizes=(1, len(steps)))
-        self.var(
-            "t", "float", ("step",), {"long_name": "time t = lr x step", "units": "1"}, **chunk
-        )
         self.created = False
 
-    def _create(self, src) -> None:
-        """The per-step variables, with the first run's attributes."""
-        n = len(self.steps)
+    def _create(self, path, run_id: str) -> None:
+        """The per-step variables, with the attributes of the group's first run (read here:
+        the readers send values only). A chunk is one block of rows, so each block is written
+        as whole chunks: one chunk per run made 3e6 chunks for 1e5 runs, too small to
+        compress (the file was larger than the raw values) and slow to write and read."""
+        n, d = len(self.steps), self.d
+        with _open_run(path, run_id) as src, _reading(path):
+            var_attrs = {name: _attrs_of(src[name]) for name in (*TRAJECTORY_VARS, *MODE_VARS)}
+        tails = {name: self.nc[name].shape[1:] for name in self.kinds}
+        tails |= {name: (n,) for name in ("t", *TRAJECTORY_VARS)}
+        tails |= {name: (n, d) for name in MODE_VARS}
+        rows = self.block_rows(tails)
         kw = dict(zlib=True, complevel=4, shuffle=True)
-        for name in TRAJECTORY_VARS:
-            self.var(name, "float", ("step",), _attrs_of(src[name]), chunksizes=(1, n), **kw)
+        t_attrs = {"long_name": "time t = lr x step", "units": "1"}
+        for name, a in (("t", t_attrs), *((v, var_attrs[v]) for v in TRAJECTORY_VARS)):
+            self.var(name, "float", ("step",), a, chunksizes=(rows, n), **kw)
         for name in MODE_VARS:
-            dims, chunks = ("step", "mode"), (1, n, self.d)
-            self.var(name, "float", dims, _attrs_of(src[name]), chunksizes=chunks, **kw)
+            self.var(
+                name, "float", ("step", "mode"), var_attrs[name], chunksizes=(rows, n, d), **kw
+            )
         self.created = True
 
-    def add(self, row: dict, src, records: dict) -> None:
+    def add(self, row: dict, records: dict, path) -> None:
         if not self.created:
-            self._create(src)
+            self._create(path, row["run"])
         j, buf = self.next_row(), self.buf
         buf["run"][j] = row["run"]
         for name in SETTINGS:
@@ -306,6 +337,18 @@ def _attrs_of(var) -> dict:
     }
 
 
+def _read(src, name: str) -> np.ndarray:
+    """A variable of an open h5py File, whole, through h5py's low-level API: the same array as
+    src[name][()] in half the time (the high-level objects cost ~0.1 ms per variable, and a
+    run file gives the aggregate 21 of them)."""
+    import h5py
+
+    var = h5py.h5d.open(src.id, name.encode())
+    values = np.empty(var.shape, var.dtype)
+    var.read(h5py.h5s.ALL, h5py.h5s.ALL, values)
+    return values
+
+
 def table_row(run_id: str, src) -> dict:
     """A run's row of the per-run table (settings, metrics, steps at each level), from its
     open run file: the run's `row_json` attribute holds the same values as its variables.
@@ -323,7 +366,7 @@ def table_row(run_id: str, src) -> dict:
         row[name] = value
     row["widths"] = canonical_widths(row["widths"])
     row["spectrum"] = canonical_spectrum(row["spectrum"], row["widths"])
-    for lev, n in enumerate(src["steps_at_level"][()]):
+    for lev, n in enumerate(_read(src, "steps_at_level")):
         row[f"steps_at_L{lev}"] = int(n)
     return row
 
@@ -371,20 +414,31 @@ def _cell(value) -> str:
 
 
 _RECORDS = ("step", "t", *TRAJECTORY_VARS, *MODE_VARS)
+_VISITS = ("visit_level", "visit_entry_step", "visit_exit_step")
 
 
-def _copy_run(entry: dict, shape: PlanShape, table: _Table, groups: dict) -> dict:
-    """Copy one planned run into the table and its studies' groups; returns its table row."""
+def run_payload(entry: dict, flags: list[str]) -> dict:
+    """What the aggregate takes from one planned run file (its checks passed): its table row
+    with the plan's study flags, its per-run arrays and, if it is in a study, its records.
+    Plain values and numpy arrays only, so that a reader process can send it (pickle)."""
     with _open_run(entry["path"], entry["run"]) as src, _reading(entry["path"]):
         row = table_row(entry["run"], src)
-        row.update({f: entry[f] == "true" for f in shape.flags})
-        table.add(row, src)
-        records = {name: src[name][()] for name in _RECORDS}  # read once for every group
-        grid = (int(entry["steps"]), int(entry["record_every"]))
-        for flag in shape.flags:
-            if row[flag]:
-                groups[shape.group(flag[len("in_") :], grid)].add(row, src, records)
-    return row
+        row.update({f: entry[f] == "true" for f in flags})
+        arrays = {name: _read(src, name) for name in ("s", "critical_level", *_VISITS)}
+        in_study = any(row[f] for f in flags)
+        records = {name: _read(src, name) for name in _RECORDS} if in_study else None
+    return {"row": row, "arrays": arrays, "records": records}
+
+
+def _copy_run(entry: dict, payload: dict, shape: PlanShape, table: _Table, groups: dict):
+    """Copy one planned run into the table and its studies' groups."""
+    row = payload["row"]
+    table.add(row, payload["arrays"])
+    grid = (int(entry["steps"]), int(entry["record_every"]))
+    for flag in shape.flags:
+        if row[flag]:
+            group = groups[shape.group(flag[len("in_") :], grid)]
+            group.add(row, payload["records"], entry["path"])
 
 
 def _open_groups(out, shape: PlanShape) -> dict[str, _Trajectories]:
@@ -405,16 +459,149 @@ def _open_groups(out, shape: PlanShape) -> dict[str, _Trajectories]:
     return groups
 
 
-def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash: str) -> int:
-    """Write the experiment's runs.nc and runs.csv from its plan; returns the number of runs.
-    Both are written run by run: memory holds one run, whatever the number of runs."""
-    import netCDF4
+def _payloads(plan_path, flags: list[str], workers: int):
+    """(plan row, run payload) of every planned run, in plan order: read here (workers <= 1)
+    or by `workers` reader processes."""
+    if workers <= 1:
+        for entry in read_plan(plan_path):
+            yield entry, run_payload(entry, flags)
+        return
+    with _Readers(plan_path, workers) as readers:
+        for i, entry in enumerate(read_plan(plan_path)):
+            yield entry, readers.take(i % workers)
 
+
+_PACKAGE_ROOT = os.fspath(Path(__file__).resolve().parents[2])  # the directory holding dln/
+_READER = "from dln.data.aggregate import read_runs; read_runs()"
+_PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged process; ~100 runs
+
+
+class _Readers:
+    """Reader processes: reader w reads the planned runs i with i % workers == w, in plan
+    order, and sends each one's payload (pickled) through its stdout. The parent takes them in
+    plan order, so the output is the sequential one; a reader that is ahead blocks on its full
+    pipe, so memory holds at most a pipe's worth of runs per reader. Separate interpreters
+    (not multiprocessing): spawn would re-run a Snakemake script's top level in every
+    reader, and fork copies a process that holds open HDF5 files and BLAS threads."""
+
+    def __init__(self, plan_path, workers: int):
+        path = os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))
+        env = {**os.environ, "PYTHONPATH": path}
+        self.procs = []
+        try:
+            for w in range(workers):
+                args = [sys.executable, "-c", _READER, os.fspath(plan_path), str(w), str(workers)]
+                self.procs.append(
+                    subprocess.Popen(args, stdout=subprocess.PIPE, stderr=_stderr(), env=env)
+                )
+                with suppress(AttributeError, OSError):  # a bigger pipe where the OS allows one
+                    fcntl.fcntl(self.procs[-1].stdout, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        except BaseException as err:  # (no reader left running if one cannot start)
+            self.__exit__(type(err), err, None)
+            raise
+
+    def take(self, w: int) -> dict:
+        """The next payload of reader w; its RunFileError (naming the file) is raised here."""
+        try:
+            kind, value = pickle.load(self.procs[w].stdout)
+        except EOFError:
+            code = self.procs[w].wait()
+            raise RuntimeError(
+                f"aggregate: reader process {w} ended early (exit code {code}); "
+                f"its error is above, on stderr (a Snakemake job's log)"
+            ) from None
+        if kind == "error":
+            raise RunFileError(value)
+        return value
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Readers that are done have exited; on an error the others are stopped."""
+        for proc in self.procs:
+            if exc[0] is not None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
+
+
+def _stderr():
+    """This process's sys.stderr for a reader, where it is a file (a Snakemake job sends it to
+    the job's log, dln.data.io.job_log); else None: the reader inherits stderr as it is."""
+    try:
+        sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # (io.UnsupportedOperation is an OSError)
+        return None
+    sys.stderr.flush()
+    return sys.stderr
+
+
+def read_runs() -> None:
+    """A reader process of _Readers: argv is the plan, this reader's number w, the number of
+    readers. Its stdout carries the payloads; anything else a library prints there goes to
+    stderr, so it cannot corrupt them. The first unreadable run file ends it, naming it."""
+    plan_path, w, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    if os.environ.get("DLN_FIGURE_GATE", "") == "1":  # as dln.data.io.job_log: warnings fail
+        warnings.simplefilter("error")
+    flags = None
+    with out:
+        for i, entry in enumerate(read_plan(plan_path)):
+            flags = flags if flags is not None else [c for c in entry if c.startswith("in_")]
+            if i % workers != w:
+                continue
+            try:
+                message = ("run", run_payload(entry, flags))
+            except RunFileError as err:
+                message = ("error", str(err))
+            pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+            if message[0] == "error":
+                break
+
+
+def _root_attrs(shape: PlanShape, groups: dict, experiment: str, config_hash: str) -> dict:
     from dln.data.runfile import cf_attrs
+
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    history = f"{now}: aggregated {shape.n} runs of experiment {experiment}"
+    return {
+        **cf_attrs(TITLE, history),
+        "dln_kind": "aggregate",
+        "experiment": experiment,
+        "config_hash": config_hash,
+        "n_runs": shape.n,
+        "trajectory_groups": " ".join(groups),
+        "coordinates": " ".join([*SETTINGS, *shape.flags]),
+    }
+
+
+@contextmanager
+def _no_chunk_cache(netCDF4):
+    """Variables created meanwhile have no chunk cache: the aggregate writes each block once,
+    in order, so a cache only holds written chunks until it is full (netCDF's default, 64 MB
+    per variable, grew the writer to 840 MB for 1e5 runs; without one it stays at ~90 MB and
+    spends less CPU). The library's default is restored for whoever opens files next."""
+    default = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(0, 1, 1.0)
+    try:
+        yield
+    finally:
+        netCDF4.set_chunk_cache(*default)
+
+
+def aggregate(
+    plan_path, dataset_path, table_path, experiment: str, config_hash: str, workers: int = 1
+) -> int:
+    """Write the experiment's runs.nc and runs.csv from its plan; returns the number of runs.
+    Both are written run by run, in plan order, by this process; `workers` > 1 reader
+    processes read the run files. Memory holds a few runs per reader, whatever their number;
+    the output does not depend on `workers`."""
+    import netCDF4
 
     shape = PlanShape(plan_path)
     columns = table_columns(shape.flags, shape.d_max + 1)
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     with (
         atomic_output(dataset_path) as tmp_nc,
         atomic_output(table_path) as tmp_csv,
@@ -422,27 +609,19 @@ def aggregate(plan_path, dataset_path, table_path, experiment: str, config_hash:
     ):
         table_rows = csv.writer(csv_file, lineterminator="\n")
         table_rows.writerow(columns)
-        out = netCDF4.Dataset(tmp_nc, "w", format="NETCDF4")
-        try:
-            table = _Table(out, shape.d_max + 1, shape.flags)
-            groups = _open_groups(out, shape)
-            for entry in read_plan(plan_path):
-                row = _copy_run(entry, shape, table, groups)
-                table_rows.writerow([_cell(row.get(c, math.nan)) for c in columns])
-            for rows in (table, *groups.values()):
-                rows.close()
-            history = f"{now}: aggregated {shape.n} runs of experiment {experiment}"
-            out.setncatts(
-                {
-                    **cf_attrs(TITLE, history),
-                    "dln_kind": "aggregate",
-                    "experiment": experiment,
-                    "config_hash": config_hash,
-                    "n_runs": shape.n,
-                    "trajectory_groups": " ".join(groups),
-                    "coordinates": " ".join([*SETTINGS, *shape.flags]),
-                }
-            )
-        finally:
-            out.close()
+        with _no_chunk_cache(netCDF4):
+            out = netCDF4.Dataset(tmp_nc, "w", format="NETCDF4")
+            try:
+                table = _Table(out, shape.d_max + 1, shape.flags)
+                groups = _open_groups(out, shape)
+                with closing(_payloads(plan_path, shape.flags, workers)) as payloads:
+                    for entry, payload in payloads:
+                        _copy_run(entry, payload, shape, table, groups)
+                        row = payload["row"]
+                        table_rows.writerow([_cell(row.get(c, math.nan)) for c in columns])
+                for rows in (table, *groups.values()):
+                    rows.close()
+                out.setncatts(_root_attrs(shape, groups, experiment, config_hash))
+            finally:
+                out.close()
     return shape.n

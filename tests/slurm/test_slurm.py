@@ -44,7 +44,9 @@ SIMS = 6
 OPTIONAL_STUDIES = ("lr_sweep", "flow", "precision", "depth", "gaussian", "laws")
 # rules run as part of the `postprocess` group (one Slurm job); `all` has no command and runs
 # in the Snakemake process itself; each simulation batch and strict_check are Slurm jobs
-UNGROUPED = {"simulate_batch", "strict_check", "all"}
+# Slurm jobs of their own, and the local rules: `all` (no command) and `spec` (an echo of a
+# figure's or table's digest, workflow/rules/figures.smk)
+UNGROUPED = {"simulate_batch", "strict_check", "all", "spec"}
 
 # first status check 5 s after a submission instead of the profile's 10 s: the Slurm jobs here
 # take 7-80 s, and this saves ~10 s per workflow stage
@@ -199,7 +201,9 @@ def grid_on_slurm(cluster, tmp_path_factory):
     return work, out, planned
 
 
-def test_every_job_runs_as_a_slurm_job_and_simulations_are_batched(grid_on_slurm, cluster):
+def test_every_computing_job_runs_as_a_slurm_job_and_simulations_are_batched(
+    grid_on_slurm, cluster
+):
     work, out, planned = grid_on_slurm
     subs = submissions(out)
     kinds = [kind for _, kind in subs]
@@ -212,8 +216,9 @@ def test_every_job_runs_as_a_slurm_job_and_simulations_are_batched(grid_on_slurm
     states = sacct_jobs(run_uuid(out), cluster)
     assert set(states) == {jobid for jobid, _ in subs}, (states, subs)
     assert set(states.values()) == {"COMPLETED"}, states
-    # nothing but the command-less target rule ran outside Slurm; nothing is left to do
-    assert localrules_run(out) == {"all"}
+    # nothing but the command-less target rule and the spec echoes (localrules) ran outside
+    # Slurm; nothing is left to do
+    assert localrules_run(out) == {"all", "spec"}
     assert planned_jobs(work) == {}
     assert (work / f"{OUT}/.strict_check.ok").exists()
     ungrouped_jobs = sum(n for rule, n in planned.items() if rule != "all")

@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from dln.analysis.escape_constant import LOG_C
-from dln.analysis.trajectory import kernel_loss_grad_address
-from dln.model.ode import BACKEND, COMPILED, Event, integrate, pointer
+from dln.model.native import pointer
+from dln.model.ode import BACKEND, COMPILED, Event, integrate
 from dln.model.problem import Problem, flatten, unflatten
 from dln.model.reduced import reduced_path
 from dln.model.theory import alignments, critical_levels, end_vectors, escape_steps
@@ -98,7 +98,7 @@ def _modified_flow_c(problem: Problem, theta0, lr: float, level: float):
     work = np.empty(15 * n + 4 * n_vec)
     theta_at = np.empty(n)
     t = COMPILED.dln_modified_flow(
-        kernel_loss_grad_address(), pointer(phi), pointer(layout.widths), layout.N, pointer(layout.offs),
+        kernel.loss_grad_address(), pointer(phi), pointer(layout.widths), layout.N, pointer(layout.offs),
         pointer(layout.voff), layout.r, lr, level, T_MAX, RTOL, ATOL, pointer(theta),
         pointer(work), pointer(theta_at),
     )  # fmt: skip

@@ -5,11 +5,10 @@ GD and the gradient flow share this code, so their records are comparable by con
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 
 from dln.model import ode
+from dln.model.native import pointer
 from dln.model.problem import Problem, product, unflatten
 from dln.model.theory import (
     alignments,
@@ -40,12 +39,6 @@ def _alignment_quantities(alpha, beta, rho) -> dict[str, tuple]:
     }
 
 
-def kernel_loss_grad_address() -> ctypes.c_void_p:
-    """The address of the GD kernel's float64 loss and gradient (dln/solve/_kernel.c), for the
-    compiled loops of dln/model/_ode.c, which call it without a ctypes round trip."""
-    return ctypes.cast(kernel._LIB.dln_loss_grad_f64, ctypes.c_void_p)
-
-
 def loss_and_grad_norm(problem: Problem, snaps: np.ndarray, backend: str = ode.BACKEND):
     """Per record, the loss and |grad| over all layers: the GD kernel's loss and gradient (fixed-
     order C loops, no BLAS: the stored loss has the same bits everywhere) and the norm by the
@@ -57,9 +50,9 @@ def loss_and_grad_norm(problem: Problem, snaps: np.ndarray, backend: str = ode.B
         phi = np.ascontiguousarray(problem.Phi, dtype=np.float64)
         work = np.empty(4 * int(layout.voff[-1]) + 2 * layout.n_params)
         ode.COMPILED.dln_records_loss_grad(
-            kernel_loss_grad_address(), ode.pointer(phi), ode.pointer(layout.widths), layout.N,
-            ode.pointer(layout.offs), ode.pointer(layout.voff), layout.r, ode.pointer(snaps),
-            len(snaps), ode.pointer(work), ode.pointer(loss), ode.pointer(grad_norm),
+            kernel.loss_grad_address(), pointer(phi), pointer(layout.widths), layout.N,
+            pointer(layout.offs), pointer(layout.voff), layout.r, pointer(snaps),
+            len(snaps), pointer(work), pointer(loss), pointer(grad_norm),
         )  # fmt: skip
         return loss, grad_norm
     loss_grad = kernel.make_gradient(problem.widths, problem.Phi, np.float64)
@@ -86,9 +79,9 @@ def geometry(problem: Problem, snaps: np.ndarray, backend: str = ode.BACKEND):
     U, V = (np.ascontiguousarray(x, dtype=np.float64) for x in (problem.U, problem.V))
     work = np.empty(2 * max(problem.widths) * d0)
     ode.COMPILED.dln_records_geometry(
-        ode.pointer(snaps), n, ode.pointer(layout.widths), layout.N, ode.pointer(layout.offs),
-        layout.r, ode.pointer(U), ode.pointer(V), d, ode.pointer(work), ode.pointer(W),
-        ode.pointer(u), ode.pointer(v), ode.pointer(alpha), ode.pointer(beta),
+        pointer(snaps), n, pointer(layout.widths), layout.N, pointer(layout.offs),
+        layout.r, pointer(U), pointer(V), d, pointer(work), pointer(W),
+        pointer(u), pointer(v), pointer(alpha), pointer(beta),
     )  # fmt: skip
     return W, u, v, alpha, beta
 

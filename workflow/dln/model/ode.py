@@ -14,11 +14,12 @@ This Python integrator is the reference. The two flows the analysis integrates f
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from dln.model.native import load_extension
 
 _C = np.array([0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0])
 _A = (
@@ -36,10 +37,9 @@ MAX_STEPS = 200_000
 
 def _load():
     """The compiled flows (dln/model/_ode.c), or None when installed without a C compiler."""
-    spec = importlib.util.find_spec("dln.model._ode")
-    if spec is None or spec.origin is None:
+    lib = load_extension("dln.model._ode")
+    if lib is None:
         return None
-    lib = ctypes.CDLL(spec.origin)
     ptr, i64, f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
     lib.dln_reduced_flow.restype = None
     lib.dln_reduced_flow.argtypes = [ptr, i64, i64] + [f64] * 5 + [i64] + [f64] * 3 + [ptr] * 3
@@ -64,11 +64,6 @@ if COMPILED is None:
         RuntimeWarning,
         stacklevel=1,
     )
-
-
-def pointer(a: np.ndarray):
-    """The address of a C-contiguous array, for the compiled flows."""
-    return ctypes.c_void_p(a.ctypes.data)
 
 
 @dataclass

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dln.model.ode import BACKEND, COMPILED, Event, integrate, pointer
+from dln.model.native import pointer
+from dln.model.ode import BACKEND, COMPILED, Event, integrate
 from dln.model.problem import Problem
 from dln.model.theory import critical_levels, end_vectors
 

@@ -9,11 +9,11 @@ start-up cost; float64 and float32 are separate compiled loops.
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import itertools
 
 import numpy as np
 
+from dln.model.native import load_extension, pointer
 from dln.model.problem import bottleneck_layer
 
 # the batched kernel's builds: runs per call (compile-time lane counts), instruction sets
@@ -23,10 +23,9 @@ _ISAS = ("base", "avx2", "avx512")
 
 def _load():
     """The compiled library, or None when the package was installed without a C compiler."""
-    spec = importlib.util.find_spec("dln.solve._kernel")
-    if spec is None or spec.origin is None:
+    lib = load_extension("dln.solve._kernel")
+    if lib is None:
         return None
-    lib = ctypes.CDLL(spec.origin)
     ptr = ctypes.c_void_p
     i64 = ctypes.c_int64
     for suffix, real in (("f64", ctypes.c_double), ("f32", ctypes.c_float)):
@@ -64,8 +63,10 @@ if _LIB is None:
 _SUFFIX = {np.dtype(np.float64): "f64", np.dtype(np.float32): "f32"}
 
 
-def _p(a: np.ndarray):
-    return a.ctypes.data_as(ctypes.c_void_p)
+def loss_grad_address() -> ctypes.c_void_p:
+    """The address of the float64 loss and gradient (dln_loss_grad_f64), for the compiled
+    loops of dln/model/_ode.c, which call it without a ctypes round trip."""
+    return ctypes.cast(_LIB.dln_loss_grad_f64, ctypes.c_void_p)
 
 
 class Layout:
@@ -82,7 +83,7 @@ class Layout:
         self.n_params = int(self.offs[-1])
 
     def args(self):
-        return (_p(self.widths), self.N, _p(self.offs), _p(self.voff), self.r)
+        return (pointer(self.widths), self.N, pointer(self.offs), pointer(self.voff), self.r)
 
 
 def _checked(theta: np.ndarray, layout: Layout) -> np.ndarray:
@@ -118,15 +119,15 @@ def gd_run(theta0: np.ndarray, phi: np.ndarray, widths, lr: float, steps: int, r
     diverged = ctypes.c_int64(-1)
     gd = getattr(_LIB, f"dln_gd_{_SUFFIX[dtype]}")
     n = gd(
-        _p(theta),
-        _p(phi),
+        pointer(theta),
+        pointer(phi),
         *layout.args(),
         dtype.type(lr),
         steps,
         every,
-        _p(work),
-        _p(snaps),
-        _p(rec_steps),
+        pointer(work),
+        pointer(snaps),
+        pointer(rec_steps),
         ctypes.byref(diverged),
     )
     return snaps[:n], rec_steps[:n], int(diverged.value)
@@ -195,8 +196,8 @@ def _gd_block(thetas, phi, layout: Layout, lrs, steps: int, every: int, isa: str
     diverged = np.empty(lanes, dtype=np.int64)
     work = _aligned((2 * int(layout.voff[-1]) * lanes,), dtype)
     fn = getattr(_LIB, f"dln_gd_batch_{_SUFFIX[dtype]}_{lanes}_{isa}")
-    args = (_p(lr), steps, every, n_rec, _p(work), _p(snaps), _p(rec_steps))
-    fn(_p(theta), _p(phi), *layout.args(), *args, _p(n_recs), _p(diverged))
+    args = (pointer(lr), steps, every, n_rec, pointer(work), pointer(snaps), pointer(rec_steps))
+    fn(pointer(theta), pointer(phi), *layout.args(), *args, pointer(n_recs), pointer(diverged))
     return [
         (snaps[i, : n_recs[i]], rec_steps[: n_recs[i]].copy(), int(diverged[i]))
         for i in range(lanes)
@@ -227,17 +228,17 @@ def make_gradient(widths, phi: np.ndarray, dtype=np.float64):
     fn = getattr(_LIB, f"dln_loss_grad_{_SUFFIX[dtype]}")
     # pointers of the arrays that do not change between calls, taken once (the per-record
     # gradient norms call this thousands of times)
-    fixed_before = (_p(phi), *layout.args())
-    fixed_work = _p(work)
+    fixed_before = (pointer(phi), *layout.args())
+    fixed_work = pointer(work)
 
     def loss_grad(theta):
         theta = _checked(np.asarray(theta, dtype=dtype), layout)
         grad = np.empty_like(theta)
         loss = fn(
-            ctypes.c_void_p(theta.ctypes.data),
+            pointer(theta),
             *fixed_before,
             fixed_work,
-            ctypes.c_void_p(grad.ctypes.data),
+            pointer(grad),
         )
         return loss, grad
 

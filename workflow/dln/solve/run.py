@@ -44,6 +44,7 @@ NUMERICS_SOURCES = (
     "model/problem.py",
     "model/starts.py",
     "model/theory.py",
+    "model/native.py",
     "solve/kernel.py",
     "solve/_kernel.c",
     "solve/flow.py",

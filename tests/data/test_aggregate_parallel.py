@@ -118,16 +118,26 @@ def test_a_reader_ahead_of_the_writer_waits(store, tmp_path, monkeypatch):
     first = (store / "plan.csv").read_text().splitlines()[:2]
     (tmp_path / "plan.csv").write_text("\n".join(first + first[1:] * 399) + "\n")
     with _Readers(tmp_path / "plan.csv", 1) as readers:
-        pipe, seen, still = readers.procs[0].stdout, -1, 0
-        while still < 10:  # one second without growth: the reader waits
-            time.sleep(0.1)
-            now = _pipe_bytes(pipe)
-            still, seen = (still + 1, seen) if now == seen else (0, now)
-        assert readers.procs[0].poll() is None  # still running: it did not read all 400
-        assert 0 < seen <= 2**20
+        reader, pipe = readers.procs[0], readers.procs[0].stdout
+        # the condition itself, not a quiet second: the kernel says the reader sleeps in a
+        # write to its pipe (wchan), which a pipe holding fewer than 400 payloads makes full
+        deadline = time.monotonic() + 120
+        while not _blocked_writing(reader.pid):
+            assert reader.poll() is None, "the reader ended: it did not wait for the writer"
+            assert time.monotonic() < deadline, "the reader never blocked on its pipe"
+            time.sleep(0.05)
+        capacity = fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ)
+        assert 0 < _pipe_bytes(pipe) <= capacity <= 2**20
         payload = readers.take(0)
         assert payload["row"]["k"] == 0 and payload["records"]["loss"].shape == (7,)
-        readers.procs[0].kill()
+        reader.kill()
+
+
+def _blocked_writing(pid: int) -> bool:
+    """Whether the process sleeps in a pipe write (Linux: /proc/<pid>/wchan names the kernel
+    function, pipe_write or anon_pipe_write)."""
+    with open(f"/proc/{pid}/wchan") as fh:
+        return fh.read().strip().endswith("pipe_write")
 
 
 def _copies(work, store, template: str, n: int) -> None:

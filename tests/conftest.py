@@ -16,6 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+CLUSTER_CONF = "/etc/slurm/slurm.conf"  # tests/slurm/cluster.sh: SLURM_CONF_FILE
 CLUSTER_SH = REPO / "tests/slurm/cluster.sh"
 
 
@@ -137,6 +138,9 @@ def slurm_cluster(_local_runs_skip_slurm):
             pytest.fail(f"Slurm tests cannot run on CI: {reason}")
         pytest.skip(reason)
     _local_runs_skip_slurm.undo()
+    # the cluster's config (cluster.sh writes it there), also when the caller's shell set
+    # SLURM_CONF=/dev/null for its local runs (docs/slurm.md, "Start-up cost")
+    _local_runs_skip_slurm.setenv("SLURM_CONF", CLUSTER_CONF)
     t0 = time.monotonic()
     proc = subprocess.run([str(CLUSTER_SH), "start"], capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:

@@ -114,7 +114,7 @@ def aggregate_once(work: Path, code, n: int, workers: int) -> str:
     size = (work / "runs.nc").stat().st_size / 1e6
     if parallel == "True" and workers > 1:
         how, readers_mb = f"{workers} readers", f"largest reader {int(readers) / 1024:4.0f} MB"
-    else:  # (its child, if any, is no reader: importing h5py runs one)
+    else:  # one process: no reader children
         how, readers_mb = "one process", "no readers"
     cpu = f"CPU writer {float(cpu_own):5.1f} s + readers {float(cpu_readers):5.1f} s"
     return (

@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from dln.data.aggregate import MODE_VARS, TRAJECTORY_VARS
-from dln.data.checksum import seal
+from dln.data.checksum import sealed
 from dln.data.columns import SETTINGS as COLUMN_SETTINGS
 
 NAN = math.nan
@@ -376,6 +376,17 @@ def write_run(path: Path, row: dict | None = None, **attr_changes) -> Path:
     ds.attrs.update(attr_changes)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ds.to_netcdf(path, engine="netcdf4")
+    ds.to_netcdf(path, engine="netcdf4", format=RUN_FILE_FORMAT)
     seal(path)  # the content checksum every reader of run files checks
     return path
+
+
+# the netCDF format of dln's run files (dln.data.cdf), as netCDF4-python names it
+RUN_FILE_FORMAT = "NETCDF3_64BIT_DATA"
+
+
+def seal(path) -> None:
+    """Append the content checksum trailer to a file written by another tool, as the run-file
+    writer does to its own (dln.data.checksum)."""
+    path = Path(path)
+    path.write_bytes(sealed(path.read_bytes())[0])

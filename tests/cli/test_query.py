@@ -350,12 +350,14 @@ def test_info_run_file(capsys, run_file):
 
 def test_info_run_file_without_visits(capsys, tmp_path):
     ds = synthetic.run_dataset().drop_vars(["visit_level", "visit_entry_step", "visit_exit_step"])
-    ds.to_netcdf(tmp_path / "a.nc", engine="netcdf4")
+    ds.to_netcdf(tmp_path / "a.nc", engine="netcdf4", format=synthetic.RUN_FILE_FORMAT)
     synthetic.seal(tmp_path / "a.nc")
     code, out, _ = run(capsys, "info", tmp_path / "a.nc")
     levels = out.split("levels visited (n_visits: 2):\n")[1].split("\n\n")[0]
     assert levels.splitlines() == ["  level 3: 12000 steps", "  level 5: 3000 steps"]
-    ds.drop_vars("steps_at_level").to_netcdf(tmp_path / "b.nc", engine="netcdf4")
+    ds.drop_vars("steps_at_level").to_netcdf(
+        tmp_path / "b.nc", engine="netcdf4", format=synthetic.RUN_FILE_FORMAT
+    )
     synthetic.seal(tmp_path / "b.nc")
     code, out, _ = run(capsys, "info", tmp_path / "b.nc")
     assert code == 0 and "(not recorded in this file)" in out

@@ -129,8 +129,8 @@ def test_verify_refuses_a_tampered_or_unknown_file(experiment, capsys, tmp_path,
     with netCDF4.Dataset(edited, "a") as ds:
         ds["loss"][-1] = -7.0
     assert main(["verify", str(edited), "--manifest", str(tmp_path / "m.csv")]) == 1
-    out = capsys.readouterr().out  # (the edit dropped the file's content checksum)
-    assert "DIFFERS" in out and "edited.nc: has no content checksum" in out
+    out = capsys.readouterr().out  # (the edit changed bytes under the content checksum)
+    assert "DIFFERS" in out and "edited.nc: content does not match its checksum" in out
     other = tmp_path / "other.nc"
     run_to_file(RunConfig(k=1, steps=100, record_every=50, weights_every=50), other)
     assert main(["verify", str(other), "--manifest", str(tmp_path / "m.csv")]) == 1

@@ -182,7 +182,7 @@ def test_study_table_of_a_switched_off_study_is_an_empty_table(tmp_path):
 
 
 def test_aggregation_imports_no_pandas_xarray_or_matplotlib(one_run, tmp_path):
-    """The aggregate and study-table jobs stay lean: h5py reads, netCDF4 writes."""
+    """The aggregate and study-table jobs stay lean: dln.data.cdf reads, netCDF4 writes."""
     cfg, template = one_run
     plan = _copies(tmp_path, template, cfg.key(), 2)
     script = (
@@ -190,7 +190,8 @@ def test_aggregation_imports_no_pandas_xarray_or_matplotlib(one_run, tmp_path):
         "from dln.data.aggregate import aggregate, study_table\n"
         "aggregate('plan.csv', 'runs.nc', 'runs.csv', 'x', 'h')\n"
         "study_table([], 't.csv', 'grid', 1)\n"
-        "print(sorted(m for m in ('pandas', 'xarray', 'scipy', 'matplotlib') if m in sys.modules))\n"
+        "print(sorted(m for m in ('pandas', 'xarray', 'scipy', 'matplotlib', 'h5py')\n"
+        "             if m in sys.modules))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", script], cwd=plan.parent, capture_output=True, text=True

@@ -31,10 +31,11 @@ def _sha256(path) -> str:
 
 
 def _flip_a_byte_of_t(path, cfg) -> None:
-    """Change one byte inside the stored values of `t` (HDF5's metadata and the attributes,
+    """Change one byte inside the stored values of `t` (the header and the attributes,
     code_fingerprint among them, stay intact: only the content checksum can tell)."""
     data = bytearray(Path(path).read_bytes())
-    t = (cfg.lr * np.arange(0, cfg.steps + 1, cfg.record_every, dtype=np.float64)).tobytes()
+    t = cfg.lr * np.arange(0, cfg.steps + 1, cfg.record_every, dtype=np.float64)
+    t = t.astype(">f8").tobytes()  # as netCDF stores it
     at = bytes(data).find(t[8:])  # past t[0] = 0.0
     assert at > 0
     data[at] ^= 0x01
@@ -50,7 +51,7 @@ def test_an_edited_or_truncated_stored_file_is_recomputed_and_the_manifest_has_e
     (_, edited, edited_cfg), (_, cut, _), (_, kept, _) = members
     kept_bytes = Path(kept).read_bytes()
     _flip_a_byte_of_t(edited, edited_cfg)
-    os.truncate(cut, os.path.getsize(cut) - checksum.TRAILER_SIZE)  # a valid HDF5 file still
+    os.truncate(cut, os.path.getsize(cut) - checksum.TRAILER_SIZE)  # a valid netCDF file still
     rows, computed = pipeline.run_batch(members, code)
     assert computed == 2
     assert Path(kept).read_bytes() == kept_bytes  # reused, not rewritten

@@ -355,33 +355,43 @@ def test_run_file_format(small_run, tmp_path):
 def test_failed_write_leaves_nothing(small_run, tmp_path, monkeypatch):
     """A write that fails half-way leaves no file at the final path, no temp file, and an
     existing file at that path untouched."""
+    import builtins
+    import errno
+
     import dln.data.runfile as runfile
 
-    real = runfile._Variables.write_all
+    class HalfThenFull:  # the file's first half is written, then the disk is full
+        def __init__(self, path, mode):
+            self.fh = builtins.open(path, mode)  # noqa: SIM115 (closed by __exit__)
 
-    def half_write(self):  # the values up to W1 are written, then the disk is full
-        for var, value in self.pending:
-            if var.name == "W1":
-                raise RuntimeError("disk full (simulated)")
-            var[()] = value
+        def write(self, data):
+            self.fh.write(data[: len(data) // 2])
+            self.fh.flush()
+            raise OSError(errno.ENOSPC, "No space left on device (simulated)")
 
-    monkeypatch.setattr(runfile._Variables, "write_all", half_write)
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(runfile, "open", HalfThenFull, raising=False)
     target = tmp_path / "run.nc"
-    with pytest.raises(RuntimeError, match="simulated"):
+    with pytest.raises(OSError, match="simulated"):
         write_run_file(analyse_run(small_run), target)
     assert list(tmp_path.iterdir()) == []
 
-    monkeypatch.setattr(runfile._Variables, "write_all", real)
+    monkeypatch.delattr(runfile, "open")
     write_run_file(analyse_run(small_run), target)
     before = target.read_bytes()
-    monkeypatch.setattr(runfile._Variables, "write_all", half_write)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(runfile, "open", HalfThenFull, raising=False)
+    with pytest.raises(OSError):
         write_run_file(analyse_run(small_run), target)
     assert [p.name for p in tmp_path.iterdir()] == ["run.nc"]
     assert target.read_bytes() == before
 
     # a failure at the final rename is cleaned up too
-    monkeypatch.setattr(runfile._Variables, "write_all", real)
+    monkeypatch.delattr(runfile, "open")
 
     def bad_replace(src, dst):
         raise OSError("rename failed (simulated)")

@@ -66,23 +66,22 @@ def _targets(targets) -> list[tuple[Path, str | None]]:
 
 
 def _run_key(path: Path) -> str:
-    import h5py
+    from dln.data.io import open_run_file
 
-    from dln.data.aggregate import _text
-
-    with h5py.File(path, "r") as src:
-        return _text(src.attrs.get("run_key", ""))
+    with open_run_file(path) as src:
+        return src.attrs.get("run_key", "")
 
 
 def _first_loss_difference(a: Path, b: Path) -> str:
     """Where two run files' losses part, when both can be read."""
-    import h5py
     import numpy as np
 
+    from dln.data.io import RunFileError, open_run_file
+
     try:
-        with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        with open_run_file(a) as fa, open_run_file(b) as fb:
             la, lb, steps = fa["loss"][()], fb["loss"][()], fa["step"][()]
-    except (OSError, KeyError):
+    except (RunFileError, KeyError):
         return ""
     n = min(len(la), len(lb))
     differ = np.flatnonzero(la[:n] != lb[:n])
@@ -118,7 +117,12 @@ def _check_files(files, manifest: dict) -> tuple[list[str], int]:
     by_key = {row["run_key"]: row for row in manifest.values()}
     lines, checked = [], 0
     for path, run_id in files:
-        key = run_id.rsplit("-", 1)[-1] if run_id else _run_key(path)
+        try:
+            key = run_id.rsplit("-", 1)[-1] if run_id else _run_key(path)
+        except RunFileError as err:  # a file outside the store that fails its checks
+            checked += 1
+            lines.append(f"DIFFERS {path}: {err}")
+            continue
         ref = manifest.get(run_id) if run_id else by_key.get(key)
         if ref is None:
             lines.append(f"MISSING {path}: run key {key or '?'} is not in the manifest")

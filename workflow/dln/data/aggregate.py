@@ -13,10 +13,8 @@ holds a few runs plus one block of rows per group, whatever the number of runs. 
 workers > 1, reader processes read the run files (round robin) and this process takes their
 payloads in plan order and writes everything, so the output does not depend on the number of
 readers. Every run analysed itself (its metrics are variables of its file), so nothing is
-recomputed here. No xarray: run files are read with h5py (a netCDF-4 file is an HDF5 file;
-h5py opens a cached one in ~0.1 ms where netCDF4, which reads every variable's metadata on open, takes
-~6 ms; its low-level API reads a variable in half the time of the high-level one) and the
-output is written with netCDF4.
+recomputed here. No xarray: run files are parsed from their checked bytes (dln.data.cdf, via
+dln.data.io.open_run_file) and the output is written with netCDF4.
 """
 
 from __future__ import annotations
@@ -301,12 +299,12 @@ class _Trajectories(_Rows):
 
 
 def _text(value):
-    """An HDF5 attribute as netCDF4 would return it: text as str, anything else as is."""
+    """An attribute as text: str as is, bytes decoded (anything else as is)."""
     return value.decode() if isinstance(value, bytes) else value
 
 
 def _open_run(path, run_id: str):
-    """A run file opened with h5py, after checking it holds the planned run and matches its
+    """A run file parsed, after checking it holds the planned run and matches its
     content checksum (dln.data.io.open_run_file, the reader every stage uses)."""
     return open_run_file(path, run_id.rsplit("-", 1)[-1])
 
@@ -324,29 +322,14 @@ def _reading(path):
         ) from None
 
 
-# HDF5 attributes the netCDF library keeps for itself (dimension scales, ids)
-_NETCDF_INTERNAL = {"DIMENSION_LIST", "REFERENCE_LIST", "CLASS", "NAME"}
-
-
 def _attrs_of(var) -> dict:
-    """A variable's CF attributes (long_name, units, ...), without netCDF's own."""
-    return {
-        k: _text(v)
-        for k, v in var.attrs.items()
-        if not k.startswith("_") and k not in _NETCDF_INTERNAL
-    }
+    """A variable's CF attributes (long_name, units, ...), without netCDF's own (_Encoding)."""
+    return {k: _text(v) for k, v in var.attrs.items() if not k.startswith("_")}
 
 
 def _read(src, name: str) -> np.ndarray:
-    """A variable of an open h5py File, whole, through h5py's low-level API: the same array as
-    src[name][()] in half the time (the high-level objects cost ~0.1 ms per variable, and a
-    run file gives the aggregate 21 of them)."""
-    import h5py
-
-    var = h5py.h5d.open(src.id, name.encode())
-    values = np.empty(var.shape, var.dtype)
-    var.read(h5py.h5s.ALL, h5py.h5s.ALL, values)
-    return values
+    """A variable of a parsed run file, whole."""
+    return src[name][()]
 
 
 def table_row(run_id: str, src) -> dict:

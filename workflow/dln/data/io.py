@@ -225,8 +225,8 @@ def _attr_text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def _check_content(path) -> None:
-    """The content checksum, on the file's bytes, before the HDF5 library parses any."""
+def _check_content(path) -> bytes:
+    """The file's bytes, after checking their content checksum (before anything parses them)."""
     from dln.data import checksum
 
     try:
@@ -237,10 +237,11 @@ def _check_content(path) -> None:
     problem = checksum.check(data)
     if problem:
         raise RunFileError(f"{path}: {problem}; {REBUILD}")
+    return data
 
 
 def _check_run(src, path, key) -> None:
-    """Kind and run key of an open h5py File; RunFileError on the first failure."""
+    """Kind and run key of a parsed run file; RunFileError on the first failure."""
     kind = _attr_text(src.attrs.get("dln_kind"))
     if kind != "run":
         what = f"a dln {kind} file" if kind else "not a dln file (no dln_kind attribute)"
@@ -254,28 +255,25 @@ def _check_run(src, path, key) -> None:
 
 
 def open_run_file(path, key: str | None = None):
-    """The one reader of run files: an open h5py File, after checking that its bytes match
-    its content checksum (dln.data.checksum), that it is a dln run file, and that it holds
-    run `key` (when given). Every stage reads run files through it (aggregate, study tables,
-    figures and the library via read_run, dln info/diff)."""
-    import h5py
+    """The one reader of run files: the file parsed from its bytes (a dln.data.cdf.Dataset:
+    attrs, ds[name][()]), after checking that its bytes match their content checksum
+    (dln.data.checksum), that it is a dln run file, and that it holds run `key` (when given).
+    Every stage reads run files through it (aggregate, study tables, figures and the library
+    via read_run, dln info/diff, dln verify)."""
+    from dln.data import cdf, checksum
 
     if not os.path.isfile(path):
         what = "is a directory" if os.path.isdir(path) else "does not exist"
         raise RunFileError(f"{path}: run file {what}; rerun Snakemake to create it")
-    _check_content(path)
-    try:
-        src = h5py.File(path, "r")
-    except Exception as err:  # the HDF5 library's reason (a file sealed after it broke)
+    data = _check_content(path)
+    try:  # the content only: a variable's bytes never come from the trailer
+        src = cdf.Dataset(memoryview(data)[: -checksum.TRAILER_SIZE])
+    except (cdf.FormatError, UnicodeDecodeError) as err:  # a file sealed after it broke
         reason = " ".join(str(err).split()) or type(err).__name__
         raise RunFileError(
             f"{path}: not a readable NetCDF run file ({reason}); {REBUILD}"
         ) from None
-    try:
-        _check_run(src, path, key)
-    except BaseException:
-        src.close()
-        raise
+    _check_run(src, path, key)
     return src
 
 

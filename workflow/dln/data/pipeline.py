@@ -73,18 +73,16 @@ def stored_digest(path, code: str) -> str | None:
 
 
 def _code_fingerprint(data: bytes) -> str | None:
-    """The code_fingerprint attribute of a run file's bytes (already checked, so HDF5 parses
-    exactly the bytes that were verified); h5py is imported only when a stored file exists."""
-    import io
-
-    import h5py
+    """The code_fingerprint attribute of a run file's bytes (already checked, so the parser
+    reads exactly the bytes that were verified)."""
+    from dln.data import cdf
+    from dln.data.checksum import TRAILER_SIZE
 
     try:
-        with h5py.File(io.BytesIO(data), "r") as src:
-            found = src.attrs.get("code_fingerprint")
-    except OSError:
+        found = cdf.Dataset(memoryview(data)[:-TRAILER_SIZE]).attrs.get("code_fingerprint")
+    except (cdf.FormatError, UnicodeDecodeError):
         return None
-    return found.decode() if isinstance(found, bytes) else found
+    return found if isinstance(found, str) else None
 
 
 def stored_run_ok(path, code: str) -> bool:

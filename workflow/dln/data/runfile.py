@@ -1,4 +1,5 @@
-"""Write one run file: NetCDF-4 (CF-1.11) through netCDF4 directly, without xarray.
+"""Write one run file: netCDF classic CDF-5 (CF-1.11), encoded in memory (dln.data.cdf) and
+written at once, without xarray or a netCDF library.
 
 The file opens with `xr.open_dataset` as a tidy Dataset: the settings are scalar coordinates,
 the per-run metrics scalar variables, the recorded quantities variables along `step`, the
@@ -11,6 +12,7 @@ import datetime as _dt
 import functools
 import json
 import math
+import os
 import platform
 import shlex
 from pathlib import Path
@@ -20,7 +22,8 @@ import numpy as np
 from dln import __version__
 from dln.analysis.result import AnalysedRun
 from dln.analysis.stages import MAX_VISITS
-from dln.data.checksum import seal
+from dln.data import cdf
+from dln.data.checksum import sealed
 from dln.data.columns import (
     METRICS,
     MISSING_INT,
@@ -41,7 +44,6 @@ REFERENCES = (
     "Networks, ICML 2022, PMLR 162:3417-3443; arXiv:2201.02761, doi:10.48550/arXiv.2201.02761"
 )
 CONVENTIONS = "CF-1.11"
-COMPRESSION = dict(zlib=True, complevel=4, shuffle=True)
 
 
 def setting_values(cfg: RunConfig) -> dict:
@@ -117,7 +119,7 @@ def provenance() -> dict:
     # versions of the modules this process imported (importlib.metadata costs ~25 ms)
     versions = {
         name: getattr(sys.modules[name], "__version__", "unknown")
-        for name in ("numpy", "scipy", "netCDF4")
+        for name in ("numpy", "scipy")
         if name in sys.modules
     }
     return {
@@ -156,47 +158,38 @@ def cf_attrs(title: str, history: str) -> dict:
 
 
 class _Variables:
-    """Defines the file's variables, in order, and writes their values only after all are
-    defined (write_all): netCDF-C leaves define mode at a variable's first write and re-enters
-    it at the next definition, writing the file's metadata each time, so interleaving the two
-    costs about twice as much. The file is the same: same variables, order and attributes."""
+    """The file's dimensions and variables, in order, as dln.data.cdf.encode takes them."""
 
-    def __init__(self, nc):
-        self.nc, self.pending = nc, []
+    def __init__(self):
+        self.dimensions, self.variables = {}, []
+
+    def dimension(self, name: str, size: int) -> None:
+        self.dimensions[name] = size
 
     def scalar(self, name: str, kind: str, value, var_attrs: dict) -> None:
-        if kind == "str":
-            dtype = str
-        elif kind == "bool":
-            dtype, value = "i1", int(bool(value))
+        if kind == "str":  # a char array on its own string<n> dimension, as xarray writes text
+            chars = cdf.as_char_array(str(value))
+            dim = f"string{len(chars)}"
+            self.dimensions.setdefault(dim, len(chars))
+            self.variables.append((name, (dim,), chars, {**var_attrs, "_Encoding": "utf-8"}))
+            return
+        if kind == "bool":
+            value = np.int8(bool(value))
             var_attrs = {**var_attrs, "dtype": "bool"}  # xarray decodes int8 + dtype=bool
         elif kind == "int":  # missing (a Gaussian start's k): MISSING_INT, read as NaN
             value = as_int(value)
-            dtype = "i8"
             if value is None:
                 value, var_attrs = (
                     MISSING_INT,
                     {**var_attrs, "missing_value": np.int64(MISSING_INT)},
                 )
+            value = np.int64(value)
         else:
-            dtype, value = "f8", float(value)
-        self._define(name, dtype, (), value, var_attrs, {})
+            value = np.float64(value)
+        self.variables.append((name, (), value, var_attrs))
 
-    def array(self, name: str, dims, values, var_attrs: dict, compress=True) -> None:
-        values = np.asarray(values)
-        self._define(name, values.dtype, dims, values, var_attrs, COMPRESSION if compress else {})
-
-    def _define(self, name, dtype, dims, value, var_attrs, options) -> None:
-        var = self.nc.createVariable(name, dtype, dims, **options)
-        var.setncatts(var_attrs)
-        # the values are plain arrays, written as they are: netCDF4's masking and scaling
-        # (for masked arrays, scale_factor) have nothing to do, and checking costs ~15 us each
-        var.set_auto_maskandscale(False)
-        self.pending.append((var, value))
-
-    def write_all(self) -> None:
-        for var, value in self.pending:
-            var[()] = value
+    def array(self, name: str, dims, values, var_attrs: dict) -> None:
+        self.variables.append((name, tuple(dims), np.asarray(values), var_attrs))
 
 
 def write_run_file(run: AnalysedRun, path, sync: bool = True) -> str:
@@ -204,22 +197,20 @@ def write_run_file(run: AnalysedRun, path, sync: bool = True) -> str:
     the sha256 of the file as written. It writes what it is handed; the analysis is
     dln.analysis.result.analyse_run. sync=False skips the fsync: the caller then syncs the file
     before it records it anywhere (dln.data.pipeline.run_batch syncs a batch's files at once)."""
-    import netCDF4
-
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with atomic_output(path) as tmp:
-        nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
-        try:
-            out = _Variables(nc)
-            keep = _write_dimensions(out, run)
-            _write_results(out, run)
-            _write_weights_and_problem(out, run, keep)
-            _write_attributes(nc, run, path, now)
-            out.write_all()
-        finally:
-            nc.close()
-        # the content checksum every reader checks (dln.data.io.open_run_file)
-        return seal(tmp, sync=sync)
+    out = _Variables()
+    keep = _write_dimensions(out, run)
+    _write_results(out, run)
+    _write_weights_and_problem(out, run, keep)
+    content = cdf.encode(out.dimensions, out.variables, _global_attributes(run, path, now))
+    # the content checksum every reader checks (dln.data.io.open_run_file)
+    data, digest = sealed(content)
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        if sync:
+            fh.flush()
+            os.fsync(fh.fileno())
+    return digest
 
 
 def _write_dimensions(out: _Variables, run: AnalysedRun) -> np.ndarray:
@@ -234,37 +225,33 @@ def _write_dimensions(out: _Variables, run: AnalysedRun) -> np.ndarray:
         ("mode", problem.d),
         ("visit", MAX_VISITS),
     ):
-        out.nc.createDimension(dim, size)
+        out.dimension(dim, size)
     for j, w in enumerate(problem.widths):
-        out.nc.createDimension(f"n{j}", w)
-    out.array("step", ("step",), traj.steps, {"long_name": "GD iteration"}, False)
+        out.dimension(f"n{j}", w)
+    out.array("step", ("step",), traj.steps, {"long_name": "GD iteration"})
     out.array(
         "t",
         ("step",),
         cfg.lr * traj.steps.astype(np.float64),
         {"long_name": "time t = lr x step", "units": "1"},
-        False,
     )
     out.array(
         "snapshot",
         ("snapshot",),
         traj.steps[keep],
         {"long_name": "GD iteration of the weight snapshot"},
-        False,
     )
     out.array(
         "level",
         ("level",),
         np.arange(problem.d + 1),
         {"long_name": "critical point index k (0 = origin)"},
-        False,
     )
     out.array(
         "mode",
         ("mode",),
         np.arange(1, problem.d + 1),
         {"long_name": "singular index i"},
-        False,
     )
     return keep
 
@@ -278,7 +265,7 @@ def _write_results(out: _Variables, run: AnalysedRun) -> None:
         out.scalar(name, kind, run.metrics[name], attrs(name))
     for name, values in run.arrays.items():
         dims = ("level",) if name == "steps_at_level" else ("visit",)
-        out.array(name, dims, values, attrs(name), False)
+        out.array(name, dims, values, attrs(name))
     for name, (dims, values, var_attrs) in run.data.items():
         out.array(name, dims, values, var_attrs)
 
@@ -297,41 +284,38 @@ def _write_weights_and_problem(out: _Variables, run: AnalysedRun, keep: np.ndarr
                 "units": "1",
             },
         )
-    for name, dims, values, long_name, compress in (
-        ("Phi", (f"n{N}", "n0"), problem.Phi, "target Phi = Y X^T", True),
-        ("U", (f"n{N}", "mode"), problem.U, "left singular vectors u_i of Phi", True),
-        ("V", ("n0", "mode"), problem.V, "right singular vectors v_i of Phi", True),
-        ("s", ("mode",), problem.s, "singular values s_i of Phi", False),
+    for name, dims, values, long_name in (
+        ("Phi", (f"n{N}", "n0"), problem.Phi, "target Phi = Y X^T"),
+        ("U", (f"n{N}", "mode"), problem.U, "left singular vectors u_i of Phi"),
+        ("V", ("n0", "mode"), problem.V, "right singular vectors v_i of Phi"),
+        ("s", ("mode",), problem.s, "singular values s_i of Phi"),
         (
             "critical_level",
             ("level",),
             critical_levels(problem),
             "loss L_k at critical point k (k = 0: origin)",
-            False,
         ),
     ):
-        out.array(name, dims, values, {"long_name": long_name, "units": "1"}, compress)
+        out.array(name, dims, values, {"long_name": long_name, "units": "1"})
 
 
-def _write_attributes(nc, run: AnalysedRun, path, now: str) -> None:
+def _global_attributes(run: AnalysedRun, path, now: str) -> dict:
     """CF global attributes, the reproducing command, the table row and provenance."""
     cfg = run.traj.cfg
     settings = setting_values(cfg)
     cmd = command(cfg, path)
-    nc.setncatts(
-        {
-            **cf_attrs(TITLE, f"{now}: {cmd}"),
-            "dln_kind": "run",
-            # the settings are scalar coordinates of every variable (CF: coordinates attr)
-            "coordinates": " ".join(["t", *SETTINGS]),
-            "command": cmd,
-            "settings_json": cfg.settings_json(),
-            # the run's row of the aggregate table (settings as stored, metrics) in one
-            # attribute: gathering 10^4 runs reads one attribute, not 50 variables
-            "row_json": json.dumps({**settings, **{k: _plain(v) for k, v in run.metrics.items()}}),
-            "run_key": cfg.key(),
-            # sha256 of loss and W_1..W_N (dln.data.manifest.trajectory_digest)
-            "trajectory_sha256": run.metrics["trajectory_sha256"],
-            **provenance(),
-        }
-    )
+    return {
+        **cf_attrs(TITLE, f"{now}: {cmd}"),
+        "dln_kind": "run",
+        # the settings are scalar coordinates of every variable (CF: coordinates attr)
+        "coordinates": " ".join(["t", *SETTINGS]),
+        "command": cmd,
+        "settings_json": cfg.settings_json(),
+        # the run's row of the aggregate table (settings as stored, metrics) in one
+        # attribute: gathering 10^4 runs reads one attribute, not 50 variables
+        "row_json": json.dumps({**settings, **{k: _plain(v) for k, v in run.metrics.items()}}),
+        "run_key": cfg.key(),
+        # sha256 of loss and W_1..W_N (dln.data.manifest.trajectory_digest)
+        "trajectory_sha256": run.metrics["trajectory_sha256"],
+        **provenance(),
+    }

@@ -23,7 +23,9 @@ offers the h5py-like subset the readers use (attrs, ds[name][()]).
 
 from __future__ import annotations
 
+import math
 import struct
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -136,52 +138,73 @@ def encode(dimensions: dict[str, int], variables: list, attrs: dict) -> bytes:
     return b"".join([*header, head, var_list, *blocks])
 
 
+_INT32, _INT64, _TAG = struct.Struct(">i"), struct.Struct(">q"), struct.Struct(">iq")
+
+
 class _Reader:
-    """Sequential parsing of a header."""
+    """Sequential parsing of a header (unpack_from at an offset: no slices of the bytes)."""
 
     def __init__(self, data: bytes):
-        self.data, self.at = data, 0
+        self.data, self.at, self.size = data, 0, len(data)
 
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.at + n > len(self.data):
+    def _need(self, n: int) -> int:
+        at = self.at
+        if n < 0 or at + n > self.size:
             raise FormatError("header runs past the end of the file")
-        chunk = self.data[self.at : self.at + n]
-        self.at += n
-        return chunk
+        self.at = at + n
+        return at
 
     def int32(self) -> int:
-        return struct.unpack(">i", self.take(4))[0]
+        return _INT32.unpack_from(self.data, self._need(4))[0]
 
     def int64(self) -> int:
-        return struct.unpack(">q", self.take(8))[0]
+        return _INT64.unpack_from(self.data, self._need(8))[0]
 
     def name(self) -> str:
         n = self.int64()
-        text = self.take(n).decode("utf-8")
-        self.take(_pad4(n))
-        return text
+        at = self._need(n + _pad4(n))
+        return self.data[at : at + n].decode("utf-8")
 
     def tagged_count(self, tag: int) -> int:
-        found, n = self.int32(), self.int64()
+        found, n = _TAG.unpack_from(self.data, self._need(12))
         if found not in (0, tag) or (found == 0 and n != 0):
             raise FormatError(f"expected list tag {tag}, found {found}")
         return n
 
-    def attributes(self) -> dict:
-        out = {}
+    def attributes(self) -> Attributes:
+        """The attribute list here, located now and decoded when read (a reader of run files
+        reads a few of their ~250 attributes)."""
+        found = {}
         for _ in range(self.tagged_count(_ATTRIBUTE)):
             key = self.name()
-            code, n = self.int32(), self.int64()
+            code, n = _TAG.unpack_from(self.data, self._need(12))
             if code not in _TYPES:
                 raise FormatError(f"attribute {key}: unknown type {code}")
-            raw = self.take(n * _TYPES[code].itemsize)
-            self.take(_pad4(len(raw)))
-            if code == 2:
-                out[key] = raw.decode("utf-8")
-            else:
-                values = np.frombuffer(raw, _TYPES[code]).astype(_TYPES[code].newbyteorder("="))
-                out[key] = values[0] if n == 1 else values
-        return out
+            size = n * _TYPES[code].itemsize
+            found[key] = (code, n, self._need(size + _pad4(size)))
+        return Attributes(self.data, found)
+
+
+class Attributes(Mapping):
+    """Attributes by name, decoded on access: text as str, numbers as a NumPy scalar (one
+    value) or array."""
+
+    def __init__(self, data: bytes, found: dict):
+        self._data, self._found = data, found
+
+    def __getitem__(self, key: str):
+        code, n, at = self._found[key]
+        if code == 2:
+            return self._data[at : at + n].decode("utf-8")
+        values = np.frombuffer(self._data, _TYPES[code], n, at)
+        values = values.astype(_TYPES[code].newbyteorder("="))
+        return values[0] if n == 1 else values
+
+    def __iter__(self):
+        return iter(self._found)
+
+    def __len__(self) -> int:
+        return len(self._found)
 
 
 class Variable:
@@ -190,6 +213,7 @@ class Variable:
     def __init__(self, data, dims, shape, code, begin, attrs):
         self._data, self.dims, self.shape = data, dims, shape
         self._type, self._begin, self.attrs = _TYPES[code], begin, attrs
+        self.count = math.prod(shape)
 
     @property
     def offset(self) -> int:
@@ -197,19 +221,18 @@ class Variable:
         return self._begin
 
     @property
+    def nbytes(self) -> int:
+        return self.count * self._type.itemsize
+
+    @property
     def dtype(self) -> np.dtype:
         return self._type.newbyteorder("=") if self._type.kind != "S" else self._type
 
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * self._type.itemsize
-
     def __getitem__(self, index):
-        count = self.nbytes // self._type.itemsize
-        values = np.frombuffer(self._data, self._type, count, self._begin).reshape(self.shape)
+        values = np.frombuffer(self._data, self._type, self.count, self._begin)
         if self._type.kind == "S":  # text (run files hold scalar strings only): one str
             return values.tobytes().rstrip(b"\0").decode(self.attrs.get("_Encoding", "utf-8"))
-        return values.astype(self.dtype)[index]  # a native-endian copy
+        return values.reshape(self.shape).astype(self.dtype)[index]  # a native-endian copy
 
 
 class Dataset:
@@ -223,8 +246,7 @@ class Dataset:
         if data[:4] != MAGIC:
             raise FormatError(f"not a CDF-5 file (starts {data[:4]!r})")
         reader = _Reader(data)
-        reader.take(4)
-        reader.int64()  # numrecs: run files have no record dimension
+        reader.at = 12  # magic and numrecs (run files have no record dimension)
         self.dimensions = {}
         names = []
         for _ in range(reader.tagged_count(_DIMENSION)):

@@ -84,3 +84,26 @@ def test_a_batch_syncs_each_run_file_once_after_writing_them_all(members, monkey
         assert synced.count(os.stat(path).st_ino) == 1
     for directory in ("results/runs", "results"):
         assert os.stat(directory).st_ino in synced
+
+
+def test_a_batch_removes_its_members_dead_writers_temp_files_and_no_others(members):
+    """A killed batch's temp files are swept once per directory before the batch writes
+    (not once per run file): a member's file whose writer is dead goes; a live writer's, and
+    a temp file of a run that is not a member, stay."""
+    from dln.data import io as dln_io
+
+    tag = dln_io._writer_tag()
+    no_such_pid = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # kill() gives ESRCH
+    (_, first, _), *_ = members
+    directory, name = os.path.split(first)
+    os.makedirs(directory)
+    dead = Path(directory, f".{name}.tmp-{no_such_pid}-{'0' * 16}-{tag}")
+    kept = [
+        Path(directory, f".{name}.tmp-{os.getpid()}-{'1' * 16}-{tag}"),  # alive
+        Path(directory, f".not-a-member.nc.tmp-{no_such_pid}-{'2' * 16}-{tag}"),
+    ]
+    for path in (dead, *kept):
+        path.write_text("partial")
+    pipeline.run_batch(members, source_fingerprint())
+    assert not dead.exists()
+    assert all(path.read_text() == "partial" for path in kept)

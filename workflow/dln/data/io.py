@@ -126,16 +126,27 @@ def remove_dead_writers_temp_files(path, suffix: str = "") -> list[Path]:
     file, another machine's file on a shared filesystem, and names this code did not make are
     left alone: deleting a live writer's temp file would make its final rename fail."""
     path = Path(path)
-    prefix, tag = f".{path.name}.tmp-", _writer_tag()
+    return remove_dead_writers_temp_files_of(path.parent, {path.name}, suffix)
+
+
+def remove_dead_writers_temp_files_of(directory, names, suffix: str = "") -> list[Path]:
+    """remove_dead_writers_temp_files for the files `names` of `directory`, in one listing of
+    it: a batch sweeps each directory of its runs once, not once per run file (a directory of
+    the store can hold 10^4 run files, and listing it per file made writing quadratic)."""
+    names, tag = set(names), _writer_tag()
     removed = []
     try:
-        entries = list(os.scandir(path.parent))
+        entries = list(os.scandir(directory))
     except OSError:
         return removed
     for entry in entries:
-        if not entry.name.startswith(prefix):
+        found = entry.name
+        at = found.find(".tmp-") if found.startswith(".") else -1
+        while at > 0 and found[1:at] not in names:  # (a name may hold ".tmp-" itself)
+            at = found.find(".tmp-", at + 1)
+        if at <= 0:
             continue
-        match = _TEMP_TAIL.fullmatch(entry.name[len(prefix) :])
+        match = _TEMP_TAIL.fullmatch(found[at + len(".tmp-") :])
         if not match or match["rest"] != tag + suffix or not _pid_is_dead(int(match["pid"])):
             continue
         try:
@@ -151,19 +162,21 @@ def remove_dead_writers_temp_files(path, suffix: str = "") -> list[Path]:
 
 
 @contextmanager
-def atomic_output(path, suffix: str = ""):
+def atomic_output(path, suffix: str = "", sweep: bool = True):
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
 
     A crash, kill or full disk never leaves a half-written file at `path` (rename is atomic on
     one filesystem). The temp name is unique to this writer, so several writers of one path
     (the workflow and a user re-running the CLI) never touch each other's files; the last to
-    finish wins. Temp files of writers that died (SIGKILL) are removed first. `path` must be a
-    place for a regular file (check_output_path), checked before and again just before the
-    rename.
+    finish wins. Temp files of writers that died (SIGKILL) are removed first, unless
+    sweep=False (the caller swept the directory itself: remove_dead_writers_temp_files_of).
+    `path` must be a place for a regular file (check_output_path), checked before and again
+    just before the rename.
     """
     path = check_output_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_dead_writers_temp_files(path, suffix)
+    if sweep:
+        remove_dead_writers_temp_files(path, suffix)
     tmp = _temp_path(path, suffix)
     try:
         yield tmp

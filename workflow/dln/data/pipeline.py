@@ -96,16 +96,23 @@ def run_batch(members, code: str, log=None) -> tuple[list[tuple[str, str, str]],
     killed batch leaves complete run files or none. Returns the manifest rows (run id, run
     file, sha256 of the file) and the number of runs computed; every member's file is on disk
     (fsynced) when it returns."""
+    from dln.data.io import remove_dead_writers_temp_files_of
     from dln.solve.batch import chunks, simulate_many
 
     digests = {rid: stored_digest(path, code) for rid, path, _ in members}
     todo = [(rid, path, cfg) for rid, path, cfg in members if digests[rid] is None]
+    by_directory = {}
+    for _, path, _ in todo:
+        directory, name = os.path.split(path)
+        by_directory.setdefault(directory or ".", set()).add(name)
+    for directory, names in by_directory.items():  # once per directory, not per run file
+        remove_dead_writers_temp_files_of(directory, names)
     for chunk in chunks([cfg for _, _, cfg in todo]):
         trajectories = simulate_many([todo[i][2] for i in chunk])
         for i, traj in zip(chunk, trajectories, strict=True):
             run = analyse_run(traj)
             with _sigterm_exits():
-                digests[todo[i][0]] = write_run_file(run, todo[i][1], sync=False)
+                digests[todo[i][0]] = write_run_file(run, todo[i][1], sync=False, sweep=False)
             if log is not None:
                 print(f"computed {todo[i][0]}", file=log, flush=True)
     sync_to_disk([path for _, path, _ in members])

@@ -192,11 +192,13 @@ class _Variables:
         self.variables.append((name, tuple(dims), np.asarray(values), var_attrs))
 
 
-def write_run_file(run: AnalysedRun, path, sync: bool = True) -> str:
+def write_run_file(run: AnalysedRun, path, sync: bool = True, sweep: bool = True) -> str:
     """Write an analysed run (trajectory, metrics, provenance) to `path`, atomically; returns
     the sha256 of the file as written. It writes what it is handed; the analysis is
     dln.analysis.result.analyse_run. sync=False skips the fsync: the caller then syncs the file
-    before it records it anywhere (dln.data.pipeline.run_batch syncs a batch's files at once)."""
+    before it records it anywhere (dln.data.pipeline.run_batch syncs a batch's files at once);
+    sweep=False leaves dead writers' temp files to the caller (run_batch sweeps each
+    directory once)."""
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     out = _Variables()
     keep = _write_dimensions(out, run)
@@ -205,7 +207,7 @@ def write_run_file(run: AnalysedRun, path, sync: bool = True) -> str:
     content = cdf.encode(out.dimensions, out.variables, _global_attributes(run, path, now))
     # the content checksum every reader checks (dln.data.io.open_run_file)
     data, digest = sealed(content)
-    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+    with atomic_output(path, sweep=sweep) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
         if sync:
             fh.flush()

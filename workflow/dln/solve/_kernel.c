@@ -128,6 +128,30 @@
 DEFINE_KERNEL(double, f64)
 DEFINE_KERNEL(float, f32)
 
+/* n classical RK4 steps of length h on dtheta/dt = -grad L(theta), theta updated in place (the
+ * gradient-flow reference, dln/solve/flow.py): the element-wise operations of flow._rk4 in
+ * NumPy, in the same order, so its bytes are the same (no FMA: -ffp-contract=off), without a
+ * ctypes round trip per gradient (4 per step). work: 4 * voff[N+1] + 5 * n_params entries. */
+void dln_gf_rk4_f64(double *theta, const double *phi, const int64_t *w, int64_t N,
+                    const int64_t *offs, const int64_t *voff, int64_t r, double h, int64_t n,
+                    double *work)
+{
+    const int64_t P = offs[N];
+    double *k1 = work + 4 * voff[N + 1], *k2 = k1 + P, *k3 = k2 + P, *k4 = k3 + P, *y = k4 + P;
+    const double half = h / 2, sixth = h / 6;
+    for (int64_t s = 0; s < n; ++s) {
+        dln_loss_grad_f64(theta, phi, w, N, offs, voff, r, work, k1);
+        for (int64_t i = 0; i < P; ++i) y[i] = theta[i] - half * k1[i];
+        dln_loss_grad_f64(y, phi, w, N, offs, voff, r, work, k2);
+        for (int64_t i = 0; i < P; ++i) y[i] = theta[i] - half * k2[i];
+        dln_loss_grad_f64(y, phi, w, N, offs, voff, r, work, k3);
+        for (int64_t i = 0; i < P; ++i) y[i] = theta[i] - h * k3[i];
+        dln_loss_grad_f64(y, phi, w, N, offs, voff, r, work, k4);
+        for (int64_t i = 0; i < P; ++i) /* k1 + 2.0 * k2 + 2.0 * k3 + k4, left to right */
+            theta[i] = theta[i] - sixth * (((k1[i] + 2.0 * k2[i]) + 2.0 * k3[i]) + k4[i]);
+    }
+}
+
 /* The batched kernel: NL runs of one architecture and one target Phi in lockstep, each value
  * of run l at [index * NL + l]. The NL values of an index are NV GCC/clang vectors of the
  * instruction set's width (one lane per run), the unit of every operation below: lanes are

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from dln.solve.kernel import make_gradient
+from dln.solve.kernel import make_gradient, make_rk4
 
 STABLE_FRACTION = 0.25  # h x L: RK4's stability limit on the real axis is 2.79
 
@@ -35,7 +35,9 @@ def stiffness(phi: np.ndarray, depth: int) -> float:
 
 
 def _rk4(loss_grad, theta: np.ndarray, h: float, n: int) -> np.ndarray:
-    """n classical RK4 steps of length h on dtheta/dt = -grad L(theta), element-wise."""
+    """n classical RK4 steps of length h on dtheta/dt = -grad L(theta), element-wise: the
+    reference of the compiled loop (dln.solve.kernel.make_rk4, the same operations in the same
+    order), and the flow without the compiled kernel."""
     half, sixth = h / 2, h / 6
     for _ in range(n):
         k1 = loss_grad(theta)[1]
@@ -51,7 +53,13 @@ def gf_run(theta0: np.ndarray, phi: np.ndarray, widths, times: np.ndarray) -> np
 
     Always float64: the flow is a reference, not a precision experiment.
     """
-    loss_grad = make_gradient(widths, phi, np.float64)
+    rk4 = make_rk4(widths, phi)
+    if rk4 is None:  # no compiled kernel: the same steps through NumPy
+        loss_grad = make_gradient(widths, phi, np.float64)
+
+        def rk4(theta, h, n):
+            return _rk4(loss_grad, theta, h, n)
+
     h_max = flow_step(stiffness(phi, len(widths) - 1))
     theta = np.array(theta0, dtype=np.float64)
     out = np.empty((len(times), theta.size))
@@ -59,6 +67,6 @@ def gf_run(theta0: np.ndarray, phi: np.ndarray, widths, times: np.ndarray) -> np
     for i in range(1, len(times)):
         span = float(times[i]) - float(times[i - 1])
         n = max(1, math.ceil(span / h_max))
-        theta = _rk4(loss_grad, theta, span / n, n)
+        theta = rk4(theta, span / n, n)
         out[i] = theta
     return out

@@ -41,6 +41,8 @@ def _load():
         lg = getattr(lib, f"dln_loss_grad_{suffix}")
         lg.restype = ctypes.c_double
         lg.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ptr, ptr]
+    lib.dln_gf_rk4_f64.restype = None
+    lib.dln_gf_rk4_f64.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, ctypes.c_double, i64, ptr]
     lib.dln_batch_isas.restype = i64
     return lib
 
@@ -211,6 +213,25 @@ def _aligned(shape, dtype, align: int = 64) -> np.ndarray:
     raw = np.empty(size + align, dtype=np.uint8)
     skip = -raw.ctypes.data % align
     return raw[skip : skip + size].view(dtype).reshape(shape)
+
+
+def make_rk4(widths, phi: np.ndarray):
+    """A callable (theta, h, n) -> theta after n RK4 steps of length h of the gradient flow, in
+    float64 on the compiled kernel (dln_gf_rk4_f64: the operations of dln.solve.flow._rk4 in
+    the same order, the same bytes); None without the compiled kernel."""
+    if _LIB is None:
+        return None
+    layout = Layout(widths)
+    phi = np.ascontiguousarray(phi, dtype=np.float64).ravel()
+    work = np.empty(4 * int(layout.voff[-1]) + 5 * layout.n_params)
+    fixed = (pointer(phi), *layout.args())
+
+    def rk4(theta, h: float, n: int) -> np.ndarray:
+        theta = np.array(_checked(np.asarray(theta, dtype=np.float64), layout))
+        _LIB.dln_gf_rk4_f64(pointer(theta), *fixed, h, n, pointer(work))
+        return theta
+
+    return rk4
 
 
 def make_gradient(widths, phi: np.ndarray, dtype=np.float64):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 
 import matplotlib
@@ -294,16 +295,43 @@ def fit_width(fig, width: float) -> None:
     labels outside the axes (level labels, outside legends) widen the saved box beyond the
     figure, and the printed page would shrink every font by as much."""
     for _ in range(3):
-        fig.canvas.draw()
-        # (savefig pads the tight box by savefig.pad_inches on each side)
-        saved = (
-            fig.get_tightbbox(fig.canvas.get_renderer()).width
-            + 2 * plt.rcParams["savefig.pad_inches"]
-        )
+        saved = saved_width(fig)
         if abs(saved - width) < 0.01:
             return
         w, h = fig.get_size_inches()
         fig.set_size_inches(w * width / saved, h)
+
+
+# figure -> what its last layout measured (lay_out): emptied by any draw of the figure
+_LAYOUT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def lay_out(fig) -> None:
+    """Lay the figure out as a draw does (constrained layout, ticks, legends, line paths)
+    without rasterising it, unless it is unchanged since this function last did: a draw costs
+    a figure job ~0.1-0.3 s, and measuring needs only the layout. matplotlib marks every change
+    to a figure stale (a resize, a restyled line, a new legend); a draw by anyone else
+    (savefig, the quality gate) forgets the measurement."""
+    measured = _LAYOUT.get(fig)
+    if measured is None:
+        measured = _LAYOUT[fig] = {}
+        fig.canvas.mpl_connect("draw_event", lambda _event: measured.clear())
+    if fig.stale or not measured:
+        fig.draw_without_rendering()
+        # (savefig pads the tight box by savefig.pad_inches on each side)
+        measured["saved_width"] = (
+            fig.get_tightbbox(fig.canvas.get_renderer()).width
+            + 2 * plt.rcParams["savefig.pad_inches"]
+        )
+        # get_tightbbox sets each axis's ticks again, to what the draw has just set them to:
+        # stale by the flag, unchanged in fact
+        fig.stale = False
+
+
+def saved_width(fig) -> float:
+    """The width in inches savefig(bbox="tight") writes the figure at (laid out first)."""
+    lay_out(fig)
+    return _LAYOUT[fig]["saved_width"]
 
 
 def note(ax, text):
@@ -529,7 +557,7 @@ def unhide(fig, drop=("model",), start: int = 0) -> list:
     figcheck.hidden_pairs, on the drawn figure) as a halo (numbered from `start`), so that
     both stay visible, and remove those whose gid is in `drop` (a model curve under the same
     model adds nothing); returns the restyled lines (a figure names them in its legend)."""
-    fig.canvas.draw()
+    lay_out(fig)
     restyled = []
     for ax in fig.axes:
         hidden = [ax.lines[i] for i, _ in figcheck.hidden_pairs(ax)]

@@ -83,6 +83,43 @@ def test_figures_are_saved_at_their_printed_width(tmp_path):
     assert saved == pytest.approx(6.75, abs=0.02)
 
 
+def test_an_unchanged_figure_is_measured_once():
+    fig, ax = plt.subplots(figsize=(9, 3))
+    ax.plot([0, 1], [0, 1])
+    ax.set(xlabel="x", ylabel="y")
+    draws = []
+    fig.canvas.mpl_connect("draw_event", draws.append)
+    plotting.fit_width(fig, 6.75)
+    fitted = len(draws)
+    plotting.unhide(fig)
+    plotting.fit_width(fig, 6.75)
+    assert len(draws) == fitted  # nothing changed: the last layout still holds
+    ax.lines[0].set(lw=3)
+    plotting.saved_width(fig)
+    assert len(draws) == fitted + 1  # a restyled line: laid out again
+    # a resize, then a draw by someone else (savefig, the gate): the width is measured again
+    fig.set_size_inches(5, 3)
+    fig.canvas.draw()
+    assert plotting.saved_width(fig) == pytest.approx(
+        fig.get_tightbbox(fig.canvas.get_renderer()).width + 2 * plt.rcParams["savefig.pad_inches"]
+    )
+    assert plotting.saved_width(fig) < 6
+
+
+def test_a_math_text_is_parsed_once_for_every_renderer_of_a_kind():
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.mathtext import MathTextParser
+
+    plotting.share_math_parses()
+    prop = FontProperties(size=9)
+    first, second = MathTextParser("agg"), MathTextParser("agg")  # (each renderer has its own)
+    assert first.parse("$10^{-3}$", 100, prop) is second.parse("$10^{-3}$", 100, prop)
+    assert first.parse("$10^{-3}$", 150, prop) is not first.parse("$10^{-3}$", 100, prop)
+    vector = MathTextParser("path").parse("$10^{-3}$", 72, prop)
+    assert vector is not first.parse("$10^{-3}$", 72, prop)
+    assert type(vector).__name__ == "VectorParse"
+
+
 def test_k_has_one_colour_everywhere():
     assert plotting.k_colors([2.0, 1.0, float("nan")]) == {
         1: plotting.k_color(1),

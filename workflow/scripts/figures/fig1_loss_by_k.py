@@ -4,7 +4,6 @@ One panel per construction, colour by k; any other setting the grid varies (sigm
 gets a line style of its own (plotting.Encoding), the fixed ones are named in the legend title."""
 
 import numpy as np
-from matplotlib.lines import Line2D
 
 from dln.figures import plotting
 
@@ -77,7 +76,7 @@ title = plotting.legend_title(
 def legend(any_halo: bool):
     """Below the panels (inside, it would cover the drops from L_k to L_1); its title names
     the settings every run drawn shares and the reference of the line styles."""
-    handles = [Line2D([], [], color=plotting.k_color(k), lw=1.3, label=f"k = {k}") for k in ks]
+    handles = [plotting.line_handle(f"k = {k}", color=plotting.k_color(k), lw=1.3) for k in ks]
     handles += encoding.handles()
     handles += [plotting.halo_handle()] if any_halo else []
     return fig.legend(

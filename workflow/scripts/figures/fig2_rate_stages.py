@@ -6,7 +6,6 @@ dynamics' prediction integrated along the recorded rho(t), sigma(t) (dashed). Me
 are wide and pale, models thin and dark, so that each stays visible where they agree."""
 
 import numpy as np
-from matplotlib.lines import Line2D
 
 from dln.analysis.stages import final_entry
 from dln.figures import plotting
@@ -122,10 +121,10 @@ def legend(any_halo: bool):
     """Below the panels (inside (a), any corner lies on some run's curve); its title names
     the settings every run drawn shares and the reference of the line styles."""
     ks = sorted({int(main["k"].values[i]) for i in escaped} | ({1} if k1.sizes["run"] else set()))
-    handles = [Line2D([], [], color=plotting.k_color(k), label=f"k = {k}", **DATA) for k in ks]
-    handles += [Line2D([], [], label="model: (a) final stage, (b) reduced dynamics", **MODEL)]
+    handles = [plotting.line_handle(f"k = {k}", color=plotting.k_color(k), **DATA) for k in ks]
+    handles += [plotting.line_handle("model: (a) final stage, (b) reduced dynamics", **MODEL)]
     handles += [
-        Line2D([], [], color="0.3", ls=":", lw=1.0, label="(b) end of the polynomial stage")
+        plotting.line_handle("(b) end of the polynomial stage", color="0.3", ls=":", lw=1.0)
     ]
     handles += encoding.handles()
     handles += [plotting.halo_handle()] if any_halo else []

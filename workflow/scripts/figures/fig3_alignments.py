@@ -2,9 +2,7 @@
 start index k, and per value of any other setting the grid varies). p_i with i < k start at
 round-off; p_1 grows at rate (s_1 - rho) until the run leaves saddle k."""
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
 from dln.figures import plotting
 
@@ -21,7 +19,8 @@ order = sorted(
 )
 modes = main["mode"].values
 # the mode index i is a category of its own: not the k colours
-colors = [plt.get_cmap("Dark2")(i % 8) for i in range(len(modes))]
+dark2 = plotting.palette("Dark2", 8)
+colors = [dark2[i % 8] for i in range(len(modes))]
 ncol = min(3, len(order))
 nrow = -(-len(order) // ncol)
 fig, axes = plotting.subplots(
@@ -74,6 +73,8 @@ for ax in axes.flat[len(order) :]:
 if x_end > 0:
     axes.flat[0].set_xlim(0, min(1.15 * x_end, float(main["step"].max())))
 # three or so iteration ticks: a third of the full width leaves no room for more
+from matplotlib.ticker import MaxNLocator  # noqa: E402 (after plotting: its note on imports)
+
 axes.flat[0].xaxis.set_major_locator(MaxNLocator(3))
 for column in axes.T:  # the lowest panel shown in each column carries the x axis
     shown = [ax for ax in column if ax.get_visible()]

@@ -106,20 +106,6 @@ def test_an_unchanged_figure_is_measured_once():
     assert plotting.saved_width(fig) < 6
 
 
-def test_a_math_text_is_parsed_once_for_every_renderer_of_a_kind():
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.mathtext import MathTextParser
-
-    plotting.share_math_parses()
-    prop = FontProperties(size=9)
-    first, second = MathTextParser("agg"), MathTextParser("agg")  # (each renderer has its own)
-    assert first.parse("$10^{-3}$", 100, prop) is second.parse("$10^{-3}$", 100, prop)
-    assert first.parse("$10^{-3}$", 150, prop) is not first.parse("$10^{-3}$", 100, prop)
-    vector = MathTextParser("path").parse("$10^{-3}$", 72, prop)
-    assert vector is not first.parse("$10^{-3}$", 72, prop)
-    assert type(vector).__name__ == "VectorParse"
-
-
 def test_k_has_one_colour_everywhere():
     assert plotting.k_colors([2.0, 1.0, float("nan")]) == {
         1: plotting.k_color(1),

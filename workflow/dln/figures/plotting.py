@@ -109,33 +109,6 @@ def setup(sm=None):
             "grid.alpha": 0.3,
         }
     )
-    share_math_parses()
-
-
-def share_math_parses() -> None:
-    """One cache of math-text parses for all of matplotlib's parsers of a kind. matplotlib
-    keys its cache (MathTextParser._parse_cached) by the parser as well, and every renderer
-    makes a parser of its own, so each of a figure job's six draws parsed every math text
-    ($10^{-3}$ tick labels, $L_k$ labels) again: 5-9% of a job. A parse depends only on the
-    text, dpi, font, antialiasing, glyph flags and the kind of parser (raster or vector)."""
-    from matplotlib import mathtext
-
-    cached = mathtext.MathTextParser._parse_cached
-    parse = getattr(cached, "__wrapped__", None)
-    if parse is None or getattr(cached, "shared", False):  # another matplotlib, or done
-        return
-    parses = {}
-
-    def parse_cached(self, s, dpi, prop, antialiased, load_glyph_flags):
-        key = (self._output_type, s, dpi, prop, antialiased, load_glyph_flags)
-        if key not in parses:
-            if len(parses) >= 4096:  # (a figure job parses a few hundred)
-                parses.clear()
-            parses[key] = parse(self, s, dpi, prop, antialiased, load_glyph_flags)
-        return parses[key]
-
-    parse_cached.shared = True
-    mathtext.MathTextParser._parse_cached = parse_cached
 
 
 # k is a category (the saddle a start targets): one colour per k in every figure, from the

@@ -34,3 +34,15 @@ rule all:
         f"{OUT}/summary.md",
         f"{OUT}/index.html",
         f"{OUT}/.strict_check.ok",
+
+
+# Snakemake 9.27's job-rate limiter re-arms a non-daemon threading.Timer of its timespan (1 s,
+# the shortest --max-jobs-per-timespan parses) after each scheduling pass, and the interpreter
+# waits for it at exit: every run that started a job ended up to 1 s after its last job. The
+# run is over when these hooks run, so nothing is left for the timer to wake.
+onsuccess:
+    cancel_pending_timers()
+
+
+onerror:
+    cancel_pending_timers()

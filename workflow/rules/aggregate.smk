@@ -24,11 +24,11 @@ rule aggregate:
         ),
     log:
         f"{OUT}/logs/aggregate.log",
+    # before any figure: the figures of every run wait for it (simulate.smk)
+    priority: 2
     conda:
         "../envs/dln.yaml"
     threads: AGGREGATE_THREADS
-    # before any figure: the figures of every run wait for it (simulate.smk)
-    priority: 2
     resources:
         mem_mb=500,
         runtime=10,
@@ -51,9 +51,9 @@ rule study_table:
         f"{OUT}/tables/{{study}}.csv",
     log:
         f"{OUT}/logs/tables/{{study}}.log",
+    priority: 2
     conda:
         "../envs/dln.yaml"
-    priority: 2
     resources:
         mem_mb=200,
         runtime=5,

@@ -382,3 +382,13 @@ def figure_report(key):
         return args[key]
 
     return of
+
+
+def cancel_pending_timers():
+    """Cancel the process's pending threading.Timer threads (the Snakefile's onsuccess and
+    onerror hooks: the run is over)."""
+    import threading
+
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()

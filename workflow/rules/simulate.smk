@@ -15,13 +15,13 @@ rule simulate_batch:
         f"{BATCH_DIR}/{{batch}}.tsv",
     log:
         f"{OUT}/logs/batches/{{batch}}.log",
-    conda:
-        "../envs/dln.yaml"
-    threads: 1
     # batches, then the aggregate and the study tables, before any figure: the longest chain
     # (batch, aggregate, the figures of every run, summary) starts as early as it can, where
     # Snakemake would otherwise start figures whose runs are ready while a batch still waits
     priority: 3
+    conda:
+        "../envs/dln.yaml"
+    threads: 1
     resources:
         # estimated from the batch's runs (dln.plan.runplan.batch_resources), so that Slurm asks
         # for what the job needs: the largest run's memory, the sum of their times

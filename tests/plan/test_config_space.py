@@ -631,7 +631,7 @@ def test_every_byte_flip_in_a_run_file_is_refused_naming_it(sealed_run, data):
         bits = data.draw(st.integers(1, 255))
         damaged = bytearray(original)
         damaged[offset] ^= bits
-        event(f"flip in the {'trailer' if offset >= len(original) - 88 else 'HDF5 part'}")
+        event(f"flip in the {'trailer' if offset >= len(original) - 88 else 'netCDF part'}")
     elif damage == "cut":
         damaged = original[: data.draw(st.integers(0, len(original) - 1))]
     else:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import netCDF4
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dln.data import cdf
 
@@ -109,3 +111,25 @@ def test_values_it_cannot_store_are_refused_by_name():
         cdf.encode({"n": 2}, [("z", ("n",), np.zeros(3), {})], {})
     with pytest.raises(ValueError, match="dimension n: length 0"):
         cdf.encode({"n": 0}, [], {})
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_damaged_header_parses_or_is_a_format_error(data):
+    """Bytes changed in the header (past the checksum, e.g. a file sealed after it broke):
+    the parser reads them (every variable and attribute) or refuses them as a FormatError,
+    never another exception."""
+    good = cdf.encode(DIMS, CONTENT, GLOBAL)
+    header_end = cdf.Dataset(good)["step"].offset
+    damaged = bytearray(good)
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(4, header_end - 1))
+        damaged[at] = data.draw(st.integers(0, 255))
+    try:
+        ds = cdf.Dataset(bytes(damaged))
+        for var in ds.variables.values():
+            var[()]
+            dict(var.attrs)
+        dict(ds.attrs)
+    except cdf.FormatError:
+        pass

@@ -162,8 +162,13 @@ class _Reader:
 
     def name(self) -> str:
         n = self.int64()
+        if n < 0:
+            raise FormatError(f"a name of length {n}")
         at = self._need(n + _pad4(n))
-        return self.data[at : at + n].decode("utf-8")
+        try:
+            return self.data[at : at + n].decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise FormatError(f"a name that is not UTF-8 ({err.reason})") from None
 
     def tagged_count(self, tag: int) -> int:
         found, n = _TAG.unpack_from(self.data, self._need(12))
@@ -187,7 +192,7 @@ class _Reader:
 
 class Attributes(Mapping):
     """Attributes by name, decoded on access: text as str, numbers as a NumPy scalar (one
-    value) or array."""
+    value) or array; text that is not UTF-8 is a FormatError when read."""
 
     def __init__(self, data: bytes, found: dict):
         self._data, self._found = data, found
@@ -195,7 +200,10 @@ class Attributes(Mapping):
     def __getitem__(self, key: str):
         code, n, at = self._found[key]
         if code == 2:
-            return self._data[at : at + n].decode("utf-8")
+            try:
+                return self._data[at : at + n].decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise FormatError(f"attribute {key}: not UTF-8 text ({err.reason})") from None
         values = np.frombuffer(self._data, _TYPES[code], n, at)
         values = values.astype(_TYPES[code].newbyteorder("="))
         return values[0] if n == 1 else values
@@ -231,7 +239,10 @@ class Variable:
     def __getitem__(self, index):
         values = np.frombuffer(self._data, self._type, self.count, self._begin)
         if self._type.kind == "S":  # text (run files hold scalar strings only): one str
-            return values.tobytes().rstrip(b"\0").decode(self.attrs.get("_Encoding", "utf-8"))
+            try:
+                return values.tobytes().rstrip(b"\0").decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise FormatError(f"a text variable: not UTF-8 ({err.reason})") from None
         return values.reshape(self.shape).astype(self.dtype)[index]  # a native-endian copy
 
 
@@ -252,16 +263,17 @@ class Dataset:
         for _ in range(reader.tagged_count(_DIMENSION)):
             name = reader.name()
             self.dimensions[name] = reader.int64()
+            if self.dimensions[name] < 0:
+                raise FormatError(f"dimension {name}: length {self.dimensions[name]}")
             names.append(name)
         self.attrs = reader.attributes()
         self.variables = {}
         for _ in range(reader.tagged_count(_VARIABLE)):
             name = reader.name()
             dim_ids = [reader.int64() for _ in range(reader.int64())]
-            try:
-                dims = tuple(names[i] for i in dim_ids)
-            except IndexError:
-                raise FormatError(f"variable {name}: unknown dimension id") from None
+            if not all(0 <= i < len(names) for i in dim_ids):
+                raise FormatError(f"variable {name}: unknown dimension id")
+            dims = tuple(names[i] for i in dim_ids)
             var_attrs = reader.attributes()
             code, _vsize, begin = reader.int32(), reader.int64(), reader.int64()
             if code not in _TYPES:

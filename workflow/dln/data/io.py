@@ -281,7 +281,8 @@ def open_run_file(path, key: str | None = None):
     data = _check_content(path)
     try:  # the content only: a variable's bytes never come from the trailer
         src = cdf.Dataset(memoryview(data)[: -checksum.TRAILER_SIZE])
-    except (cdf.FormatError, UnicodeDecodeError) as err:  # a file sealed after it broke
+        dict(src.attrs)  # every global attribute decodes (the readers' own are read later)
+    except cdf.FormatError as err:  # a file sealed after it broke
         reason = " ".join(str(err).split()) or type(err).__name__
         raise RunFileError(
             f"{path}: not a readable NetCDF run file ({reason}); {REBUILD}"

@@ -80,7 +80,7 @@ def _code_fingerprint(data: bytes) -> str | None:
 
     try:
         found = cdf.Dataset(memoryview(data)[:-TRAILER_SIZE]).attrs.get("code_fingerprint")
-    except (cdf.FormatError, UnicodeDecodeError):
+    except cdf.FormatError:
         return None
     return found if isinstance(found, str) else None
 

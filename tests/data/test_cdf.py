@@ -83,7 +83,9 @@ def test_the_parser_reads_netcdf_c_bytes_as_the_content_written(tmp_path):
 
 
 def test_our_bytes_parse_back_to_the_same_values():
-    ds = cdf.Dataset(cdf.encode(DIMS, CONTENT, GLOBAL))
+    data = cdf.encode(DIMS, CONTENT, GLOBAL)
+    ds = cdf.Dataset(data)
+    assert dict(cdf.global_attributes(data)) == dict(ds.attrs)  # without the variables
     for name, _, values, _ in CONTENT[:-1]:
         np.testing.assert_array_equal(ds[name][()], values)
     assert cdf.as_char_array("").tobytes() == b"\0"  # an empty text still has a dimension

@@ -246,6 +246,20 @@ class Variable:
         return values.reshape(self.shape).astype(self.dtype)[index]  # a native-endian copy
 
 
+def global_attributes(data: bytes) -> Attributes:
+    """The global attributes of a CDF-5 file's bytes, without parsing its variables (they
+    follow them in the header): what a store check needs of a run file."""
+    data = bytes(data)
+    if data[:4] != MAGIC:
+        raise FormatError(f"not a CDF-5 file (starts {data[:4]!r})")
+    reader = _Reader(data)
+    reader.at = 12  # magic and numrecs
+    for _ in range(reader.tagged_count(_DIMENSION)):
+        reader.name()
+        reader.int64()
+    return reader.attributes()
+
+
 class Dataset:
     """A CDF-5 file parsed from its bytes: dimensions, global attrs, and variables by name
     (ds[name] -> Variable). Every variable's bytes are checked to lie within `data`, so a

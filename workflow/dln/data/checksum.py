@@ -39,6 +39,19 @@ def check(data: bytes) -> str | None:
     return None
 
 
+def verified_digest(data: bytes) -> str | None:
+    """The sha256 of a whole file whose bytes match their checksum trailer, else None: one pass
+    over the bytes serves both (the content's hash state, continued over the trailer)."""
+    if len(data) <= TRAILER_SIZE:
+        return None
+    content_hash = hashlib.sha256(memoryview(data)[:-TRAILER_SIZE])
+    tail = data[-TRAILER_SIZE:]
+    if tail != _trailer(content_hash):
+        return None
+    content_hash.update(tail)
+    return content_hash.hexdigest()
+
+
 def sealed(content: bytes) -> tuple[bytes, str]:
     """The file's bytes: `content` followed by its checksum trailer; and the sha256 of those
     whole bytes (what a batch's manifest records), from the same pass over the content."""

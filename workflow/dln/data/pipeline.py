@@ -5,7 +5,6 @@ dln.data.runfile.write_run_file), so each is testable alone and a batch job can 
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,27 +58,28 @@ def stored_digest(path, code: str) -> str | None:
     complete and unedited (its bytes match their content checksum, dln.data.checksum) and
     written by this code (its code_fingerprint attribute). The checksum matters: a batch syncs
     its files to disk only before its manifest (run_batch), so after a power loss a run file
-    of a batch that never finished may be renamed into place but hold lost bytes."""
-    from dln.data.checksum import check
+    of a batch that never finished may be renamed into place but hold lost bytes. One read and
+    one pass of sha256 over the bytes; of the header, only the global attributes are parsed."""
+    from dln.data.checksum import verified_digest
 
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError:  # missing or unreadable: compute it
         return None
-    if check(data) is not None or _code_fingerprint(data) != code:
+    digest = verified_digest(data)
+    if digest is None or _code_fingerprint(data) != code:
         return None
-    return hashlib.sha256(data).hexdigest()
+    return digest
 
 
 def _code_fingerprint(data: bytes) -> str | None:
     """The code_fingerprint attribute of a run file's bytes (already checked, so the parser
     reads exactly the bytes that were verified)."""
     from dln.data import cdf
-    from dln.data.checksum import TRAILER_SIZE
 
     try:
-        found = cdf.Dataset(memoryview(data)[:-TRAILER_SIZE]).attrs.get("code_fingerprint")
+        found = cdf.global_attributes(data).get("code_fingerprint")
     except cdf.FormatError:
         return None
     return found if isinstance(found, str) else None

@@ -94,7 +94,7 @@ def test_loss_edited_with_netcdf4_is_refused(work):
     _, rel, _ = work
     with netCDF4.Dataset(rel, "a") as nc:
         nc["loss"][-5:] = -7.0
-    # (HDF5 writes over the file's end: the checksum trailer is gone or no longer matches)
+    # (netCDF-C writes the values in place: the checksum trailer no longer matches them)
     _assert_refused_everywhere(rel, "checksum", REBUILD)
     assert not (work[0] / "runs.nc").exists() and not (work[0] / "runs.csv").exists()
 

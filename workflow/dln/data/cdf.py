@@ -246,18 +246,26 @@ class Variable:
         return values.reshape(self.shape).astype(self.dtype)[index]  # a native-endian copy
 
 
-def global_attributes(data: bytes) -> Attributes:
-    """The global attributes of a CDF-5 file's bytes, without parsing its variables (they
-    follow them in the header): what a store check needs of a run file."""
-    data = bytes(data)
+def _dimensions(data: bytes) -> tuple[_Reader, list[tuple[str, int]]]:
+    """The header up to the dimensions: a reader placed at the global attributes, and the
+    dimensions (name, length) in id order."""
     if data[:4] != MAGIC:
         raise FormatError(f"not a CDF-5 file (starts {data[:4]!r})")
     reader = _Reader(data)
-    reader.at = 12  # magic and numrecs
+    reader.at = 12  # magic and numrecs (run files have no record dimension)
+    dims = []
     for _ in range(reader.tagged_count(_DIMENSION)):
-        reader.name()
-        reader.int64()
-    return reader.attributes()
+        name, size = reader.name(), reader.int64()
+        if size < 0:
+            raise FormatError(f"dimension {name}: length {size}")
+        dims.append((name, size))
+    return reader, dims
+
+
+def global_attributes(data: bytes) -> Attributes:
+    """The global attributes of a CDF-5 file's bytes, without parsing its variables (they
+    follow them in the header): what a store check needs of a run file."""
+    return _dimensions(bytes(data))[0].attributes()
 
 
 class Dataset:
@@ -268,18 +276,9 @@ class Dataset:
 
     def __init__(self, data: bytes):
         data = bytes(data)
-        if data[:4] != MAGIC:
-            raise FormatError(f"not a CDF-5 file (starts {data[:4]!r})")
-        reader = _Reader(data)
-        reader.at = 12  # magic and numrecs (run files have no record dimension)
-        self.dimensions = {}
-        names = []
-        for _ in range(reader.tagged_count(_DIMENSION)):
-            name = reader.name()
-            self.dimensions[name] = reader.int64()
-            if self.dimensions[name] < 0:
-                raise FormatError(f"dimension {name}: length {self.dimensions[name]}")
-            names.append(name)
+        reader, dims = _dimensions(data)
+        self.dimensions = dict(dims)
+        names = [name for name, _ in dims]
         self.attrs = reader.attributes()
         self.variables = {}
         for _ in range(reader.tagged_count(_VARIABLE)):

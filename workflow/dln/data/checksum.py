@@ -34,7 +34,7 @@ def check(data: bytes) -> str | None:
             "has no content checksum (written by an older dln, rewritten by another tool, or "
             "cut short)"
         )
-    if tail != trailer(data[:-TRAILER_SIZE]):
+    if verified_digest(data) is None:
         return "content does not match its checksum (edited or corrupted since it was written)"
     return None
 
